@@ -1,0 +1,768 @@
+"""The XLSForm expression language: compiled once, evaluated on the server and in the browser.
+
+XLSForm columns ``relevant``, ``constraint``, ``calculation``, ``choice_filter``,
+``required`` and ``default`` hold expressions in a subset of ODK XPath. At form import
+each one is compiled by :func:`compile_expression` into a small AST made of nested
+JSON lists. The AST is stored with the form version; :func:`evaluate` runs it here and
+``surveys/static/surveys/expressions.js`` runs the very same AST in the web form, so a
+question is shown, required or rejected by the same rules on both sides.
+
+Why a hand-written tokenizer and precedence-climbing parser: pyxform checks syntax
+when it converts a form but gives us no evaluator and no tree, and the tree has to be
+plain JSON that a few kilobytes of JavaScript can walk. The grammar is small enough
+that a parser of a couple of hundred lines is easier to read and to keep identical in
+behaviour than any generated one, and it gives error messages in plain words.
+
+AST node kinds (every node is a list whose first item names the kind):
+
+    ["num", 1.0]                  number literal (always a float)
+    ["str", "M1"]                 string literal
+    ["ref", "E1"]                 ${E1}: another question's answer
+    ["cur"]                       ``.``: the value of the question being checked
+    ["col", "state"]              bare name: a column of the choice row (choice_filter)
+    ["neg", a]                    unary minus
+    ["op", "+", a, b]             binary operator: or and = != < <= > >= + - * div mod
+    ["fn", "selected", [a, b]]    function call
+
+Values during evaluation are ``str``, ``float``, ``bool``, ``list[str]`` (a
+select_multiple answer) and ``datetime.date``. Conversions follow XPath 1.0 with the
+ODK extensions: a missing answer is ``''``; a date is the number of days since
+1970-01-01 when used as a number, and a string of the form ``YYYY-MM-DD`` converts to a
+number the same way (so stored date answers compare and subtract as dates).
+Numbers print as ECMAScript's ``String(number)`` does, so both evaluators produce the
+same text. Regular expressions run with ``re.ASCII`` in Python, the closest match to
+JavaScript's ``RegExp`` without flags. ``round(x, n)`` rounds halves away from zero.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+import re
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = [
+    "FUNCTIONS",
+    "ExpressionError",
+    "columns",
+    "compile_expression",
+    "evaluate",
+    "references",
+    "to_boolean",
+    "to_number",
+    "to_string",
+]
+
+NAN = math.nan
+INF = math.inf
+
+# name -> (fewest arguments, most arguments or None for any number)
+FUNCTIONS: dict[str, tuple[int, int | None]] = {
+    "not": (1, 1),
+    "true": (0, 0),
+    "false": (0, 0),
+    "boolean": (1, 1),
+    "if": (3, 3),
+    "coalesce": (2, 2),
+    "selected": (2, 2),
+    "selected-at": (2, 2),
+    "count-selected": (1, 1),
+    "string": (1, 1),
+    "string-length": (1, 1),
+    "concat": (1, None),
+    "contains": (2, 2),
+    "starts-with": (2, 2),
+    "ends-with": (2, 2),
+    "substr": (2, 3),
+    "regex": (2, 2),
+    "number": (1, 1),
+    "int": (1, 1),
+    "round": (1, 2),
+    "floor": (1, 1),
+    "ceiling": (1, 1),
+    "abs": (1, 1),
+    "min": (1, None),
+    "max": (1, None),
+    "today": (0, 0),
+    "date": (1, 1),
+    "format-date": (2, 2),
+}
+
+# ODK functions we recognise but do not evaluate, so authors get a clearer message.
+_UNSUPPORTED = {
+    "position", "jr:choice-name", "once", "indexed-repeat", "sum", "count", "uuid",
+    "now", "random", "pulldata", "instance", "current", "last", "decimal-date-time",
+    "decimal-time", "format-date-time", "date-time", "pow", "join", "translate",
+    "normalize-space", "substring-before", "substring-after", "digest", "area",
+    "distance", "jr:itext", "checklist", "weighted-checklist", "boolean-from-string",
+}  # fmt: skip
+
+_KEYWORD_OPERATORS = {"and", "or", "div", "mod"}
+_PRECEDENCE = {
+    "or": 1, "and": 2, "=": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4,
+    "+": 5, "-": 5, "*": 6, "div": 6, "mod": 6,
+}  # fmt: skip
+
+_NAME = re.compile(r"[^\W\d][\w.\-]*(?::[^\W\d][\w.\-]*)?")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]*)?|\.[0-9]+")
+_NUMERIC_STRING = re.compile(r"[ \t\r\n]*(-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))[ \t\r\n]*\Z")
+_DATE_STRING = re.compile(r"[ \t\r\n]*([0-9]{4})-([0-9]{2})-([0-9]{2})[ \t\r\n]*\Z")
+_WHITESPACE = re.compile(r"[ \t\r\n]+")
+_FORMAT_CODE = re.compile(r"%([A-Za-z0-9])")
+
+_EPOCH = datetime.date(1970, 1, 1).toordinal()
+_MIN_DAYS = datetime.date.min.toordinal() - _EPOCH
+_MAX_DAYS = datetime.date.max.toordinal() - _EPOCH
+_MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+_WEEKDAYS = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+
+
+class ExpressionError(ValueError):
+    """An expression that cannot be compiled; the message is fit for an import report."""
+
+    def __init__(self, problem: str, expression: str, position: int | None = None) -> None:
+        self.problem = problem
+        self.expression = expression
+        self.position = position  # 1-based character position, when there is one
+        super().__init__(f"{problem} in expression: {expression}")
+
+
+# --------------------------------------------------------------------------- compiling
+
+
+class _Token:
+    __slots__ = ("kind", "value", "start", "end")
+
+    def __init__(self, kind: str, value: str, start: int, end: int) -> None:
+        self.kind = kind  # num str ref cur name op ( ) , end
+        self.value = value
+        self.start = start
+        self.end = end
+
+
+def _tokenize(text: str) -> list[_Token]:
+    tokens: list[_Token] = []
+    i, n = 0, len(text)
+
+    def fail(problem: str) -> ExpressionError:
+        return ExpressionError(problem, text, i + 1)
+
+    while i < n:
+        c = text[i]
+        if c in " \t\r\n":
+            i += 1
+            continue
+        if c == "$":
+            if not text.startswith("${", i):
+                raise fail(f"unexpected '$' at position {i + 1}; write ${{name}}")
+            close = text.find("}", i + 2)
+            if close < 0:
+                raise fail(f"unclosed '${{' starting at position {i + 1}")
+            name = text[i + 2 : close].strip()
+            if not _NAME.fullmatch(name):
+                raise fail(f"'{text[i : close + 1]}' at position {i + 1} is not a question name")
+            tokens.append(_Token("ref", name, i, close + 1))
+            i = close + 1
+            continue
+        if c in "'\"":
+            close = text.find(c, i + 1)
+            if close < 0:
+                raise fail(f"unclosed string starting at position {i + 1}")
+            tokens.append(_Token("str", text[i + 1 : close], i, close + 1))
+            i = close + 1
+            continue
+        m = _NUMBER.match(text, i)
+        if m:
+            tokens.append(_Token("num", m.group(), i, m.end()))
+            i = m.end()
+            continue
+        if c == ".":
+            if text.startswith("..", i):
+                raise fail(f"'..' at position {i + 1} is not supported; use ${{name}}")
+            tokens.append(_Token("cur", ".", i, i + 1))
+            i += 1
+            continue
+        m = _NAME.match(text, i)
+        if m:
+            tokens.append(_Token("name", m.group(), i, m.end()))
+            i = m.end()
+            continue
+        two = text[i : i + 2]
+        if two in ("!=", "<=", ">="):
+            tokens.append(_Token("op", two, i, i + 2))
+            i += 2
+            continue
+        if two == "==":
+            raise fail(f"'==' at position {i + 1}: use '=' to compare")
+        if two in ("&&", "||"):
+            word = "and" if two == "&&" else "or"
+            raise fail(f"'{two}' at position {i + 1}: use '{word}'")
+        if c in "=<>+-*":
+            tokens.append(_Token("op", c, i, i + 1))
+        elif c in "(),":
+            tokens.append(_Token(c, c, i, i + 1))
+        elif c == "/":
+            raise fail(
+                f"'/' at position {i + 1} is not supported; use 'div' to divide "
+                "and ${name} to refer to a question"
+            )
+        else:
+            raise fail(f"unexpected '{c}' at position {i + 1}")
+        i += 1
+    tokens.append(_Token("end", "", n, n))
+    return tokens
+
+
+class _Parser:
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.tokens = _tokenize(text)
+        self.i = 0
+
+    def error(self, problem: str, token: _Token | None = None) -> ExpressionError:
+        position = token.start + 1 if token is not None else None
+        return ExpressionError(problem, self.text, position)
+
+    def source(self, token: _Token) -> str:
+        return self.text[token.start : token.end]
+
+    def peek(self) -> _Token:
+        return self.tokens[self.i]
+
+    def advance(self) -> _Token:
+        token = self.tokens[self.i]
+        self.i += 1
+        return token
+
+    def binary_operator(self) -> str | None:
+        token = self.peek()
+        if token.kind == "op" and token.value in _PRECEDENCE:
+            return token.value
+        if token.kind == "name" and token.value in _KEYWORD_OPERATORS:
+            return token.value
+        return None
+
+    def parse(self) -> list:
+        node = self.expression(0)
+        token = self.peek()
+        if token.kind != "end":
+            raise self.error(
+                f"unexpected '{self.source(token)}' at position {token.start + 1}", token
+            )
+        return node
+
+    def expression(self, min_precedence: int) -> list:
+        left = self.unary()
+        while True:
+            op = self.binary_operator()
+            if op is None or _PRECEDENCE[op] < min_precedence:
+                return left
+            self.advance()
+            right = self.expression(_PRECEDENCE[op] + 1)
+            left = ["op", op, left, right]
+
+    def unary(self) -> list:
+        token = self.peek()
+        if token.kind == "op" and token.value == "-":
+            self.advance()
+            return ["neg", self.unary()]
+        return self.primary()
+
+    def missing_operand(self, token: _Token) -> ExpressionError:
+        if self.i == 0:
+            return self.error(
+                f"unexpected '{self.source(token)}' at position {token.start + 1}", token
+            )
+        before = self.source(self.tokens[self.i - 1])
+        if token.kind == "end":
+            return self.error(f"expected an expression after '{before}'", token)
+        return self.error(
+            f"expected an expression after '{before}', found '{self.source(token)}' "
+            f"at position {token.start + 1}",
+            token,
+        )
+
+    def primary(self) -> list:
+        token = self.peek()
+        kind = token.kind
+        if kind == "num":
+            self.advance()
+            return ["num", float(token.value)]
+        if kind == "str":
+            self.advance()
+            return ["str", token.value]
+        if kind == "ref":
+            self.advance()
+            return ["ref", token.value]
+        if kind == "cur":
+            self.advance()
+            return ["cur"]
+        if kind == "(":
+            self.advance()
+            node = self.expression(0)
+            close = self.peek()
+            if close.kind != ")":
+                if close.kind == "end":
+                    raise self.error(
+                        f"missing ')' for the '(' at position {token.start + 1}", token
+                    )
+                raise self.error(
+                    f"unexpected '{self.source(close)}' at position {close.start + 1}; "
+                    f"expected ')' for the '(' at position {token.start + 1}",
+                    close,
+                )
+            self.advance()
+            return node
+        if kind == "name":
+            if self.tokens[self.i + 1].kind == "(":
+                return self.call()
+            if token.value in _KEYWORD_OPERATORS:
+                raise self.missing_operand(token)
+            self.advance()
+            return ["col", token.value]
+        raise self.missing_operand(token)
+
+    def call(self) -> list:
+        name_token = self.advance()
+        name = name_token.value
+        if name not in FUNCTIONS:
+            if name in _UNSUPPORTED:
+                raise self.error(f"function '{name}()' is not supported", name_token)
+            raise self.error(f"unknown function '{name}()'", name_token)
+        self.advance()  # the "("
+        args: list[list] = []
+        if self.peek().kind != ")":
+            while True:
+                args.append(self.expression(0))
+                token = self.peek()
+                if token.kind == ",":
+                    self.advance()
+                    continue
+                if token.kind == ")":
+                    break
+                if token.kind == "end":
+                    raise self.error(
+                        f"missing ')' to close '{name}(' at position {name_token.start + 1}",
+                        name_token,
+                    )
+                raise self.error(
+                    f"unexpected '{self.source(token)}' at position {token.start + 1}; "
+                    f"expected ',' or ')' in '{name}()'",
+                    token,
+                )
+        self.advance()  # the ")"
+        fewest, most = FUNCTIONS[name]
+        if len(args) < fewest or (most is not None and len(args) > most):
+            if most is None:
+                wanted = f"at least {fewest}"
+            elif fewest == most:
+                wanted = str(fewest)
+            else:
+                wanted = f"{fewest} to {most}"
+            noun = "argument" if wanted == "1" else "arguments"
+            raise self.error(f"'{name}()' takes {wanted} {noun}, got {len(args)}", name_token)
+        if name == "regex" and args[1][0] == "str":
+            try:
+                re.compile(args[1][1], re.ASCII)
+            except re.error as exc:
+                raise self.error(
+                    f"invalid regular expression '{args[1][1]}' in 'regex()': {exc.msg}", name_token
+                ) from None
+        return ["fn", name, args]
+
+
+def compile_expression(text: str) -> list | None:
+    """Compile XLSForm expression text to its AST; ``None`` for blank text."""
+    if text is None or not str(text).strip():
+        return None
+    return _Parser(str(text)).parse()
+
+
+def references(ast: list | None) -> set[str]:
+    """Question names the expression refers to through ``${name}``."""
+    found: set[str] = set()
+    _collect(ast, "ref", found)
+    return found
+
+
+def columns(ast: list | None) -> set[str]:
+    """Choice-sheet columns the expression refers to through bare names (choice_filter)."""
+    found: set[str] = set()
+    _collect(ast, "col", found)
+    return found
+
+
+def _collect(node: list | None, kind: str, found: set[str]) -> None:
+    if not node:
+        return
+    head = node[0]
+    if head == kind:
+        found.add(node[1])
+    elif head == "op":
+        _collect(node[2], kind, found)
+        _collect(node[3], kind, found)
+    elif head == "neg":
+        _collect(node[1], kind, found)
+    elif head == "fn":
+        for arg in node[2]:
+            _collect(arg, kind, found)
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def _value(raw: Any) -> Any:
+    """Bring an answer, the current value or a choice column into an evaluator value."""
+    if raw is None:
+        return ""
+    if isinstance(raw, (str, bool, float)):
+        return raw
+    if isinstance(raw, int):
+        return _int_to_float(raw)
+    if isinstance(raw, datetime.datetime):
+        return raw.date()
+    if isinstance(raw, datetime.date):
+        return raw
+    if isinstance(raw, (list, tuple)):
+        return [to_string(_value(item)) for item in raw]
+    try:
+        return float(raw)  # Decimal and other numbers
+    except (TypeError, ValueError, OverflowError):
+        return str(raw)
+
+
+def _int_to_float(n: int) -> float:
+    try:
+        return float(n)
+    except OverflowError:
+        return INF if n > 0 else -INF
+
+
+def _format_number(x: float) -> str:
+    """Format like ECMAScript's Number.prototype.toString, for identical output in JS."""
+    if x != x:
+        return "NaN"
+    if x in (INF, -INF):
+        return "Infinity" if x > 0 else "-Infinity"
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    mantissa, _, exponent = repr(abs(x)).partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    digits = whole + fraction
+    stripped = digits.lstrip("0")
+    point = len(whole) + (int(exponent) if exponent else 0) - (len(digits) - len(stripped))
+    digits = stripped.rstrip("0")
+    k = len(digits)
+    if k <= point <= 21:
+        return sign + digits + "0" * (point - k)
+    if 0 < point <= 21:
+        return sign + digits[:point] + "." + digits[point:]
+    if -6 < point <= 0:
+        return sign + "0." + "0" * (-point) + digits
+    e = point - 1
+    e_text = f"e{'+' if e >= 0 else '-'}{abs(e)}"
+    if k == 1:
+        return sign + digits + e_text
+    return sign + digits[0] + "." + digits[1:] + e_text
+
+
+def to_string(value: Any) -> str:
+    """XPath string(): how a value prints in concat(), comparisons and stored calculations."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return _format_number(value)
+    if isinstance(value, int):
+        return _format_number(_int_to_float(value))
+    if isinstance(value, datetime.date):
+        return f"{value.year:04d}-{value.month:02d}-{value.day:02d}"
+    if isinstance(value, (list, tuple)):
+        return " ".join(to_string(item) for item in value)
+    if value is None:
+        return ""
+    return str(value)
+
+
+def _date_string_days(text: str) -> int | None:
+    m = _DATE_STRING.match(text)
+    if not m:
+        return None
+    try:
+        return datetime.date(int(m[1]), int(m[2]), int(m[3])).toordinal() - _EPOCH
+    except ValueError:
+        return None
+
+
+def to_number(value: Any) -> float:
+    """XPath number(), plus ODK's dates as days since 1970-01-01."""
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, float):
+        return value
+    if isinstance(value, int):
+        return _int_to_float(value)
+    if isinstance(value, datetime.date):
+        return float(value.toordinal() - _EPOCH)
+    if isinstance(value, (list, tuple)):
+        value = to_string(value)
+    if isinstance(value, str):
+        m = _NUMERIC_STRING.match(value)
+        if m:
+            return float(m[1])
+        days = _date_string_days(value)
+        return NAN if days is None else float(days)
+    return to_number(_value(value)) if value is not None else NAN
+
+
+def to_boolean(value: Any) -> bool:
+    """XPath boolean(): non-zero numbers, non-empty strings and non-empty lists are true."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, (float, int)):
+        return value == value and value != 0
+    if isinstance(value, (str, list, tuple)):
+        return len(value) > 0
+    if isinstance(value, datetime.date):
+        return True
+    return value is not None and to_boolean(_value(value))
+
+
+def _days(value: Any) -> int | None:
+    """A value as a day number for date(), format-date(); None when it is not a date."""
+    if isinstance(value, datetime.date):
+        return value.toordinal() - _EPOCH
+    if isinstance(value, (str, list)):
+        days = _date_string_days(to_string(value))
+        if days is not None:
+            return days
+    number = to_number(value)
+    if not math.isfinite(number):
+        return None
+    days = math.floor(number)
+    return days if _MIN_DAYS <= days <= _MAX_DAYS else None
+
+
+def _tokens(value: Any) -> list[str]:
+    if isinstance(value, list):
+        return [item for item in value if item != ""]
+    return [item for item in _WHITESPACE.split(to_string(value)) if item]
+
+
+# --------------------------------------------------------------------------- evaluating
+
+
+class _Context:
+    __slots__ = ("answers", "current", "today", "choice")
+
+    def __init__(self, answers, current, today, choice) -> None:
+        self.answers = answers
+        self.current = current
+        self.today = today
+        self.choice = choice
+
+
+def evaluate(
+    ast: list | None,
+    answers: Mapping[str, Any],
+    *,
+    current: Any = None,
+    today: datetime.date | None = None,
+    choice: Mapping[str, Any] | None = None,
+) -> Any:
+    """Evaluate a compiled expression; never raises for odd answer data.
+
+    Returns a str, float, bool, list of str or datetime.date (``None`` for a blank
+    expression, whose meaning — always relevant, never required — is the caller's).
+    """
+    if ast is None:
+        return None
+    return _eval(ast, _Context(answers or {}, current, today, choice))
+
+
+def _eval(node: list, ctx: _Context) -> Any:
+    kind = node[0]
+    if kind == "ref":
+        return _value(ctx.answers.get(node[1]))
+    if kind == "num" or kind == "str":
+        return node[1]
+    if kind == "op":
+        op = node[1]
+        if op == "and":
+            return to_boolean(_eval(node[2], ctx)) and to_boolean(_eval(node[3], ctx))
+        if op == "or":
+            return to_boolean(_eval(node[2], ctx)) or to_boolean(_eval(node[3], ctx))
+        return _BINARY[op](_eval(node[2], ctx), _eval(node[3], ctx))
+    if kind == "fn":
+        name, args = node[1], node[2]
+        if name == "if":
+            chosen = args[1] if to_boolean(_eval(args[0], ctx)) else args[2]
+            return _eval(chosen, ctx)
+        if name == "today":
+            return ctx.today or datetime.date.today()
+        return _CALLS[name](*[_eval(arg, ctx) for arg in args])
+    if kind == "cur":
+        return _value(ctx.current)
+    if kind == "col":
+        return _value(ctx.choice.get(node[1])) if ctx.choice is not None else ""
+    if kind == "neg":
+        return -to_number(_eval(node[1], ctx))
+    raise ValueError(f"not an expression node: {node!r}")
+
+
+def _equal(a: Any, b: Any) -> bool:
+    if isinstance(a, list):
+        a = to_string(a)
+    if isinstance(b, list):
+        b = to_string(b)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return to_boolean(a) == to_boolean(b)
+    if isinstance(a, (float, datetime.date)) or isinstance(b, (float, datetime.date)):
+        return to_number(a) == to_number(b)
+    return to_string(a) == to_string(b)
+
+
+def _divide(a: Any, b: Any) -> float:
+    x, y = to_number(a), to_number(b)
+    if y == 0:
+        if x == 0 or x != x:
+            return NAN
+        return math.copysign(INF, x) * math.copysign(1.0, y)
+    return x / y
+
+
+def _modulo(a: Any, b: Any) -> float:
+    try:
+        return math.fmod(to_number(a), to_number(b))
+    except ValueError:  # x mod 0, infinity mod y
+        return NAN
+
+
+_BINARY = {
+    "=": _equal,
+    "!=": lambda a, b: not _equal(a, b),
+    "<": lambda a, b: to_number(a) < to_number(b),
+    "<=": lambda a, b: to_number(a) <= to_number(b),
+    ">": lambda a, b: to_number(a) > to_number(b),
+    ">=": lambda a, b: to_number(a) >= to_number(b),
+    "+": lambda a, b: to_number(a) + to_number(b),
+    "-": lambda a, b: to_number(a) - to_number(b),
+    "*": lambda a, b: to_number(a) * to_number(b),
+    "div": _divide,
+    "mod": _modulo,
+}
+
+
+def _whole(x: float, fn) -> float:
+    return float(fn(x)) if math.isfinite(x) else x
+
+
+def _round(value: Any, places: Any = 0.0) -> float:
+    x = to_number(value)
+    p = to_number(places)
+    if p != p:
+        return NAN
+    if not math.isfinite(x):
+        return x
+    p = int(max(-15.0, min(15.0, p)))
+    scale = 1.0
+    for _ in range(abs(p)):  # repeated *10 is exact here and in JavaScript
+        scale *= 10
+    y = x * scale if p >= 0 else x / scale
+    if not math.isfinite(y):
+        return x
+    r = math.copysign(float(math.floor(abs(y) + 0.5)), y)
+    return r / scale if p >= 0 else r * scale
+
+
+def _extreme(pick, *values: Any) -> float:
+    numbers = [to_number(v) for v in values]
+    if any(n != n for n in numbers):
+        return NAN
+    return pick(numbers)
+
+
+def _regex(value: Any, pattern: Any) -> bool:
+    try:
+        return re.search(to_string(pattern), to_string(value), re.ASCII) is not None
+    except (re.error, RecursionError, OverflowError):
+        return False
+
+
+def _substr(value: Any, start: Any, end: Any = None) -> str:
+    text = to_string(value)
+    a = to_number(start)
+    b = float(len(text)) if end is None else to_number(end)
+    if a != a or b != b:
+        return ""
+    a = int(max(0.0, min(len(text), a)))
+    b = int(max(0.0, min(len(text), b)))
+    return text[a:b]
+
+
+def _selected_at(value: Any, index: Any) -> str:
+    items = _tokens(value)
+    i = to_number(index)
+    if i != i or i < 0 or i >= len(items):
+        return ""
+    return items[int(i)]
+
+
+def _date(value: Any) -> Any:
+    days = _days(value)
+    return "" if days is None else datetime.date.fromordinal(days + _EPOCH)
+
+
+def _format_date(value: Any, pattern: Any) -> str:
+    days = _days(value)
+    if days is None:
+        return ""
+    d = datetime.date.fromordinal(days + _EPOCH)
+    fields = {
+        "Y": f"{d.year:04d}",
+        "y": f"{d.year % 100:02d}",
+        "m": f"{d.month:02d}",
+        "n": str(d.month),
+        "d": f"{d.day:02d}",
+        "e": str(d.day),
+        "b": _MONTHS[d.month - 1],
+        "a": _WEEKDAYS[(days + 4) % 7],
+    }
+    return _FORMAT_CODE.sub(lambda m: fields.get(m[1], m[0]), to_string(pattern))
+
+
+def _empty(value: Any) -> bool:
+    return value == "" or value == []
+
+
+_CALLS = {
+    "not": lambda v: not to_boolean(v),
+    "true": lambda: True,
+    "false": lambda: False,
+    "boolean": to_boolean,
+    "coalesce": lambda a, b: b if _empty(a) else a,
+    "selected": lambda v, choice: to_string(choice).strip(" \t\r\n") in _tokens(v),
+    "selected-at": _selected_at,
+    "count-selected": lambda v: float(len(_tokens(v))),
+    "string": to_string,
+    "string-length": lambda v: float(len(to_string(v))),
+    "concat": lambda *values: "".join(to_string(v) for v in values),
+    "contains": lambda a, b: to_string(b) in to_string(a),
+    "starts-with": lambda a, b: to_string(a).startswith(to_string(b)),
+    "ends-with": lambda a, b: to_string(a).endswith(to_string(b)),
+    "substr": _substr,
+    "regex": _regex,
+    "number": to_number,
+    "int": lambda v: _whole(to_number(v), math.trunc),
+    "round": _round,
+    "floor": lambda v: _whole(to_number(v), math.floor),
+    "ceiling": lambda v: _whole(to_number(v), math.ceil),
+    "abs": lambda v: abs(to_number(v)),
+    "min": lambda *values: _extreme(min, *values),
+    "max": lambda *values: _extreme(max, *values),
+    "date": _date,
+    "format-date": _format_date,
+}
