@@ -39,7 +39,7 @@ from __future__ import annotations
 import datetime
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 __all__ = [
@@ -641,7 +641,7 @@ def _modulo(a: Any, b: Any) -> float:
         return NAN
 
 
-_BINARY = {
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
     "=": _equal,
     "!=": lambda a, b: not _equal(a, b),
     "<": lambda a, b: to_number(a) < to_number(b),
@@ -738,7 +738,7 @@ def _empty(value: Any) -> bool:
     return value == "" or value == []
 
 
-_CALLS = {
+_CALLS: dict[str, Callable[..., Any]] = {
     "not": lambda v: not to_boolean(v),
     "true": lambda: True,
     "false": lambda: False,

@@ -95,11 +95,6 @@
     return toString(a) === toString(b);
   }
 
-  function divide(a, b) {
-    const x = toNumber(a), y = toNumber(b);
-    return x / y;  // IEEE division: Infinity, -Infinity or NaN for a zero divisor
-  }
-
   function round(v, places) {
     const x = toNumber(v);
     let p = places === undefined ? 0 : toNumber(places);
@@ -159,19 +154,21 @@
     return toString(pattern).replace(/%([A-Za-z0-9])/g, (m, c) => (c in fields ? fields[c] : m));
   }
 
-  const lt = (a, b) => toNumber(a) < toNumber(b);
+  // Relational and arithmetic operators work on numbers; IEEE division gives
+  // Infinity, -Infinity or NaN for a zero divisor, as XPath requires.
+  const num2 = (f) => (a, b) => f(toNumber(a), toNumber(b));
   const BINARY = {
     '=': equal,
     '!=': (a, b) => !equal(a, b),
-    '<': lt,
-    '<=': (a, b) => toNumber(a) <= toNumber(b),
-    '>': (a, b) => lt(b, a),
-    '>=': (a, b) => toNumber(a) >= toNumber(b),
-    '+': (a, b) => toNumber(a) + toNumber(b),
-    '-': (a, b) => toNumber(a) - toNumber(b),
-    '*': (a, b) => toNumber(a) * toNumber(b),
-    'div': divide,
-    'mod': (a, b) => toNumber(a) % toNumber(b),
+    '<': num2((x, y) => x < y),
+    '<=': num2((x, y) => x <= y),
+    '>': num2((x, y) => x > y),
+    '>=': num2((x, y) => x >= y),
+    '+': num2((x, y) => x + y),
+    '-': num2((x, y) => x - y),
+    '*': num2((x, y) => x * y),
+    'div': num2((x, y) => x / y),
+    'mod': num2((x, y) => x % y),
   };
 
   const CALLS = {
