@@ -315,6 +315,11 @@ class Design:
         ``domain`` (the code, only when domains are given), ``estimate``, ``se``,
         ``ci_low``, ``ci_high``, ``df``, ``n``, ``n_eff`` and ``deff``.
 
+        ``n`` counts the rows of the domain with a non-missing ``y`` and a positive
+        weight; ``deff`` is the design variance over the variance under simple random
+        sampling with replacement of ``n`` (R ``svymean(..., deff="replace")``) and
+        ``n_eff = n / deff``.
+
         ``ci``: ``"logit"`` (R ``svyciprop(method="logit")``), ``"korn-graubard"``
         (R ``svyciprop(method="beta")``) or ``"wald"`` (estimate +- t_df * se). When
         ``y`` is not 0/1 the logit and Korn-Graubard intervals do not apply and the
@@ -351,8 +356,8 @@ class Design:
         outside. Rows where ``num`` or ``den`` is NaN are missing. ``den=None`` is a
         mean (``den = 1``). ``deff`` compares with SRS with replacement of the same size,
         using the residuals ``num - R den`` (R ``svyratio(..., deff="replace")``).
-        When ``ci`` asks for a proportion interval and the ratio is not within [0, 1]
-        for 0/1 numerators, the Wald interval is used.
+        Logit and Korn-Graubard intervals apply to proportions only (0/1 ``num`` and
+        ``den`` all ones); any other ratio gets the Wald interval.
         """
         if ci not in _CI_METHODS:
             raise ValueError(f"ci must be one of {_CI_METHODS}, got {ci!r}")
@@ -390,6 +395,9 @@ class Design:
             z = w * resid / d_ext[bucket]
             totals = self._psu_totals(z, est_code, k)
             var = self._variance(totals)
+            # Rounding residue where the true variance is zero (a domain inside one
+            # PSU, a calibrated total) would otherwise give an absurd effective n.
+            var = np.where(var < (1e-12 * np.abs(np.nan_to_num(r))) ** 2, 0.0, var)
             se = np.sqrt(var)
             # SRS-with-replacement variance of the same estimator: residuals scaled to
             # the mean denominator, variance with the n/(n-1) factor, divided by n.
@@ -397,7 +405,8 @@ class Design:
             ss = np.bincount(bucket, weights=w * resid * resid, minlength=k + 1)[:k]
             v_srs = ss / tot_w / dbar**2 / (n - 1)
             deff = var / v_srs
-            n_eff = n / deff
+            # zero design variance: fall back to the actual n, as the KG interval does
+            n_eff = np.where(deff == 0, n, n / deff)
         se = np.where(np.isfinite(r), se, np.nan)
 
         df = np.full(k, float(self.df)) if df_method == "design" else self._domain_df(codes, k)
@@ -574,7 +583,7 @@ def survey_mean(
     value; rows whose domain is missing belong to no domain but stay in the design.
     """
     design = _design_from_frame(frame, weight, strata, psu, lonely_psu, calibration)
-    values = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     if domain is None:
         return design.mean(values, ci=ci, level=level, df_method=df_method)
     codes, labels = pd.factorize(frame[domain], sort=True, use_na_sentinel=True)
@@ -612,7 +621,7 @@ def domain_difference(
     ``estimate_a``, ``estimate_b``.
     """
     design = _design_from_frame(frame, weight, strata, psu, lonely_psu, calibration)
-    values = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=float)
+    values = pd.to_numeric(frame[y], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
     col = frame[domain]
     if not (col == a).any():
         raise ValueError(f"no rows with {domain} == {a!r}")
