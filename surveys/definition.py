@@ -1,0 +1,48 @@
+"""Reading a compiled questionnaire definition (the JSON stored on FormVersion).
+
+Shape, produced by `surveys.xlsform.compile_xlsform`:
+    {"form_id", "title", "version", "languages": ["kk", "ru", "en"], "language_names": {...},
+     "default_language": "kk", "children": [node, ...], "choices": {list_name: [choice, ...]}}
+    node   = {"kind": "question" | "group" | "repeat", "type", "name", "label": {lang: text},
+              "hint", "required", "required_message", "constraint", "constraint_message",
+              "relevant", "calculation", "choice_filter", "repeat_count", "default",
+              "appearance", "read_only", "list_name", "children"}
+    choice = {"name", "label": {lang: text}, "columns": {extra column: value}}
+Expressions are stored compiled (see `surveys.expressions`); texts are dicts keyed by
+language code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+# Question types that hold an answer the respondent gives.
+INPUT_TYPES = {"integer", "decimal", "text", "select_one", "select_multiple", "date"}
+# Types that hold a value without being asked.
+VALUE_TYPES = INPUT_TYPES | {"calculate"}
+
+
+def iter_nodes(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every node (groups, repeats and questions), depth first, in form order."""
+    stack = list(reversed(definition.get("children", [])))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(node.get("children", [])))
+
+
+def iter_questions(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    return (node for node in iter_nodes(definition) if node["kind"] == "question")
+
+
+def choice_codes(definition: dict[str, Any], list_name: str) -> list[str]:
+    return [choice["name"] for choice in definition["choices"].get(list_name, [])]
+
+
+def stored_choice_value(name: str) -> int | str:
+    """Choice names that are integer literals (the question bank's codes) are stored as ints."""
+    try:
+        return int(name)
+    except ValueError:
+        return name

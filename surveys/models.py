@@ -1,0 +1,286 @@
+"""Studies, questionnaire versions, waves, regions and interviews.
+
+Invariants that the database can hold are declared as constraints here; writes go
+through `surveys.services`, reads that span models through `surveys.selectors`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+
+class Geography(models.TextChoices):
+    KZ2013 = "KZ2013", _("2013 geography (16 units)")
+    KZ2022 = "KZ2022", _("Current geography (20 units)")
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web (self-completion)")
+    TABLET = "tablet", _("Tablet interview")
+    ODK = "odk", _("ODK client")
+
+
+class ReviewStatus(models.TextChoices):
+    PENDING = "pending", _("Pending review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class UrbanRural(models.IntegerChoices):
+    URBAN = 1, _("Urban")
+    RURAL = 2, _("Rural")
+
+
+def pick_translation(texts: dict[str, str] | None, language: str | None = None) -> str:
+    """The text in the active (or given) language, falling back to kk, ru, en, then any."""
+    if not texts:
+        return ""
+    language = (language or get_language() or "kk").split("-")[0]
+    for code in (language, "kk", "ru", "en", "default"):
+        if texts.get(code):
+            return texts[code]
+    return next(iter(texts.values()), "")
+
+
+class Survey(models.Model):
+    code = models.SlugField(_("code"), max_length=64, unique=True)
+    title = models.CharField(_("title"), max_length=255)
+    description = models.TextField(_("description"), blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("survey")
+        verbose_name_plural = _("surveys")
+
+    def __str__(self) -> str:
+        return self.title or self.code
+
+
+class FormVersion(models.Model):
+    """An immutable compiled questionnaire. Never edited: a change is a new version."""
+
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="form_versions")
+    version = models.CharField(_("version"), max_length=64)
+    form_id = models.CharField(_("form id"), max_length=255)
+    title = models.CharField(_("title"), max_length=255)
+    languages = models.JSONField(_("languages"), default=list)
+    default_language = models.CharField(_("default language"), max_length=32)
+    definition = models.JSONField(_("compiled definition"))
+    xlsform = models.FileField(_("XLSForm file"), upload_to="xlsforms/")
+    xlsform_sha256 = models.CharField(max_length=64)
+    import_warnings = models.JSONField(_("import warnings"), default=list, blank=True)
+    created_at = models.DateTimeField(_("imported"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["survey", "-created_at"]
+        verbose_name = _("form version")
+        verbose_name_plural = _("form versions")
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "version"], name="form_version_unique"),
+            models.CheckConstraint(condition=~Q(version=""), name="form_version_not_blank"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.survey.code} {self.version}"
+
+    @property
+    def questions(self) -> dict[str, dict[str, Any]]:
+        """Every question node by name (groups and repeats excluded), in form order."""
+        cached = self.__dict__.get("_questions")
+        if cached is None:
+            from surveys.definition import iter_questions
+
+            cached = {node["name"]: node for node in iter_questions(self.definition)}
+            self.__dict__["_questions"] = cached
+        return cached
+
+
+class Wave(models.Model):
+    survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="waves")
+    code = models.CharField(_("code"), max_length=32)
+    title = models.CharField(_("title"), max_length=255, blank=True)
+    form_version = models.ForeignKey(
+        FormVersion,
+        on_delete=models.PROTECT,
+        related_name="waves",
+        null=True,
+        blank=True,
+        help_text=_("The questionnaire version used to collect new interviews in this wave."),
+    )
+    geography = models.CharField(_("geography"), max_length=8, choices=Geography.choices)
+    fieldwork_start = models.DateField(_("fieldwork start"), null=True, blank=True)
+    fieldwork_end = models.DateField(_("fieldwork end"), null=True, blank=True)
+    is_open = models.BooleanField(_("open for interviews"), default=True)
+    is_synthetic = models.BooleanField(
+        _("synthetic demo data"),
+        default=False,
+        help_text=_("Generated for demonstration; not real survey data."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["survey", "code"]
+        verbose_name = _("wave")
+        verbose_name_plural = _("waves")
+        constraints = [
+            models.UniqueConstraint(fields=["survey", "code"], name="wave_code_unique"),
+            models.CheckConstraint(
+                condition=Q(geography__in=["KZ2013", "KZ2022"]), name="wave_geography_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(fieldwork_end__isnull=True)
+                | Q(fieldwork_start__isnull=True)
+                | Q(fieldwork_end__gte=models.F("fieldwork_start")),
+                name="wave_fieldwork_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        label = f"{self.survey.code} {self.code}"
+        return f"{label} ({_('synthetic')})" if self.is_synthetic else label
+
+
+class RegionQuerySet(models.QuerySet["Region"]):
+    def of(self, geography: str) -> RegionQuerySet:
+        return self.filter(geography=geography)
+
+
+class Region(models.Model):
+    """A first-level unit in one of the two geographies (2013 and current)."""
+
+    geography = models.CharField(_("geography"), max_length=8, choices=Geography.choices)
+    code = models.CharField(_("ISO 3166-2 code"), max_length=8)
+    iso_before_2022 = models.CharField(_("ISO code before November 2022"), max_length=8, blank=True)
+    kind = models.CharField(
+        _("kind"), max_length=8, choices=[("oblast", _("Region")), ("city", _("City"))]
+    )
+    name_kk = models.CharField(_("name (Kazakh)"), max_length=128)
+    name_ru = models.CharField(_("name (Russian)"), max_length=128)
+    name_en = models.CharField(_("name (English)"), max_length=128)
+    centre_en = models.CharField(_("administrative centre"), max_length=64, blank=True)
+    unit_2013 = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="successors",
+        verbose_name=_("2013 unit"),
+    )
+    note = models.TextField(_("note"), blank=True)
+    tile_row = models.PositiveSmallIntegerField(default=0)
+    tile_col = models.PositiveSmallIntegerField(default=0)
+
+    objects = RegionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["geography", "code"]
+        verbose_name = _("region")
+        verbose_name_plural = _("regions")
+        constraints = [
+            models.UniqueConstraint(fields=["geography", "code"], name="region_code_unique"),
+            models.CheckConstraint(
+                condition=Q(geography__in=["KZ2013", "KZ2022"]), name="region_geography_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(geography="KZ2013", unit_2013__isnull=True)
+                | Q(geography="KZ2022", unit_2013__isnull=False),
+                name="region_current_maps_to_2013",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+    @property
+    def name(self) -> str:
+        return pick_translation({"kk": self.name_kk, "ru": self.name_ru, "en": self.name_en})
+
+
+class SubmissionQuerySet(models.QuerySet["Submission"]):
+    def for_wave(self, wave: Wave) -> SubmissionQuerySet:
+        return self.filter(wave=wave)
+
+    def accepted(self) -> SubmissionQuerySet:
+        """Interviews that count in estimates: everything not rejected in review."""
+        return self.exclude(review_status=ReviewStatus.REJECTED)
+
+
+class Submission(models.Model):
+    """One interview. Answers are keyed by question name with the codes of the question bank."""
+
+    instance_id = models.UUIDField(_("instance id"), unique=True, default=uuid.uuid4)
+    form_version = models.ForeignKey(
+        FormVersion, on_delete=models.PROTECT, related_name="submissions"
+    )
+    wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="submissions")
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="submissions")
+    urban_rural = models.PositiveSmallIntegerField(_("urban/rural"), choices=UrbanRural.choices)
+    stratum = models.CharField(_("stratum"), max_length=64)
+    psu = models.CharField(_("PSU"), max_length=64)
+    weight = models.FloatField(_("design weight"), default=1.0)
+    channel = models.CharField(_("channel"), max_length=8, choices=Channel.choices)
+    language = models.CharField(_("interview language"), max_length=8)
+    review_status = models.CharField(
+        _("review status"), max_length=8, choices=ReviewStatus.choices, default=ReviewStatus.PENDING
+    )
+    answers = models.JSONField(_("answers"))
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    duration_seconds = models.PositiveIntegerField(_("duration (s)"), null=True, blank=True)
+    device_id = models.CharField(_("device id"), max_length=128, blank=True)
+    user_agent_class = models.CharField(_("device class"), max_length=16, blank=True)
+    enumerator = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="interviews",
+        verbose_name=_("enumerator"),
+    )
+    is_synthetic = models.BooleanField(_("synthetic"), default=False)
+    received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+
+    objects = SubmissionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = _("submission")
+        verbose_name_plural = _("submissions")
+        permissions = [
+            ("collect_interviews", "Can collect interviews as an enumerator"),
+            ("review_submission", "Can review interviews"),
+            ("export_microdata", "Can download microdata"),
+            ("view_estimates", "Can view estimates and dashboards"),
+        ]
+        indexes = [models.Index(fields=["wave", "region"], name="submission_wave_region")]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(urban_rural__in=[1, 2]), name="submission_urban_rural_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(channel__in=["web", "tablet", "odk"]), name="submission_channel_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(review_status__in=["pending", "approved", "rejected"]),
+                name="submission_review_status_valid",
+            ),
+            models.CheckConstraint(condition=Q(weight__gt=0), name="submission_weight_positive"),
+            models.CheckConstraint(condition=~Q(language=""), name="submission_language_set"),
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(ended_at__gte=models.F("started_at")),
+                name="submission_times_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.instance_id)
