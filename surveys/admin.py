@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext_lazy as _
+
+from surveys.definition import stored_choice_value
+from surveys.models import FormVersion, Region, Submission, Survey, Wave, pick_translation
+from surveys.services import import_xlsform
+from surveys.xlsform import XLSFormError
+
+
+class XLSFormUploadForm(forms.Form):
+    survey_code = forms.SlugField(
+        label=_("Survey code"), help_text=_("Created when it does not exist yet.")
+    )
+    xlsform = forms.FileField(label=_("XLSForm (.xlsx or .xls)"))
+
+
+@admin.register(Survey)
+class SurveyAdmin(admin.ModelAdmin):
+    list_display = ["code", "title", "created_at"]
+    search_fields = ["code", "title"]
+
+
+@admin.register(FormVersion)
+class FormVersionAdmin(admin.ModelAdmin):
+    list_display = ["survey", "version", "title", "default_language", "created_at"]
+    list_filter = ["survey"]
+    readonly_fields = [f.name for f in FormVersion._meta.fields] + ["question_list"]
+    exclude = ["definition"]
+    change_list_template = "admin/surveys/formversion/change_list.html"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # versions come from an XLSForm upload, never typed in
+
+    def has_change_permission(self, request: HttpRequest, obj: FormVersion | None = None) -> bool:
+        return False  # immutable
+
+    @admin.display(description=_("Questions"))
+    def question_list(self, obj: FormVersion) -> str:
+        return format_html_join(
+            "",
+            "<div><code>{}</code> ({}) {}</div>",
+            (
+                (name, q["type"], pick_translation(q.get("label")))
+                for name, q in obj.questions.items()
+            ),
+        )
+
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        return [
+            path(
+                "upload/",
+                self.admin_site.admin_view(self.upload_view),
+                name="surveys_formversion_upload",
+            ),
+            *super().get_urls(),
+        ]
+
+    def upload_view(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        form = XLSFormUploadForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["xlsform"]
+            try:
+                version, created = import_xlsform(
+                    survey_code=form.cleaned_data["survey_code"],
+                    content=upload.read(),
+                    filename=upload.name,
+                )
+            except XLSFormError as exc:
+                for problem in exc.problems:
+                    form.add_error("xlsform", str(problem))
+            else:
+                level = messages.SUCCESS if created else messages.INFO
+                text = (
+                    _("Imported version %(v)s.")
+                    if created
+                    else _("Version %(v)s was already imported.")
+                )
+                self.message_user(request, text % {"v": version.version}, level)
+                for warning in version.import_warnings:
+                    self.message_user(request, warning, messages.WARNING)
+                return HttpResponseRedirect(
+                    reverse("admin:surveys_formversion_change", args=[version.pk])
+                )
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Upload an XLSForm"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/surveys/formversion/upload.html", context)
+
+
+@admin.register(Wave)
+class WaveAdmin(admin.ModelAdmin):
+    list_display = [
+        "survey",
+        "code",
+        "geography",
+        "is_open",
+        "is_synthetic",
+        "fieldwork_start",
+        "fieldwork_end",
+    ]
+    list_filter = ["survey", "geography", "is_open", "is_synthetic"]
+
+
+@admin.register(Region)
+class RegionAdmin(admin.ModelAdmin):
+    list_display = ["code", "name_kk", "name_ru", "name_en", "geography", "unit_2013"]
+    list_filter = ["geography", "kind"]
+    search_fields = ["code", "name_kk", "name_ru", "name_en"]
+
+
+@admin.register(Submission)
+class SubmissionAdmin(admin.ModelAdmin):
+    list_display = [
+        "instance_id",
+        "wave",
+        "region",
+        "channel",
+        "language",
+        "review_status",
+        "received_at",
+    ]
+    list_filter = ["wave", "channel", "review_status", "language", "is_synthetic"]
+    list_select_related = ["wave__survey", "region"]
+    search_fields = ["instance_id", "psu", "stratum"]
+    readonly_fields = ["labelled_answers"] + [
+        f.name for f in Submission._meta.fields if f.name != "review_status"
+    ]
+    exclude = ["answers"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # interviews arrive through the submission service
+
+    @admin.display(description=_("Answers"))
+    def labelled_answers(self, obj: Submission) -> str:
+        definition = obj.form_version.definition
+        rows = []
+        for name, question in obj.form_version.questions.items():
+            if name not in obj.answers:
+                continue
+            value = obj.answers[name]
+            choices = {
+                stored_choice_value(c["name"]): pick_translation(c["label"])
+                for c in definition["choices"].get(question.get("list_name", ""), [])
+            }
+            values = value if isinstance(value, list) else [value]
+            shown = "; ".join(
+                f"{v} = {choices[stored_choice_value(str(v))]}"
+                if stored_choice_value(str(v)) in choices
+                else str(v)
+                for v in values
+            )
+            rows.append((name, pick_translation(question.get("label")), shown))
+        return format_html(
+            "<table>{}</table>",
+            format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", rows),
+        )

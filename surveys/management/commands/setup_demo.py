@@ -1,0 +1,46 @@
+import secrets
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandParser
+
+from surveys.roles import ensure_roles
+
+INSTRUMENT = Path(__file__).resolve().parents[2] / "instruments" / "informal_networks.xlsx"
+
+
+class Command(BaseCommand):
+    help = "Load the instrument and the synthetic demo waves, create the roles and a demo admin."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--n-2013", type=int, default=857)
+        parser.add_argument("--n-current", type=int, default=3000)
+
+    def handle(self, *args, n_2013: int, n_current: int, **options) -> None:
+        ensure_roles(Group, Permission)
+        call_command(
+            "import_xlsform",
+            str(INSTRUMENT),
+            survey="informal-networks",
+            title="Informal networks in Kazakhstan",
+        )
+        call_command("generate_demo_wave", wave="2013", n=n_2013, seed=2013)
+        call_command("generate_demo_wave", wave="2026", n=n_current, seed=2026)
+        password = secrets.token_urlsafe(12)
+        user, _ = get_user_model().objects.get_or_create(
+            username="admin", defaults={"email": "admin@example.org"}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+        user.groups.add(*Group.objects.filter(name__in=["admin", "researcher"]))
+        self.stdout.write(
+            self.style.SUCCESS(
+                "\nTanys is ready (embedded mode: SQLite, tasks run in-process). Demo data are SYNTHETIC.\n"
+                "  Site:   http://127.0.0.1:8000/\n"
+                "  Admin:  http://127.0.0.1:8000/admin/\n"
+                f"  Login:  admin / {password}   (a new password is made each time setup runs)\n"
+            )
+        )
