@@ -87,13 +87,27 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "today": (0, 0),
     "date": (1, 1),
     "format-date": (2, 2),
+    # ODK's math functions (used by field forms, e.g. plot-radius calculations)
+    "pow": (2, 2),
+    "sqrt": (1, 1),
+    "exp": (1, 1),
+    "log": (1, 1),
+    "log10": (1, 1),
+    "sin": (1, 1),
+    "cos": (1, 1),
+    "tan": (1, 1),
+    "asin": (1, 1),
+    "acos": (1, 1),
+    "atan": (1, 1),
+    "atan2": (2, 2),
+    "pi": (0, 0),
 }
 
 # ODK functions we recognise but do not evaluate, so authors get a clearer message.
 _UNSUPPORTED = {
     "position", "jr:choice-name", "once", "indexed-repeat", "sum", "count", "uuid",
     "now", "random", "pulldata", "instance", "current", "last", "decimal-date-time",
-    "decimal-time", "format-date-time", "date-time", "pow", "join", "translate",
+    "decimal-time", "format-date-time", "date-time", "join", "translate",
     "normalize-space", "substring-before", "substring-after", "digest", "area",
     "distance", "jr:itext", "checklist", "weighted-checklist", "boolean-from-string",
 }  # fmt: skip
@@ -738,6 +752,19 @@ def _empty(value: Any) -> bool:
     return value == "" or value == []
 
 
+def _math(function: Callable[..., float], *values: Any) -> float:
+    """A math function on number() of its arguments; a domain error gives NaN, as in JavaScript."""
+    try:
+        return float(function(*(to_number(v) for v in values)))
+    except (ValueError, OverflowError):
+        if function is math.log or function is math.log10:
+            number = to_number(values[0])
+            return -INF if number == 0 else NAN
+        if function is math.exp or function is math.pow:
+            return INF
+        return NAN
+
+
 _CALLS: dict[str, Callable[..., Any]] = {
     "not": lambda v: not to_boolean(v),
     "true": lambda: True,
@@ -765,4 +792,17 @@ _CALLS: dict[str, Callable[..., Any]] = {
     "max": lambda *values: _extreme(max, *values),
     "date": _date,
     "format-date": _format_date,
+    "pow": lambda a, b: _math(math.pow, a, b),
+    "sqrt": lambda v: _math(math.sqrt, v),
+    "exp": lambda v: _math(math.exp, v),
+    "log": lambda v: _math(math.log, v),
+    "log10": lambda v: _math(math.log10, v),
+    "sin": lambda v: _math(math.sin, v),
+    "cos": lambda v: _math(math.cos, v),
+    "tan": lambda v: _math(math.tan, v),
+    "asin": lambda v: _math(math.asin, v),
+    "acos": lambda v: _math(math.acos, v),
+    "atan": lambda v: _math(math.atan, v),
+    "atan2": lambda a, b: _math(math.atan2, a, b),
+    "pi": lambda: math.pi,
 }

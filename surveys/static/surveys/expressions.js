@@ -198,6 +198,19 @@
     'max': (...vs) => extreme(Math.max, vs),
     'date': toDate,
     'format-date': formatDate,
+    'pow': (a, b) => Math.pow(toNumber(a), toNumber(b)),
+    'sqrt': (v) => Math.sqrt(toNumber(v)),
+    'exp': (v) => Math.exp(toNumber(v)),
+    'log': (v) => Math.log(toNumber(v)),
+    'log10': (v) => Math.log10(toNumber(v)),
+    'sin': (v) => Math.sin(toNumber(v)),
+    'cos': (v) => Math.cos(toNumber(v)),
+    'tan': (v) => Math.tan(toNumber(v)),
+    'asin': (v) => Math.asin(toNumber(v)),
+    'acos': (v) => Math.acos(toNumber(v)),
+    'atan': (v) => Math.atan(toNumber(v)),
+    'atan2': (a, b) => Math.atan2(toNumber(a), toNumber(b)),
+    'pi': () => Math.PI,
   };
 
   const own = (o, k) => o !== null && o !== undefined && Object.prototype.hasOwnProperty.call(o, k);
