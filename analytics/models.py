@@ -1,0 +1,217 @@
+"""Stored estimates, the state of their recomputation, population margins and export jobs."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from surveys.models import Geography, Region, Wave
+
+
+class PopulationMargins(models.Model):
+    """A versioned table of population totals for calibrating one wave's weights.
+
+    `table` is a list of rows {"dimension": "region_urban" | "sex_age", "cell": {...}, "total": N}.
+    A new upload is a new version; estimates name the version they used.
+    """
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="population_margins")
+    version = models.PositiveIntegerField(_("version"))
+    source = models.CharField(_("source"), max_length=255, blank=True)
+    table = models.JSONField(_("margins"))
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True
+    )
+    uploaded_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        ordering = ["wave", "-version"]
+        verbose_name = _("population margins")
+        verbose_name_plural = _("population margins")
+        constraints = [
+            models.UniqueConstraint(fields=["wave", "version"], name="margins_version_unique"),
+            models.CheckConstraint(condition=Q(version__gte=1), name="margins_version_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wave} margins v{self.version}"
+
+
+class WaveComputation(models.Model):
+    """Recomputation state of one wave: a dirty flag that coalesces bursts of new interviews."""
+
+    wave = models.OneToOneField(Wave, on_delete=models.CASCADE, related_name="computation")
+    dirty = models.BooleanField(default=True)
+    dirty_since = models.DateTimeField(null=True, blank=True)
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+    running_since = models.DateTimeField(null=True, blank=True)
+    stage = models.CharField(max_length=64, blank=True)
+    progress = models.FloatField(default=0.0)
+    last_completed_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        verbose_name = _("wave computation")
+        verbose_name_plural = _("wave computations")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(progress__gte=0) & Q(progress__lte=1), name="computation_progress_range"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wave} ({'dirty' if self.dirty else 'current'})"
+
+
+class ResultSet(models.Model):
+    """One complete recomputation of a wave's estimates. Readers see only the current one."""
+
+    class Status(models.TextChoices):
+        BUILDING = "building", _("Building")
+        READY = "ready", _("Ready")
+        FAILED = "failed", _("Failed")
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="result_sets")
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.BUILDING)
+    is_current = models.BooleanField(default=False)
+    n_interviews = models.PositiveIntegerField(default=0)
+    data_version = models.CharField(
+        max_length=64, blank=True, help_text=_("Fingerprint of the interviews used.")
+    )
+    weights_version = models.CharField(max_length=64, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["wave", "-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["wave"],
+                condition=Q(is_current=True),
+                name="one_current_result_set_per_wave",
+            ),
+            models.CheckConstraint(
+                condition=Q(is_current=False) | Q(status="ready"),
+                name="current_result_set_is_ready",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wave} results {self.pk} ({self.status})"
+
+
+class IndicatorEstimateQuerySet(models.QuerySet["IndicatorEstimate"]):
+    def current(self) -> IndicatorEstimateQuerySet:
+        return self.filter(result_set__is_current=True)
+
+
+class IndicatorEstimate(models.Model):
+    """One published cell: an indicator for a wave, geography and region (or the nation)."""
+
+    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="estimates")
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="estimates")
+    geography = models.CharField(max_length=8, choices=Geography.choices)
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="estimates"
+    )
+    indicator = models.CharField(max_length=32)
+    estimate = models.FloatField(null=True, blank=True)
+    se = models.FloatField(null=True, blank=True)
+    ci_low = models.FloatField(null=True, blank=True)
+    ci_high = models.FloatField(null=True, blank=True)
+    ci_method = models.CharField(max_length=16, blank=True)
+    df = models.FloatField(null=True, blank=True)
+    n = models.PositiveIntegerField(default=0)
+    n_numerator = models.PositiveIntegerField(null=True, blank=True)
+    n_eff = models.FloatField(null=True, blank=True)
+    deff = models.FloatField(null=True, blank=True)
+    suppressed = models.BooleanField(default=False)
+    suppression_reason = models.CharField(max_length=255, blank=True)
+    review_flag = models.CharField(max_length=255, blank=True)
+    national_estimate = models.FloatField(null=True, blank=True)
+    diff_vs_rest = models.FloatField(null=True, blank=True)
+    diff_vs_rest_se = models.FloatField(null=True, blank=True)
+    diff_vs_rest_p = models.FloatField(null=True, blank=True)
+    diff_vs_rest_p_adjusted = models.FloatField(null=True, blank=True)
+    previous_wave = models.ForeignKey(
+        Wave, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    previous_estimate = models.FloatField(null=True, blank=True)
+    change = models.FloatField(null=True, blank=True)
+    change_se = models.FloatField(null=True, blank=True)
+    change_p = models.FloatField(null=True, blank=True)
+    change_p_adjusted = models.FloatField(null=True, blank=True)
+    boundary_note = models.CharField(max_length=255, blank=True)
+    weights_version = models.CharField(max_length=64, blank=True)
+    data_version = models.CharField(max_length=64, blank=True)
+    computed_at = models.DateTimeField()
+
+    objects = IndicatorEstimateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["wave", "geography", "indicator", "region"]
+        indexes = [models.Index(fields=["wave", "indicator", "geography"], name="estimate_lookup")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["result_set", "geography", "region", "indicator"],
+                name="estimate_cell_unique",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(suppressed=False) | Q(estimate__isnull=True),
+                name="suppressed_cell_has_no_estimate",
+            ),
+            models.CheckConstraint(
+                condition=Q(suppressed=False) | ~Q(suppression_reason=""),
+                name="suppressed_cell_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(se__isnull=True) | Q(se__gte=0), name="estimate_se_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.region.code if self.region_id else "national"
+        return f"{self.indicator} {self.wave} {where}"
+
+
+class ExportJob(models.Model):
+    """A requested download, built by a worker and kept for download when done."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Queued")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="export_jobs"
+    )
+    kind = models.CharField(max_length=16)  # "microdata", "regional", "codebook"
+    file_format = models.CharField(max_length=8)  # csv, xlsx, sav, dta, json, parquet
+    parameters = models.JSONField(default=dict)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    file = models.FileField(upload_to="exports/", blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["queued", "running", "done", "failed"]),
+                name="export_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="done") | ~Q(file=""), name="done_export_has_file"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}.{self.file_format} ({self.status})"
