@@ -156,8 +156,13 @@ class IndicatorEstimate(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["result_set", "geography", "region", "indicator"],
-                name="estimate_cell_unique",
-                nulls_distinct=False,
+                condition=Q(region__isnull=False),
+                name="estimate_region_cell_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["result_set", "geography", "indicator"],
+                condition=Q(region__isnull=True),
+                name="estimate_national_cell_unique",
             ),
             models.CheckConstraint(
                 condition=Q(suppressed=False) | Q(estimate__isnull=True),

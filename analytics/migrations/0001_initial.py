@@ -147,7 +147,11 @@ class Migration(migrations.Migration):
         ),
         migrations.AddConstraint(
             model_name='indicatorestimate',
-            constraint=models.UniqueConstraint(fields=('result_set', 'geography', 'region', 'indicator'), name='estimate_cell_unique', nulls_distinct=False),
+            constraint=models.UniqueConstraint(condition=models.Q(('region__isnull', False)), fields=('result_set', 'geography', 'region', 'indicator'), name='estimate_region_cell_unique'),
+        ),
+        migrations.AddConstraint(
+            model_name='indicatorestimate',
+            constraint=models.UniqueConstraint(condition=models.Q(('region__isnull', True)), fields=('result_set', 'geography', 'indicator'), name='estimate_national_cell_unique'),
         ),
         migrations.AddConstraint(
             model_name='indicatorestimate',
