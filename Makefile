@@ -33,8 +33,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy config surveys analytics
 
+# Benchmarks run on PostgreSQL (DATABASE_URL, default: the local server) with real Redis.
+BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tanys_bench
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	DATABASE_URL=$${DATABASE_URL:-$(BENCH_DATABASE_URL)} $(BIN)/python -m bench $(BENCH)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* media staticfiles
