@@ -1,0 +1,50 @@
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from surveys.models import FormVersion
+from tests.factories import SubmissionFactory
+
+pytestmark = pytest.mark.django_db
+SHARED_FORMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "xlsforms"
+INSTRUMENT = (
+    Path(__file__).resolve().parents[2] / "surveys" / "instruments" / "informal_networks.xlsx"
+)
+
+
+@pytest.mark.parametrize("model", ["survey", "formversion", "wave", "region", "submission"])
+def test_changelists_render(admin_client, model):
+    SubmissionFactory()
+    response = admin_client.get(reverse(f"admin:surveys_{model}_changelist"))
+    assert response.status_code == 200
+
+
+def test_submission_page_shows_answers_with_question_and_choice_labels(admin_client):
+    submission = SubmissionFactory(answers={"q1": 1, "q2": 41})
+    admin_client.cookies["tanys_language"] = "ru"
+    response = admin_client.get(reverse("admin:surveys_submission_change", args=[submission.pk]))
+    html = response.content.decode()
+    assert "Вопрос" in html and "1 = Да" in html and "41" in html
+
+
+def test_upload_imports_a_form(admin_client):
+    with INSTRUMENT.open("rb") as handle:
+        response = admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "informal-networks", "xlsform": handle},
+        )
+    assert response.status_code == 302
+    version = FormVersion.objects.get()
+    assert version.version == "2026.1" and version.xlsform.name.endswith(".xlsx")
+
+
+def test_upload_of_a_broken_form_shows_where_and_stores_nothing(admin_client):
+    with (SHARED_FORMS / "duplicate_columns.xlsx").open("rb") as handle:
+        response = admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "broken", "xlsform": handle},
+        )
+    assert response.status_code == 200
+    assert "sheet &#x27;survey&#x27;, row 1, column &#x27;label&#x27;" in response.content.decode()
+    assert not FormVersion.objects.exists()
