@@ -284,3 +284,81 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return str(self.instance_id)
+
+
+def new_link_token() -> str:
+    """An unguessable URL token: 192 random bits, URL-safe (32 characters)."""
+    import secrets
+
+    return secrets.token_urlsafe(24)
+
+
+class LinkKind(models.TextChoices):
+    PUBLIC = "public", _("Public link (many respondents)")
+    SINGLE_USE = "single", _("Single-use invitation")
+
+
+class InvitationLinkQuerySet(models.QuerySet["InvitationLink"]):
+    def active(self) -> InvitationLinkQuerySet:
+        return self.filter(revoked_at__isnull=True, used_at__isnull=True)
+
+
+class InvitationLink(models.Model):
+    """An anonymous way into a wave's web questionnaire: /s/<token>/.
+
+    A public link takes any number of interviews (one per browser; see
+    `surveys.services.submit_interview`); a single-use link takes exactly one and is
+    marked used in the transaction that stores it. Links identify no respondent.
+    """
+
+    wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="links")
+    token = models.CharField(_("token"), max_length=64, unique=True, default=new_link_token)
+    kind = models.CharField(_("kind"), max_length=8, choices=LinkKind.choices)
+    label = models.CharField(
+        _("label"),
+        max_length=128,
+        blank=True,
+        help_text=_("For the research team only, e.g. where the link was distributed."),
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
+    submission = models.OneToOneField(
+        Submission,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="invitation",
+        verbose_name=_("submission"),
+    )
+
+    objects = InvitationLinkQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "pk"]
+        verbose_name = _("invitation link")
+        verbose_name_plural = _("invitation links")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind__in=["public", "single"]), name="link_kind_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="single") | Q(used_at__isnull=True, submission__isnull=True),
+                name="link_public_never_used_up",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wave} {self.get_kind_display()} {self.token[:8]}…"
+
+    @property
+    def is_single_use(self) -> bool:
+        return self.kind == LinkKind.SINGLE_USE
