@@ -487,6 +487,77 @@ class Design:
             "estimate_b": float(r[1]),
         }
 
+    def domains_vs_rest(
+        self,
+        y: np.ndarray,
+        *,
+        domain_codes: np.ndarray,
+        n_domains: int,
+        den: np.ndarray | None = None,
+    ) -> pd.DataFrame:
+        """Every domain against the rest of the sample at once: for each domain ``g``
+        the result of ``domain_difference(y, domain_codes=..., a=g, b=None, den=den)``.
+
+        The influence values of "``g`` minus the rest" are linear in three vectors (the
+        domain's own residuals, ``w num`` and ``w den`` over all valid rows), so their
+        PSU totals, calibration residuals included, are formed from three passes over
+        the data instead of one pass per domain. Returns one row per domain with
+        ``domain``, ``estimate``, ``se``, ``df``, ``t``, ``p_value``, ``estimate_a``,
+        ``estimate_b``.
+        """
+        codes, k = self._domains(domain_codes, n_domains)
+        num = np.asarray(y, dtype=float)
+        if num.shape != (self.n_rows,):
+            raise ValueError("y must have one value per row")
+        if den is None:
+            valid = ~np.isnan(num)
+            d = np.ones(self.n_rows)
+        else:
+            d = np.asarray(den, dtype=float)
+            valid = ~(np.isnan(num) | np.isnan(d))
+        w = self.weight
+        u = np.where(valid, w * np.where(valid, num, 0.0), 0.0)
+        v = np.where(valid, w * np.where(valid, d, 0.0), 0.0)
+        in_dom = valid & (codes >= 0)
+        bucket = np.where(in_dom, codes, k)
+        tot_u = np.bincount(bucket, weights=u, minlength=k + 1)[:k]
+        tot_v = np.bincount(bucket, weights=v, minlength=k + 1)[:k]
+        all_u, all_v = u.sum(), v.sum()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            r_a = tot_u / tot_v
+            rest_v = all_v - tot_v
+            r_b = (all_u - tot_u) / rest_v
+            ra = np.append(np.nan_to_num(r_a), 0.0)[bucket]
+            rb = np.append(np.nan_to_num(r_b), 0.0)[bucket]
+            da = np.append(np.where(tot_v != 0, tot_v, 1.0), 1.0)[bucket]
+            db = np.append(np.where(rest_v != 0, rest_v, 1.0), 1.0)[bucket]
+            # z_g = [i in g] ((u - R_g v)/D_g + (u - R_rest v)/D_rest) - (u - R_rest v)/D_rest
+            q = np.where(in_dom, (u - ra * v) / da + (u - rb * v) / db, 0.0)
+            own = self._psu_totals(q, np.where(in_dom, codes, -1), k)
+            every = np.where(valid, 0, -1)
+            t_u = self._psu_totals(u, every, 1)[0]
+            t_v = self._psu_totals(v, every, 1)[0]
+            scale_b = np.where(rest_v != 0, rest_v, np.nan)
+            totals = own - np.outer(1 / scale_b, t_u) + np.outer(r_b / scale_b, t_v)
+            var = self._variance(np.nan_to_num(totals))
+            diff = r_a - r_b
+            se = np.where(np.isfinite(diff), np.sqrt(var), np.nan)
+            t = np.where(se > 0, diff / se, np.nan)
+        df = float(self.df)
+        p_value = 2 * stats.t.sf(np.abs(t), df) if df > 0 else np.full(k, np.nan)
+        return pd.DataFrame(
+            {
+                "domain": np.arange(k),
+                "estimate": diff,
+                "se": se,
+                "df": df,
+                "t": t,
+                "p_value": p_value,
+                "estimate_a": r_a,
+                "estimate_b": r_b,
+            }
+        )
+
 
 def _intervals(
     p: np.ndarray, se: np.ndarray, df: np.ndarray, n: np.ndarray, ci: str, level: float

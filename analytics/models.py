@@ -51,6 +51,13 @@ class WaveComputation(models.Model):
     progress = models.FloatField(default=0.0)
     last_completed_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # Incremented by every mark_wave_dirty: a run clears `dirty` only if no mark came in
+    # while it ran, so a burst during a computation is never lost.
+    generation = models.PositiveBigIntegerField(default=0)
+    # Refreshed at every stage of a run; a claim older than the stale limit is taken over.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # Bumped when stored answers change in place (review edits): the snapshot is rebuilt.
+    data_epoch = models.PositiveIntegerField(default=0)
 
     class Meta:
         verbose_name = _("wave computation")
@@ -81,6 +88,9 @@ class ResultSet(models.Model):
         max_length=64, blank=True, help_text=_("Fingerprint of the interviews used.")
     )
     weights_version = models.CharField(max_length=64, blank=True)
+    definitions_hash = models.CharField(
+        max_length=32, blank=True, help_text=_("Fingerprint of the indicator definitions used.")
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     computed_at = models.DateTimeField(null=True, blank=True)
 

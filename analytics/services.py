@@ -1,20 +1,304 @@
-"""Writes for analytics: recomputation state of waves."""
+"""Writes for analytics: recomputation state of waves, stored result sets, margins.
+
+How recomputation is coalesced and made safe against dying workers:
+
+* ``mark_wave_dirty`` sets the wave's dirty flag, bumps its ``generation`` and queues a
+  run only when none is scheduled (a conditional update on ``scheduled_at``): a burst of
+  1,000 interviews queues one task, ``RECOMPUTE_DELAY`` seconds later.
+* A run claims the wave (conditional update: nobody running, or the runner's heartbeat
+  is older than ``STALE_AFTER``), refreshes the snapshot, computes, writes a complete new
+  ``ResultSet`` and switches ``is_current`` in one transaction. At the end it clears the
+  dirty flag only if no interview arrived meanwhile (same generation); otherwise it
+  queues itself again.
+* A worker killed mid-run leaves the previous set current and the wave dirty; the next
+  run (redelivered message, the sweep at worker start, or the next interview) redoes it.
+"""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
 from django.utils import timezone
 
-from analytics.models import WaveComputation
+from analytics import snapshot as snapshots
+from analytics.computation import ComputedWave, compute_wave, next_waves
+from analytics.indicators import definitions_hash
+from analytics.models import IndicatorEstimate, PopulationMargins, ResultSet, WaveComputation
+from surveys.models import ReviewStatus, Submission, Wave
+
+log = logging.getLogger(__name__)
+
+RECOMPUTE_DELAY = float(getattr(settings, "TANYS_RECOMPUTE_DELAY", 1.0))
+KEEP_RESULT_SETS = 3
 
 
-def mark_wave_dirty(*, wave_id: int) -> None:
+def stale_after() -> float:
+    """Seconds without a heartbeat after which a claimed run is taken over."""
+    import os
+
+    return float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
+
+
+def _enqueue(wave_id: int, countdown: float) -> None:
+    from analytics.tasks import recompute_wave_estimates
+
+    recompute_wave_estimates.apply_async(args=[wave_id], countdown=countdown)
+
+
+def mark_wave_dirty(*, wave_id: int) -> bool:
     """Record that a wave's interviews changed, so its estimates must be recomputed.
 
-    Call after commit. Many calls in a burst coalesce into one recomputation.
+    Call after commit. Many calls in a burst coalesce into one recomputation: only the
+    call that finds nothing scheduled queues a run (after commit). Returns whether
+    this call queued it.
     """
     now = timezone.now()
-    computation, created = WaveComputation.objects.get_or_create(
-        wave_id=wave_id, defaults={"dirty": True, "dirty_since": now}
+    WaveComputation.objects.get_or_create(wave_id=wave_id, defaults={"dirty_since": now})
+    WaveComputation.objects.filter(wave_id=wave_id).update(
+        dirty=True, generation=F("generation") + 1
     )
-    if not created and not computation.dirty:
-        WaveComputation.objects.filter(pk=computation.pk, dirty=False).update(dirty=True, dirty_since=now)
+    WaveComputation.objects.filter(wave_id=wave_id, dirty_since__isnull=True).update(
+        dirty_since=now
+    )
+    # A schedule whose run never started (lost message) is renewed after the stale limit.
+    lost = now - timezone.timedelta(seconds=stale_after())
+    queued = WaveComputation.objects.filter(
+        Q(scheduled_at__isnull=True)
+        | Q(scheduled_at__lt=lost, running_since__isnull=True)
+        | Q(scheduled_at__lt=lost, heartbeat_at__lt=lost),
+        wave_id=wave_id,
+    ).update(scheduled_at=now)
+    if queued:
+        transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
+    return bool(queued)
+
+
+def interviews_changed(*, wave_ids: Iterable[int], answers_edited: bool = False) -> None:
+    """Interviews of these waves were re-reviewed, rejected, deleted or edited.
+
+    Rejections and deletions are found by the snapshot's reconciliation; answers edited
+    in place (``answers_edited``) force a rebuild of the snapshot.
+    """
+    for wave_id in set(wave_ids):
+        if answers_edited:
+            WaveComputation.objects.get_or_create(wave_id=wave_id)
+            WaveComputation.objects.filter(wave_id=wave_id).update(data_epoch=F("data_epoch") + 1)
+        mark_wave_dirty(wave_id=wave_id)
+
+
+def set_review_status(*, submission_ids: Iterable[int], status: str) -> int:
+    """Review interviews (approve or reject) and recompute the waves they belong to."""
+    if status not in ReviewStatus.values:
+        raise ValueError(f"unknown review status {status!r}")
+    ids = list(submission_ids)
+    with transaction.atomic():
+        rows = Submission.objects.filter(pk__in=ids).exclude(review_status=status)
+        waves = set(rows.values_list("wave_id", flat=True))
+        changed = rows.update(review_status=status)
+        transaction.on_commit(lambda: interviews_changed(wave_ids=waves))
+    return changed
+
+
+def save_population_margins(
+    *, wave: Wave, table: list[dict[str, Any]], source: str = "", user: Any = None
+) -> PopulationMargins:
+    """Store the next version of a wave's margins and recompute the wave."""
+    with transaction.atomic():
+        Wave.objects.select_for_update().get(pk=wave.pk)
+        latest = PopulationMargins.objects.filter(wave=wave).order_by("-version").first()
+        margins = PopulationMargins.objects.create(
+            wave=wave,
+            version=(latest.version + 1) if latest else 1,
+            source=source,
+            table=table,
+            uploaded_by=user if getattr(user, "pk", None) else None,
+        )
+        transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
+    return margins
+
+
+# ---------------------------------------------------------------------- running
+
+
+def _claim(wave_id: int) -> WaveComputation | None:
+    now = timezone.now()
+    stale = now - timezone.timedelta(seconds=stale_after())
+    WaveComputation.objects.get_or_create(wave_id=wave_id)
+    claimed = WaveComputation.objects.filter(
+        Q(running_since__isnull=True) | Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
+        wave_id=wave_id,
+    ).update(running_since=now, heartbeat_at=now, stage="snapshot", progress=0.0)
+    if not claimed:
+        return None
+    return WaveComputation.objects.get(wave_id=wave_id)
+
+
+def _beat(wave_id: int, stage: str, fraction: float) -> None:
+    WaveComputation.objects.filter(wave_id=wave_id).update(
+        stage=stage, progress=max(0.0, min(1.0, fraction)), heartbeat_at=timezone.now()
+    )
+
+
+def needs_recompute(computation: WaveComputation) -> bool:
+    current = ResultSet.objects.filter(wave_id=computation.wave_id, is_current=True).first()
+    return computation.dirty or current is None or current.definitions_hash != definitions_hash()
+
+
+def store_result_set(computed: ComputedWave) -> ResultSet:
+    """Write a complete new result set, then make it current in one transaction."""
+    now = timezone.now()
+    result_set = ResultSet.objects.create(
+        wave=computed.wave,
+        n_interviews=computed.n_interviews,
+        data_version=computed.data_version,
+        weights_version=computed.weights_version,
+        definitions_hash=computed.definitions_hash,
+    )
+    estimates = [
+        IndicatorEstimate(
+            result_set=result_set,
+            wave=computed.wave,
+            weights_version=computed.weights_version,
+            data_version=computed.data_version,
+            computed_at=now,
+            **row,
+        )
+        for row in computed.rows
+    ]
+    with transaction.atomic():
+        IndicatorEstimate.objects.bulk_create(estimates, batch_size=1000)
+    with transaction.atomic():
+        # Serialise switches of one wave; readers see either the old or the new set.
+        WaveComputation.objects.select_for_update().filter(wave=computed.wave).first()
+        ResultSet.objects.filter(wave=computed.wave, is_current=True).update(is_current=False)
+        ResultSet.objects.filter(pk=result_set.pk).update(
+            status=ResultSet.Status.READY, is_current=True, computed_at=now
+        )
+    result_set.refresh_from_db()
+    prune_result_sets(wave_id=computed.wave.pk)
+    return result_set
+
+
+def prune_result_sets(*, wave_id: int, keep: int = KEEP_RESULT_SETS) -> int:
+    """Delete old sets beyond the newest ``keep`` ready ones, and abandoned builds."""
+    old_ready = ResultSet.objects.filter(
+        wave_id=wave_id, is_current=False, status=ResultSet.Status.READY
+    ).order_by("-started_at")[keep:]
+    abandoned = ResultSet.objects.filter(
+        wave_id=wave_id,
+        status__in=[ResultSet.Status.BUILDING, ResultSet.Status.FAILED],
+        started_at__lt=timezone.now() - timezone.timedelta(hours=1),
+    )
+    ids = [r.pk for r in old_ready] + list(abandoned.values_list("pk", flat=True))
+    deleted, _ = ResultSet.objects.filter(pk__in=ids).delete()
+    return deleted
+
+
+def recompute_wave(*, wave_id: int, force: bool = False) -> str:
+    """Bring a wave's stored estimates up to date. Idempotent; safe to run twice.
+
+    Returns what happened: ``"computed"``, ``"up to date"``, ``"busy"`` (another run
+    holds the wave; it re-checks for new interviews when it ends) or ``"no wave"``.
+    """
+    wave = Wave.objects.select_related("survey").filter(pk=wave_id).first()
+    if wave is None:
+        return "no wave"
+    computation = _claim(wave_id)
+    if computation is None:
+        return "busy"
+    generation = computation.generation
+    try:
+        # An interrupted run left the wave dirty (only a finished run clears it).
+        if not force and not needs_recompute(computation):
+            _finish(wave_id, generation, error="")
+            return "up to date"
+        started = time.perf_counter()
+        snapshot, how = snapshots.refresh(wave_id, epoch=computation.data_epoch)
+        _beat(wave_id, "estimates", 0.1)
+        computed = compute_wave(
+            wave, snapshot, progress=lambda stage, fraction: _beat(wave_id, stage, fraction)
+        )
+        _beat(wave_id, "storing", 0.95)
+        result_set = store_result_set(computed)
+        log.info(
+            "wave %s: result set %s, %s interviews (snapshot %s) in %.2f s",
+            wave_id,
+            result_set.pk,
+            snapshot.n,
+            how,
+            time.perf_counter() - started,
+        )
+    except Exception as exc:
+        WaveComputation.objects.filter(wave_id=wave_id).update(
+            running_since=None,
+            heartbeat_at=None,
+            scheduled_at=None,
+            stage="failed",
+            last_error=f"{type(exc).__name__}: {exc}"[:2000],
+        )
+        raise
+    _finish(wave_id, generation, error="; ".join(computed.notes))
+    for later in next_waves(wave):
+        # Their comparisons with this wave are now stale.
+        if ResultSet.objects.filter(wave=later, is_current=True).exists():
+            mark_wave_dirty(wave_id=later.pk)
+    return "computed"
+
+
+def _finish(wave_id: int, generation: int, *, error: str) -> None:
+    now = timezone.now()
+    with transaction.atomic():
+        done = WaveComputation.objects.filter(wave_id=wave_id, generation=generation).update(
+            dirty=False,
+            dirty_since=None,
+            scheduled_at=None,
+            running_since=None,
+            heartbeat_at=None,
+            stage="done",
+            progress=1.0,
+            last_completed_at=now,
+            last_error=error,
+        )
+        if not done:
+            # Interviews arrived while running: keep dirty, run again.
+            WaveComputation.objects.filter(wave_id=wave_id).update(
+                running_since=None,
+                heartbeat_at=None,
+                scheduled_at=now,
+                stage="queued",
+                progress=0.0,
+                last_completed_at=now,
+                last_error=error,
+            )
+            transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
+
+
+def resume_pending_computations() -> list[int]:
+    """Queue a run for every wave that is dirty, was interrupted, has no current result
+    set, or whose results predate the indicator definitions. Called when a worker
+    starts and by ``recompute_estimates``."""
+    current_hash = definitions_hash()
+    wave_ids: set[int] = set(
+        WaveComputation.objects.filter(Q(dirty=True) | Q(running_since__isnull=False)).values_list(
+            "wave_id", flat=True
+        )
+    )
+    with_current = dict(
+        ResultSet.objects.filter(is_current=True).values_list("wave_id", "definitions_hash")
+    )
+    for wave_id in Wave.objects.values_list("pk", flat=True):
+        if with_current.get(wave_id) != current_hash:
+            wave_ids.add(wave_id)
+    for wave_id in sorted(wave_ids):
+        WaveComputation.objects.get_or_create(wave_id=wave_id)
+        WaveComputation.objects.filter(wave_id=wave_id).update(
+            dirty=True, generation=F("generation") + 1, scheduled_at=timezone.now()
+        )
+        transaction.on_commit(lambda wave_id=wave_id: _enqueue(wave_id, 0))
+    return sorted(wave_ids)

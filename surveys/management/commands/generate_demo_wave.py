@@ -3,6 +3,7 @@ import datetime as dt
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
+from analytics.services import mark_wave_dirty
 from surveys.demo import RATES_2013, RATES_CURRENT, generate_wave
 from surveys.models import FormVersion, Survey
 from surveys.services import open_wave
@@ -83,6 +84,8 @@ class Command(BaseCommand):
                 rates=rates,
                 progress=bar.update,
             )
+        # New interviews: recompute the wave's estimates (in-process in embedded mode).
+        mark_wave_dirty(wave_id=wave_obj.pk)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Wave {wave}: {written} SYNTHETIC interviews on the {geography} geography (seed {seed})."

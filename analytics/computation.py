@@ -1,0 +1,495 @@
+"""From a wave's snapshot to its complete set of published cells.
+
+For every indicator: the nation, every region of the wave's geography and, for a wave on
+the current (KZ2022) geography, every 2013 unit as a domain (its current successors'
+interviews pooled, never averaged). Each region is compared with the rest of the country
+(joint linearisation) and each cell with the same cell of the previous wave of the survey
+(independent samples); p-values are Holm-adjusted across the regions of a geography.
+Then the NCHS publication rules blank what may not be published.
+
+Decisions where the brief is silent (documented for readers of the numbers):
+
+* Intervals: Korn-Graubard for proportions, t-based (Wald) for the indices. Their df,
+  and the "df < 8" review flag, use the domain's own degrees of freedom (PSUs minus
+  strata among the PSUs holding the domain, ``df_method="domain"``), as the NCHS
+  standards define them; this also matches R ``svyciprop(method="beta")`` per region.
+  Comparison tests use the design df (R ``svycontrast``).
+* Rules for the indices (not proportions, where the CI-width rules do not apply):
+  n < 30, effective n < 30, relative standard error >= 30%, and the disclosure rule.
+* Comparisons are published only between published cells; Holm families are the
+  published regional tests of one indicator and geography.
+* National cells are stored once, under the wave's own geography.
+* Weights: the latest population margins of the wave when present, raked to region x
+  urban/rural and sex x age band; interviews with unknown sex or age form their own cell
+  of the sex x age margin, keeping their base-weight share of the population. If the
+  margins cannot be applied (a population cell with no interview yet, say) the base
+  weights are used and the reason is reported.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+from django.utils.translation import gettext_lazy as _
+
+from analytics.estimation import CalibrationInfo, Design, holm_adjust, independent_difference
+from analytics.indicators import INDICATORS, Indicator, definitions_hash
+from analytics.models import IndicatorEstimate, PopulationMargins
+from analytics.snapshot import Snapshot
+from analytics.weighting import ConvergenceError, rake, raking_info
+from surveys.models import Geography, Region, Wave
+
+AGE_BANDS: list[tuple[str, int, int | None]] = [
+    ("18-29", 18, 29),
+    ("30-44", 30, 44),
+    ("45-59", 45, 59),
+    ("60+", 60, None),
+]
+UNKNOWN_CELL = "unknown"
+
+# Stable reason codes stored on cells, with their labels for pages and exports.
+SUPPRESSION_REASONS = {
+    "n<30": _("fewer than 30 respondents"),
+    "n_eff<30": _("effective sample size below 30"),
+    "ci_width>=30": _("confidence interval 30 points wide or more"),
+    "relative_ci_width>130%": _("relative confidence interval width above 130%"),
+    "rse>=30%": _("relative standard error of 30% or more"),
+    "disclosure<10": _("fewer than 10 respondents in the numerator or denominator"),
+    "no_data": _("no respondents"),
+}
+REVIEW_FLAGS = {"df<8": _("fewer than 8 degrees of freedom: review before publishing")}
+BOUNDARY_NOTES = {
+    "pooled": _("2013 unit estimated by pooling the interviews of its current successors"),
+    "same_unit": _("compared with the 2013 unit of the same territory"),
+    "boundary_changed": _("boundaries changed since the previous wave: see the 2013 geography"),
+}
+
+Progress = Callable[[str, float], None]
+
+
+@dataclass
+class Weights:
+    weight: np.ndarray
+    calibration: CalibrationInfo | None
+    version: str
+    note: str = ""
+
+
+@dataclass
+class ComputedWave:
+    wave: Wave
+    rows: list[dict]
+    n_interviews: int
+    data_version: str
+    weights_version: str
+    definitions_hash: str
+    notes: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- weights
+
+
+def age_band_labels(age: np.ndarray) -> np.ndarray:
+    out = np.full(age.shape, UNKNOWN_CELL, dtype=object)
+    for label, low, high in AGE_BANDS:
+        inside = (age >= low) & (age <= (high if high is not None else 200))
+        out[inside] = label
+    return out
+
+
+def respondent_age(columns: dict[str, np.ndarray], year: int) -> np.ndarray:
+    age = columns["AGE"].astype(np.int64)
+    born = columns["BIRTH_YEAR"].astype(np.int64)
+    return np.where(age >= 0, age, np.where(born > 1900, year - born, -1))
+
+
+def calibrate(
+    columns: dict[str, np.ndarray],
+    region_codes: np.ndarray,
+    table: list[dict],
+    *,
+    year: int,
+) -> tuple[np.ndarray, CalibrationInfo]:
+    """Raked weights and their calibration description, from a margins table
+    (``PopulationMargins.table``). Raises ValueError / ConvergenceError when the margins
+    do not fit the sample."""
+    base = columns["weight"]
+    sex = columns["SEX"].astype(np.int64)
+    band = age_band_labels(respondent_age(columns, year))
+    known = np.isin(sex, [1, 2]) & (band != UNKNOWN_CELL)
+    sexage = np.where(
+        known, np.char.add(np.char.add(sex.astype(str), ":"), band.astype(str)), UNKNOWN_CELL
+    )
+    frame = pd.DataFrame(
+        {
+            "region": region_codes,
+            "urban_rural": columns["urban_rural"].astype(np.int64),
+            "sexage": sexage,
+            "w": base,
+        }
+    )
+    region_urban = pd.DataFrame(
+        [
+            {
+                "region": str(r["cell"]["region"]),
+                "urban_rural": int(r["cell"]["urban_rural"]),
+                "total": float(r["total"]),
+            }
+            for r in table
+            if r["dimension"] == "region_urban"
+        ]
+    )
+    sex_age = pd.DataFrame(
+        [
+            {
+                "sexage": f"{int(r['cell']['sex'])}:{r['cell']['age_band']}",
+                "total": float(r["total"]),
+            }
+            for r in table
+            if r["dimension"] == "sex_age"
+        ]
+    )
+    if region_urban.empty or sex_age.empty:
+        raise ValueError("the margins table needs both region x urban/rural and sex x age rows")
+    grand = region_urban["total"].sum()
+    unknown_share = base[~known].sum() / base.sum()
+    sex_age["total"] = sex_age["total"] / sex_age["total"].sum() * grand * (1 - unknown_share)
+    if unknown_share > 0:
+        sex_age = pd.concat(
+            [sex_age, pd.DataFrame([{"sexage": UNKNOWN_CELL, "total": grand * unknown_share}])]
+        )
+    margins = {("region", "urban_rural"): region_urban, "sexage": sex_age}
+    weights = rake(frame, weight="w", margins=margins, max_iter=200, tol=1e-7)
+    return weights.to_numpy(), raking_info(frame, list(margins))
+
+
+def choose_weights(snapshot: Snapshot, region_codes: np.ndarray, wave: Wave) -> Weights:
+    margins = PopulationMargins.objects.filter(wave=wave).order_by("-version").first()
+    base = snapshot.columns["weight"]
+    if margins is None or snapshot.n == 0:
+        return Weights(base, None, "base")
+    year = wave.fieldwork_start.year if wave.fieldwork_start else dt.date.today().year
+    try:
+        weight, info = calibrate(snapshot.columns, region_codes, margins.table, year=year)
+    except (ValueError, ConvergenceError, KeyError) as exc:
+        return Weights(base, None, "base", f"margins v{margins.version} not applied: {exc}")
+    return Weights(weight, info, f"margins-v{margins.version}")
+
+
+# ---------------------------------------------------------------------- publication rules
+
+
+def publication(
+    *,
+    kind: str,
+    estimate: float,
+    se: float,
+    ci_low: float,
+    ci_high: float,
+    n: int,
+    n_numerator: int,
+    n_eff: float,
+    df: float,
+) -> tuple[list[str], list[str]]:
+    """Suppression reasons and review flags of one cell (NCHS presentation standards)."""
+    reasons: list[str] = []
+    if n == 0 or not np.isfinite(estimate):
+        return ["no_data"], []
+    if n < 30:
+        reasons.append("n<30")
+    if not np.isfinite(n_eff) or n_eff < 30:
+        reasons.append("n_eff<30")
+    if kind == "proportion":
+        width = ci_high - ci_low
+        if not np.isfinite(width) or width >= 0.30:
+            reasons.append("ci_width>=30")
+        elif width > 0.05 and (estimate <= 0 or width / estimate > 1.30):
+            reasons.append("relative_ci_width>130%")
+    elif estimate == 0 or not np.isfinite(se) or se / abs(estimate) >= 0.30:
+        reasons.append("rse>=30%")
+    if n < 10 or n_numerator < 10:
+        reasons.append("disclosure<10")
+    flags = ["df<8"] if not np.isfinite(df) or df < 8 else []
+    return reasons, flags
+
+
+# ---------------------------------------------------------------------- domains
+
+
+@dataclass
+class DomainSet:
+    geography: str
+    regions: list[Region]
+    codes: np.ndarray  # per row, -1 outside every domain
+    notes: dict[int, str] = field(default_factory=dict)  # region pk -> boundary note
+
+
+def domain_sets(wave: Wave, region_ids: np.ndarray) -> list[DomainSet]:
+    current = list(Region.objects.of(wave.geography).select_related("unit_2013").order_by("code"))
+    index = {r.pk: i for i, r in enumerate(current)}
+    lookup = np.full(int(region_ids.max(initial=0)) + 1, -1, dtype=np.int64)
+    for pk, i in index.items():
+        if pk < len(lookup):
+            lookup[pk] = i
+    sets = [
+        DomainSet(wave.geography, current, lookup[region_ids] if len(region_ids) else region_ids)
+    ]
+    if wave.geography == Geography.KZ2022:
+        units = list(Region.objects.of(Geography.KZ2013).order_by("code"))
+        unit_index = {u.pk: i for i, u in enumerate(units)}
+        unit_lookup = np.full(len(lookup), -1, dtype=np.int64)
+        successors: dict[int, list[str]] = {}
+        for r in current:
+            if r.pk < len(unit_lookup) and r.unit_2013_id is not None:
+                unit_lookup[r.pk] = unit_index[r.unit_2013_id]
+            successors.setdefault(r.unit_2013_id or 0, []).append(r.code)
+        notes = {
+            u.pk: "pooled:" + ",".join(successors[u.pk])
+            for u in units
+            if len(successors.get(u.pk, [])) > 1
+        }
+        codes = unit_lookup[region_ids] if len(region_ids) else region_ids
+        sets.append(DomainSet(Geography.KZ2013, units, codes, notes))
+    return sets
+
+
+def previous_wave(wave: Wave) -> Wave | None:
+    """The wave of the same survey that came before (by fieldwork start, then code)."""
+    waves = list(Wave.objects.filter(survey_id=wave.survey_id).exclude(pk=wave.pk))
+
+    def key(w: Wave) -> tuple:
+        return (w.fieldwork_start or dt.date.min, w.code)
+
+    earlier = [w for w in waves if key(w) < key(wave)]
+    return max(earlier, key=key) if earlier else None
+
+
+def next_waves(wave: Wave) -> list[Wave]:
+    waves = Wave.objects.filter(survey_id=wave.survey_id).exclude(pk=wave.pk)
+    return [w for w in waves if previous_wave(w) == wave]
+
+
+# ---------------------------------------------------------------------- the computation
+
+
+def _cell(
+    indicator: Indicator,
+    stats: pd.Series,
+    n_numerator: int,
+    *,
+    geography: str,
+    region: Region | None,
+) -> dict:
+    estimate = float(stats["estimate"])
+    se = float(stats["se"])
+    reasons, flags = publication(
+        kind=indicator.kind,
+        estimate=estimate,
+        se=se,
+        ci_low=float(stats["ci_low"]),
+        ci_high=float(stats["ci_high"]),
+        n=int(stats["n"]),
+        n_numerator=n_numerator,
+        n_eff=float(stats["n_eff"]),
+        df=float(stats["df"]),
+    )
+
+    def clean(value: float) -> float | None:
+        return None if value is None or not np.isfinite(value) else float(value)
+
+    row = {
+        "geography": geography,
+        "region": region,
+        "indicator": indicator.code,
+        "ci_method": "korn-graubard" if indicator.kind == "proportion" else "wald",
+        "n": int(stats["n"]),
+        "n_numerator": int(n_numerator),
+        "df": clean(float(stats["df"])),
+        "suppressed": bool(reasons),
+        "suppression_reason": ",".join(reasons),
+        "review_flag": ",".join(flags),
+        "estimate": None,
+        "se": None,
+        "ci_low": None,
+        "ci_high": None,
+        "n_eff": None,
+        "deff": None,
+    }
+    if not reasons:
+        row.update(
+            estimate=clean(estimate),
+            se=clean(se),
+            ci_low=clean(float(stats["ci_low"])),
+            ci_high=clean(float(stats["ci_high"])),
+            n_eff=clean(float(stats["n_eff"])),
+            deff=clean(float(stats["deff"])),
+        )
+    return row
+
+
+def compute_wave(
+    wave: Wave,
+    snapshot: Snapshot,
+    *,
+    indicators: list[Indicator] | None = None,
+    progress: Progress | None = None,
+) -> ComputedWave:
+    """Every cell of the wave (not yet stored): estimates, rules, comparisons."""
+    indicators = indicators or INDICATORS
+    report = progress or (lambda stage, fraction: None)
+    cols = snapshot.columns
+    sets = domain_sets(wave, cols["region_id"])
+    region_code_of_row = (
+        np.array([r.code for r in sets[0].regions] + [""], dtype=object)[sets[0].codes]
+        if snapshot.n
+        else np.array([], dtype=object)
+    )
+    report("weights", 0.05)
+    weights = choose_weights(snapshot, region_code_of_row, wave)
+    rows: list[dict] = []
+    notes = [weights.note] if weights.note else []
+    if snapshot.n:
+        design = Design(
+            weights.weight,
+            strata=cols["stratum"],
+            psu=cols["psu"],
+            calibration=weights.calibration,
+        )
+    for step, indicator in enumerate(indicators):
+        report("estimates", 0.1 + 0.8 * step / len(indicators))
+        if not snapshot.n:
+            rows.append(
+                _cell(
+                    indicator,
+                    pd.Series(
+                        {
+                            "estimate": np.nan,
+                            "se": np.nan,
+                            "ci_low": np.nan,
+                            "ci_high": np.nan,
+                            "n": 0,
+                            "n_eff": np.nan,
+                            "df": np.nan,
+                            "deff": np.nan,
+                        }
+                    ),
+                    0,
+                    geography=wave.geography,
+                    region=None,
+                )
+            )
+            continue
+        num, den = indicator.values(cols)
+        y, d = (num, None) if indicator.kind != "ratio" else (num, den)
+        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        valid = ~np.isnan(num)
+        in_num = valid & (np.nan_to_num(num) > 0)
+        national = design.ratio(y, d, ci=ci, df_method="domain").iloc[0]
+        national_row = _cell(
+            indicator, national, int(in_num.sum()), geography=wave.geography, region=None
+        )
+        rows.append(national_row)
+        for domains in sets:
+            k = len(domains.regions)
+            stats = design.ratio(
+                y, d, domain_codes=domains.codes, n_domains=k, ci=ci, df_method="domain"
+            )
+            bucket = np.where(domains.codes >= 0, domains.codes, k)
+            counts = np.bincount(bucket, weights=in_num, minlength=k + 1)[:k]
+            versus = design.domains_vs_rest(y, domain_codes=domains.codes, n_domains=k, den=d)
+            regional = []
+            for g, region in enumerate(domains.regions):
+                row = _cell(
+                    indicator,
+                    stats.iloc[g],
+                    int(counts[g]),
+                    geography=domains.geography,
+                    region=region,
+                )
+                row["national_estimate"] = national_row["estimate"]
+                row["boundary_note"] = domains.notes.get(region.pk, "")
+                if not row["suppressed"] and np.isfinite(versus["se"].iat[g]):
+                    row["diff_vs_rest"] = float(versus["estimate"].iat[g])
+                    row["diff_vs_rest_se"] = float(versus["se"].iat[g])
+                    p = float(versus["p_value"].iat[g])
+                    row["diff_vs_rest_p"] = p if np.isfinite(p) else None
+                regional.append(row)
+            adjusted = holm_adjust(
+                [
+                    r["diff_vs_rest_p"] if r.get("diff_vs_rest_p") is not None else np.nan
+                    for r in regional
+                ]
+            )
+            for row, p_adj in zip(regional, adjusted, strict=True):
+                row["diff_vs_rest_p_adjusted"] = float(p_adj) if np.isfinite(p_adj) else None
+            rows.extend(regional)
+    report("comparisons", 0.92)
+    add_changes(wave, rows)
+    return ComputedWave(
+        wave=wave,
+        rows=rows,
+        n_interviews=snapshot.n,
+        data_version=snapshot.fingerprint(),
+        weights_version=weights.version,
+        definitions_hash=definitions_hash(indicators),
+        notes=notes,
+    )
+
+
+def add_changes(wave: Wave, rows: list[dict]) -> None:
+    """Change against the previous wave's current published cells, Holm across regions."""
+    before = previous_wave(wave)
+    if before is None:
+        return
+    stored = {
+        (e.geography, e.region_id, e.indicator): e
+        for e in IndicatorEstimate.objects.current().filter(wave=before)
+    }
+    if not stored:
+        return
+    single_successor: dict[int, int] = {}
+    if wave.geography == Geography.KZ2022 and before.geography == Geography.KZ2013:
+        counts: dict[int, list[int]] = {}
+        for r in Region.objects.of(Geography.KZ2022):
+            counts.setdefault(r.unit_2013_id or 0, []).append(r.pk)
+        single_successor = {pks[0]: unit for unit, pks in counts.items() if len(pks) == 1}
+    for row in rows:
+        row["previous_wave"] = before
+        region = row["region"]
+        key = (row["geography"], region.pk if region else None, row["indicator"])
+        if region is None:
+            key = (before.geography, None, row["indicator"])
+        elif row["geography"] == Geography.KZ2022 and before.geography == Geography.KZ2013:
+            if region.pk in single_successor:
+                key = (Geography.KZ2013, single_successor[region.pk], row["indicator"])
+                row["boundary_note"] = f"same_unit:{region.unit_2013.code}"
+            else:
+                row["boundary_note"] = "boundary_changed"
+                continue
+        previous = stored.get(key)
+        if previous is None or previous.suppressed or previous.estimate is None:
+            continue
+        row["previous_estimate"] = previous.estimate
+        if row["suppressed"] or row["estimate"] is None or previous.se is None or row["se"] is None:
+            continue
+        dfs = [x for x in (row["df"], previous.df) if x is not None and x > 0]
+        test = independent_difference(
+            row["estimate"], row["se"], previous.estimate, previous.se, df=min(dfs) if dfs else None
+        )
+        row["change"] = test["estimate"]
+        row["change_se"] = test["se"]
+        row["change_p"] = test["p_value"] if np.isfinite(test["p_value"]) else None
+        if region is None:
+            row["change_p_adjusted"] = row["change_p"]  # the nation is a family of one
+    families: dict[tuple[str, str], list[dict]] = {}
+    for row in rows:
+        if row["region"] is not None and row.get("change_p") is not None:
+            families.setdefault((row["geography"], row["indicator"]), []).append(row)
+    for family in families.values():
+        adjusted = holm_adjust([r["change_p"] for r in family])
+        for row, p_adj in zip(family, adjusted, strict=True):
+            row["change_p_adjusted"] = float(p_adj)

@@ -1,0 +1,81 @@
+"""Reads of stored estimates and of the state of their recomputation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
+from analytics.models import IndicatorEstimate, ResultSet, WaveComputation
+from surveys.models import Region, Wave
+
+
+def current_estimates(
+    *,
+    wave: Wave | int | None = None,
+    indicator: str | None = None,
+    geography: str | None = None,
+    region: Region | int | str | None = None,
+) -> QuerySet[IndicatorEstimate]:
+    """Published cells of the current result sets, optionally filtered.
+
+    ``region`` is a Region, its pk, its code, or ``"national"`` for the national cells.
+    """
+    qs = IndicatorEstimate.objects.current().select_related("region", "wave", "previous_wave")
+    if wave is not None:
+        qs = qs.filter(wave=wave)
+    if indicator is not None:
+        qs = qs.filter(indicator=indicator)
+    if geography is not None:
+        qs = qs.filter(geography=geography)
+    if region == "national":
+        qs = qs.filter(region__isnull=True)
+    elif isinstance(region, str):
+        qs = qs.filter(region__code=region)
+    elif region is not None:
+        qs = qs.filter(region=region)
+    return qs
+
+
+def computation_status(wave: Wave | int) -> dict[str, Any]:
+    """What a page shows about freshness: stage, progress (0..1), as_of (when the current
+    estimates were computed), n_interviews in them, and whether a recomputation is
+    queued or running."""
+    wave_id = wave if isinstance(wave, int) else wave.pk
+    computation = WaveComputation.objects.filter(wave_id=wave_id).first()
+    current = ResultSet.objects.filter(wave_id=wave_id, is_current=True).first()
+    recomputing = bool(
+        computation and (computation.dirty or computation.running_since or computation.scheduled_at)
+    )
+    return {
+        "stage": computation.stage if computation else "",
+        "progress": computation.progress if computation else 0.0,
+        "as_of": current.computed_at if current else None,
+        "n_interviews": current.n_interviews if current else 0,
+        "recomputing": recomputing,
+        "running": bool(computation and computation.running_since),
+        "weights_version": current.weights_version if current else "",
+        "last_error": computation.last_error if computation else "",
+    }
+
+
+def explain_codes(value: str, table: dict[str, Any]) -> list[str]:
+    """Translated texts for a comma-separated list of stored codes (``code`` or
+    ``code:detail``)."""
+    out = []
+    for item in filter(None, value.split(",") if ":" not in value else [value]):
+        code, _, detail = item.partition(":")
+        text = str(table.get(code, code))
+        out.append(f"{text} ({detail})" if detail else text)
+    return out
+
+
+def cell_notes(estimate: IndicatorEstimate) -> dict[str, list[str]]:
+    """Suppression reasons, review flags and boundary notes of a cell, in the active
+    language."""
+    return {
+        "suppression": explain_codes(estimate.suppression_reason, SUPPRESSION_REASONS),
+        "review": explain_codes(estimate.review_flag, REVIEW_FLAGS),
+        "boundary": explain_codes(estimate.boundary_note, BOUNDARY_NOTES),
+    }
