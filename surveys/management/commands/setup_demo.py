@@ -6,6 +6,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from analytics.services import resume_pending_computations
 from surveys.roles import ensure_roles
 
 INSTRUMENT = Path(__file__).resolve().parents[2] / "instruments" / "informal_networks.xlsx"
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         )
         call_command("generate_demo_wave", wave="2013", n=n_2013, seed=2013)
         call_command("generate_demo_wave", wave="2026", n=n_current, seed=2026)
+        # Estimates for any wave without current ones (in-process in embedded mode).
+        resume_pending_computations()
         password = secrets.token_urlsafe(12)
         user, _ = get_user_model().objects.get_or_create(
             username="admin", defaults={"email": "admin@example.org"}
