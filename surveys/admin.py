@@ -1,16 +1,28 @@
 from __future__ import annotations
 
+import csv
+from collections.abc import Iterable
+
 from django import forms
 from django.contrib import admin, messages
-from django.http import HttpRequest, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from surveys.definition import stored_choice_value
-from surveys.models import FormVersion, Region, Submission, Survey, Wave, pick_translation
-from surveys.services import import_xlsform
+from surveys.models import (
+    FormVersion,
+    InvitationLink,
+    LinkKind,
+    Region,
+    Submission,
+    Survey,
+    Wave,
+    pick_translation,
+)
+from surveys.services import create_links, import_xlsform, revoke_links
 from surveys.xlsform import XLSFormError
 
 
@@ -165,3 +177,110 @@ class SubmissionAdmin(admin.ModelAdmin):
             "<table>{}</table>",
             format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", rows),
         )
+
+
+class LinkBatchForm(forms.Form):
+    wave = forms.ModelChoiceField(
+        label=_("Wave"), queryset=Wave.objects.filter(is_open=True).select_related("survey")
+    )
+    kind = forms.ChoiceField(label=_("Kind"), choices=LinkKind.choices, initial=LinkKind.SINGLE_USE)
+    count = forms.IntegerField(label=_("Number of links"), min_value=1, max_value=10_000, initial=1)
+    label = forms.CharField(label=_("Label"), max_length=128, required=False)
+
+
+def links_csv(request: HttpRequest, links: Iterable[InvitationLink], filename: str) -> HttpResponse:
+    """A CSV of link URLs to hand to a mailing or SMS tool."""
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
+    writer = csv.writer(response)
+    writer.writerow(["url", "token", "kind", "survey", "wave", "label", "created_at"])
+    for link in links:
+        writer.writerow(
+            [
+                request.build_absolute_uri(reverse("surveys:questionnaire", args=[link.token])),
+                link.token,
+                link.kind,
+                link.wave.survey.code,
+                link.wave.code,
+                link.label,
+                link.created_at.isoformat(),
+            ]
+        )
+    return response
+
+
+@admin.register(InvitationLink)
+class InvitationLinkAdmin(admin.ModelAdmin):
+    list_display = ["short_token", "wave", "kind", "label", "created_at", "revoked_at", "used_at"]
+    list_filter = ["wave", "kind", ("revoked_at", admin.EmptyFieldListFilter)]
+    list_select_related = ["wave__survey"]
+    search_fields = ["token", "label"]
+    readonly_fields = [
+        "wave",
+        "kind",
+        "token",
+        "url",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "used_at",
+        "submission",
+    ]
+    fields = [
+        "url",
+        "wave",
+        "kind",
+        "label",
+        "token",
+        "created_by",
+        "created_at",
+        "revoked_at",
+        "used_at",
+        "submission",
+    ]
+    actions = ["revoke", "download_csv"]
+
+    @admin.display(description=_("Token"))
+    def short_token(self, obj: InvitationLink) -> str:
+        return f"{obj.token[:10]}…"
+
+    @admin.display(description=_("Address"))
+    def url(self, obj: InvitationLink) -> str:
+        path = reverse("surveys:questionnaire", args=[obj.token])
+        return format_html('<a href="{}" target="_blank" rel="noopener">{}</a>', path, path)
+
+    def has_delete_permission(
+        self, request: HttpRequest, obj: InvitationLink | None = None
+    ) -> bool:
+        return False  # revoke instead: a link that took interviews stays on record
+
+    def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):  # type: ignore[no-untyped-def]
+        """Create one link or a batch; the response is the CSV of their addresses."""
+        form = LinkBatchForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            links = create_links(
+                wave=form.cleaned_data["wave"],
+                kind=form.cleaned_data["kind"],
+                count=form.cleaned_data["count"],
+                created_by=request.user,
+                label=form.cleaned_data["label"],
+            )
+            wave = form.cleaned_data["wave"]
+            return links_csv(request, links, f"links-{wave.survey.code}-{wave.code}.csv")
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Create invitation links"),
+            "opts": self.model._meta,
+        }
+        return TemplateResponse(request, "admin/surveys/invitationlink/create.html", context)
+
+    @admin.action(description=_("Revoke the selected links"))
+    def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        count = revoke_links(links=queryset)
+        self.message_user(request, _("%(n)d links revoked.") % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Download the selected links as CSV"))
+    def download_csv(self, request: HttpRequest, queryset) -> HttpResponse:  # type: ignore[no-untyped-def]
+        return links_csv(request, queryset.select_related("wave__survey"), "links.csv")

@@ -7,9 +7,24 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.services import resume_pending_computations
+from surveys.models import InvitationLink, Wave
 from surveys.roles import ensure_roles
+from surveys.services import create_links
 
+DEMO_LABEL = "Demo public link"
 INSTRUMENT = Path(__file__).resolve().parents[2] / "instruments" / "informal_networks.xlsx"
+
+
+def demo_link(user):  # type: ignore[no-untyped-def]
+    """The open 2026 wave's public demo link, created once and reused."""
+    wave = Wave.objects.filter(survey__code="informal-networks", code="2026", is_open=True).first()
+    if wave is None:
+        return None
+    existing = InvitationLink.objects.active().filter(wave=wave, kind="public", label=DEMO_LABEL)
+    return (
+        existing.first()
+        or create_links(wave=wave, kind="public", count=1, created_by=user, label=DEMO_LABEL)[0]
+    )
 
 
 class Command(BaseCommand):
@@ -39,11 +54,17 @@ class Command(BaseCommand):
         user.set_password(password)
         user.save()
         user.groups.add(*Group.objects.filter(name__in=["admin", "researcher"]))
+        link = demo_link(user)
         self.stdout.write(
             self.style.SUCCESS(
                 "\nTanys is ready (embedded mode: SQLite, tasks run in-process). Demo data are SYNTHETIC.\n"
                 "  Site:   http://127.0.0.1:8000/\n"
                 "  Admin:  http://127.0.0.1:8000/admin/\n"
                 f"  Login:  admin / {password}   (a new password is made each time setup runs)\n"
+                + (
+                    f"  Survey: http://127.0.0.1:8000/s/{link.token}/   (public web form, open 2026 wave)\n"
+                    if link
+                    else ""
+                )
             )
         )
