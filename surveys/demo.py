@@ -208,21 +208,31 @@ def draw_interviews(
     return cols
 
 
-def interview_answers(cols: dict[str, np.ndarray], i: int) -> dict[str, object]:
-    """The answers JSON of interview i, with -3 for questions skipped by design."""
-    answers: dict[str, object] = {"REGION": str(cols["region"][i])}
-    for key, values in cols.items():
-        if key[0].isupper():
-            answers[key] = int(values[i])
-    asked_motives = answers["E1"] in (1, 2) or answers["E2"] in (1, 2, 3)
-    if asked_motives:
-        chosen = [f"M{k + 1}" for k in np.flatnonzero(cols["_motives"][i])] or ["M2"]
-        answers["M"] = chosen
-        if "M7" in chosen:
-            answers["M_OTHER"] = "(synthetic) other reason"
-    if answers["R1"] == 3:
-        answers["R1_OTHER"] = "(synthetic) other view"
-    return answers
+def answers_json(cols: dict[str, np.ndarray], rows: slice) -> list[str]:
+    """The answers of a block of interviews as JSON text, -3 where skipped by design.
+
+    Built with one format string per block rather than a dict and json.dumps per interview:
+    generating a million interviews is dominated by this step.
+    """
+    keys = [key for key in cols if key[0].isupper()]
+    template = '{"REGION": "%s", ' + ", ".join(f'"{key}": %d' for key in keys) + "%s}"
+    values = np.column_stack([cols[key][rows] for key in keys]).tolist()
+    regions = cols["region"][rows].tolist()
+    e1, e2, r1 = (np.asarray(cols[k][rows]) for k in ("E1", "E2", "R1"))
+    asked = np.isin(e1, [1, 2]) | np.isin(e2, [1, 2, 3])
+    motives = cols["_motives"][rows]
+    out = []
+    for i, row in enumerate(values):
+        extra = ""
+        if asked[i]:
+            chosen = [f"M{k + 1}" for k in np.flatnonzero(motives[i])] or ["M2"]
+            extra += ', "M": [' + ", ".join(f'"{m}"' for m in chosen) + "]"
+            if "M7" in chosen:
+                extra += ', "M_OTHER": "(synthetic) other reason"'
+        if r1[i] == 3:
+            extra += ', "R1_OTHER": "(synthetic) other view"'
+        out.append(template % (regions[i], *row, extra))
+    return out
 
 
 def generate_wave(
@@ -232,7 +242,7 @@ def generate_wave(
     n: int,
     seed: int,
     rates: Rates,
-    batch_size: int = 10_000,
+    batch_size: int = 20_000,
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Insert n synthetic interviews into the wave. Returns the number written."""
@@ -242,67 +252,39 @@ def generate_wave(
     )
     regions = {r.code: r.pk for r in Region.objects.of(wave.geography)}
     rng = np.random.default_rng(seed + 1)
-    start = dt.datetime(year, 3, 1, 9, tzinfo=dt.UTC)
-    started = start + np.array(rng.integers(0, 60 * 86400, n), dtype="timedelta64[s]").astype(
-        object
+    started = np.datetime64(f"{year}-03-01T09:00:00") + rng.integers(0, 60 * 86400, n).astype(
+        "timedelta64[s]"
     )
     durations = rng.integers(900, 2700, n)
-    uuid_rng = np.random.default_rng(seed + 2)
-    language = _categorical(rng, [0.45, 0.50, 0.05], [0, 1, 2], n)
-    languages = np.array(["kk", "ru", "en"])[language]
-    written = 0
-    for offset in range(0, n, batch_size):
-        rows = []
-        for i in range(offset, min(offset + batch_size, n)):
-            began = started[i]
-            rows.append(
-                {
-                    "instance_id": uuid.UUID(bytes=uuid_rng.bytes(16), version=4),
-                    "region_id": regions[str(cols["region"][i])],
-                    "urban_rural": int(cols["urban_rural"][i]),
-                    "stratum": str(cols["stratum"][i]),
-                    "psu": str(cols["psu"][i]),
-                    "weight": float(cols["weight"][i]),
-                    "language": str(languages[i]),
-                    "answers": interview_answers(cols, i),
-                    "started_at": began,
-                    "ended_at": began + dt.timedelta(seconds=int(durations[i])),
-                    "duration_seconds": int(durations[i]),
-                    "device_id": f"synthetic-tablet-{int(cols['psu'][i].split('-')[1]) % 97:02d}",
-                }
-            )
-        _insert(rows, wave=wave, form_version=form_version)
-        written += len(rows)
-        if progress:
-            progress(len(rows))
-    return written
-
-
-COLUMNS = [
-    "instance_id",
-    "form_version_id",
-    "wave_id",
-    "region_id",
-    "urban_rural",
-    "stratum",
-    "psu",
-    "weight",
-    "channel",
-    "language",
-    "review_status",
-    "answers",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "device_id",
-    "user_agent_class",
-    "is_synthetic",
-    "received_at",
-]
-
-
-def _insert(rows: list[dict], *, wave: Wave, form_version: FormVersion) -> None:
-    now = timezone.now()
+    ended = started + durations.astype("timedelta64[s]")
+    uuid_rng = np.random.default_rng(
+        [seed, wave.pk, 2]
+    )  # ids unique across waves drawn with one seed
+    languages = np.array(["kk", "ru", "en"])[_categorical(rng, [0.45, 0.50, 0.05], [0, 1, 2], n)]
+    psu_number = np.char.partition(cols["psu"].astype(str), "-")[:, 2].astype(np.int64)
+    block = {
+        "instance_id": lambda rows: [
+            str(uuid.UUID(bytes=uuid_rng.bytes(16), version=4))
+            for _ in range(rows.stop - rows.start)
+        ],
+        "region_id": lambda rows: [regions[c] for c in cols["region"][rows].tolist()],
+        "urban_rural": lambda rows: cols["urban_rural"][rows].tolist(),
+        "stratum": lambda rows: cols["stratum"][rows].tolist(),
+        "psu": lambda rows: cols["psu"][rows].tolist(),
+        "weight": lambda rows: cols["weight"][rows].tolist(),
+        "language": lambda rows: languages[rows].tolist(),
+        "answers": lambda rows: answers_json(cols, rows),
+        "started_at": lambda rows: np.datetime_as_string(
+            started[rows], unit="s", timezone="UTC"
+        ).tolist(),
+        "ended_at": lambda rows: np.datetime_as_string(
+            ended[rows], unit="s", timezone="UTC"
+        ).tolist(),
+        "duration_seconds": lambda rows: durations[rows].tolist(),
+        "device_id": lambda rows: [
+            f"synthetic-tablet-{p % 97:02d}" for p in psu_number[rows].tolist()
+        ],
+    }
     fixed = {
         "form_version_id": form_version.pk,
         "wave_id": wave.pk,
@@ -310,32 +292,58 @@ def _insert(rows: list[dict], *, wave: Wave, form_version: FormVersion) -> None:
         "review_status": "approved",
         "user_agent_class": "tablet",
         "is_synthetic": True,
-        "received_at": now,
+        "received_at": timezone.now().isoformat(),
     }
-    with transaction.atomic():
-        if connection.vendor == "postgresql":
-            _copy_rows(rows, fixed)
-        else:
-            Submission.objects.bulk_create(
-                [
-                    Submission(
-                        **row,
-                        **{k: v for k, v in fixed.items() if not k.endswith("_id")},
-                        form_version_id=form_version.pk,
-                        wave_id=wave.pk,
-                    )
-                    for row in rows
-                ],
-                batch_size=2000,
-            )
+    written = 0
+    for offset in range(0, n, batch_size):
+        rows = slice(offset, min(offset + batch_size, n))
+        columns = {name: make(rows) for name, make in block.items()}
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                _copy_block(columns, fixed)
+            else:
+                _bulk_create_block(columns, fixed)
+        written += rows.stop - rows.start
+        if progress:
+            progress(rows.stop - rows.start)
+    return written
 
 
-def _copy_rows(rows: list[dict], fixed: dict) -> None:
-    """PostgreSQL COPY: an order of magnitude faster than INSERT for bulk loads."""
-    table = Submission._meta.db_table
-    with connection.cursor() as cursor:
-        raw = cursor.cursor  # psycopg 3 cursor
-        with raw.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
-            for row in rows:
-                record = {**fixed, **row, "answers": json.dumps(row["answers"], ensure_ascii=False)}
-                copy.write_row([record[c] for c in COLUMNS])
+COLUMNS = [
+    "instance_id", "form_version_id", "wave_id", "region_id", "urban_rural", "stratum", "psu",
+    "weight", "channel", "language", "review_status", "answers", "started_at", "ended_at",
+    "duration_seconds", "device_id", "user_agent_class", "is_synthetic", "received_at",
+]  # fmt: skip
+
+
+def _copy_block(columns: dict[str, list], fixed: dict) -> None:
+    """PostgreSQL COPY in text format: an order of magnitude faster than INSERT.
+
+    Every value here is generated (codes, ISO timestamps, ASCII text without tabs, newlines
+    or backslashes), so the text format needs no escaping.
+    """
+    n = len(columns["instance_id"])
+    series = [columns[c] if c in columns else [fixed[c]] * n for c in COLUMNS]
+    payload = "".join("\t".join(map(str, values)) + "\n" for values in zip(*series, strict=True))
+    sql = f"COPY {Submission._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
+    with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+        copy.write(payload)
+
+
+def _bulk_create_block(columns: dict[str, list], fixed: dict) -> None:
+    """The embedded (SQLite) path: typed values through the ORM's bulk insert."""
+    parsed = {
+        **columns,
+        "answers": [json.loads(text) for text in columns["answers"]],
+        "started_at": [dt.datetime.fromisoformat(v) for v in columns["started_at"]],
+        "ended_at": [dt.datetime.fromisoformat(v) for v in columns["ended_at"]],
+    }
+    constant = {**fixed, "received_at": dt.datetime.fromisoformat(fixed["received_at"])}
+    names = list(parsed)
+    Submission.objects.bulk_create(
+        [
+            Submission(**dict(zip(names, values, strict=True)), **constant)
+            for values in zip(*parsed.values(), strict=True)
+        ],
+        batch_size=2000,
+    )

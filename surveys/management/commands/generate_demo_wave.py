@@ -70,12 +70,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Wave {wave} already has interviews; use --replace to regenerate.")
             return
         rates = RATES_2013 if year < 2022 else RATES_CURRENT
-        with tqdm(
-            total=n,
-            desc=f"wave {wave}",
-            unit=" interviews",
-            disable=n < 5000 and not options.get("verbosity", 1) > 1,
-        ) as bar:
+        with tqdm(total=n, desc=f"wave {wave}", unit=" interviews", disable=None) as bar:
             written = generate_wave(
                 wave=wave_obj,
                 form_version=form_version,
