@@ -276,9 +276,17 @@ def next_waves(wave: Wave) -> list[Wave]:
 # ---------------------------------------------------------------------- the computation
 
 
+def _columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {c: frame[c].to_numpy(dtype=float) for c in frame.columns}
+
+
+def _at(columns: dict[str, np.ndarray], i: int) -> dict[str, float]:
+    return {c: float(v[i]) for c, v in columns.items()}
+
+
 def _cell(
     indicator: Indicator,
-    stats: pd.Series,
+    stats: dict[str, float],
     n_numerator: int,
     *,
     geography: str,
@@ -365,18 +373,10 @@ def compute_wave(
             rows.append(
                 _cell(
                     indicator,
-                    pd.Series(
-                        {
-                            "estimate": np.nan,
-                            "se": np.nan,
-                            "ci_low": np.nan,
-                            "ci_high": np.nan,
-                            "n": 0,
-                            "n_eff": np.nan,
-                            "df": np.nan,
-                            "deff": np.nan,
-                        }
-                    ),
+                    dict.fromkeys(
+                        ("estimate", "se", "ci_low", "ci_high", "n_eff", "df", "deff"), np.nan
+                    )
+                    | {"n": 0},
                     0,
                     geography=wave.geography,
                     region=None,
@@ -388,34 +388,38 @@ def compute_wave(
         ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
         valid = ~np.isnan(num)
         in_num = valid & (np.nan_to_num(num) > 0)
-        national = design.ratio(y, d, ci=ci, df_method="domain").iloc[0]
+        national = _at(_columns(design.ratio(y, d, ci=ci, df_method="domain")), 0)
         national_row = _cell(
             indicator, national, int(in_num.sum()), geography=wave.geography, region=None
         )
         rows.append(national_row)
         for domains in sets:
             k = len(domains.regions)
-            stats = design.ratio(
-                y, d, domain_codes=domains.codes, n_domains=k, ci=ci, df_method="domain"
+            stats = _columns(
+                design.ratio(
+                    y, d, domain_codes=domains.codes, n_domains=k, ci=ci, df_method="domain"
+                )
             )
             bucket = np.where(domains.codes >= 0, domains.codes, k)
             counts = np.bincount(bucket, weights=in_num, minlength=k + 1)[:k]
-            versus = design.domains_vs_rest(y, domain_codes=domains.codes, n_domains=k, den=d)
+            versus = _columns(
+                design.domains_vs_rest(y, domain_codes=domains.codes, n_domains=k, den=d)
+            )
             regional = []
             for g, region in enumerate(domains.regions):
                 row = _cell(
                     indicator,
-                    stats.iloc[g],
+                    _at(stats, g),
                     int(counts[g]),
                     geography=domains.geography,
                     region=region,
                 )
                 row["national_estimate"] = national_row["estimate"]
                 row["boundary_note"] = domains.notes.get(region.pk, "")
-                if not row["suppressed"] and np.isfinite(versus["se"].iat[g]):
-                    row["diff_vs_rest"] = float(versus["estimate"].iat[g])
-                    row["diff_vs_rest_se"] = float(versus["se"].iat[g])
-                    p = float(versus["p_value"].iat[g])
+                if not row["suppressed"] and np.isfinite(versus["se"][g]):
+                    row["diff_vs_rest"] = float(versus["estimate"][g])
+                    row["diff_vs_rest_se"] = float(versus["se"][g])
+                    p = float(versus["p_value"][g])
                     row["diff_vs_rest_p"] = p if np.isfinite(p) else None
                 regional.append(row)
             adjusted = holm_adjust(

@@ -279,10 +279,9 @@ def _finish(wave_id: int, generation: int, *, error: str) -> None:
             transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
 
 
-def resume_pending_computations() -> list[int]:
-    """Queue a run for every wave that is dirty, was interrupted, has no current result
-    set, or whose results predate the indicator definitions. Called when a worker
-    starts and by ``recompute_estimates``."""
+def resume_pending_computations_ids() -> list[int]:
+    """Waves that are dirty, were interrupted, have no current result set, or whose
+    results predate the indicator definitions."""
     current_hash = definitions_hash()
     wave_ids: set[int] = set(
         WaveComputation.objects.filter(Q(dirty=True) | Q(running_since__isnull=False)).values_list(
@@ -295,10 +294,17 @@ def resume_pending_computations() -> list[int]:
     for wave_id in Wave.objects.values_list("pk", flat=True):
         if with_current.get(wave_id) != current_hash:
             wave_ids.add(wave_id)
-    for wave_id in sorted(wave_ids):
+    return sorted(wave_ids)
+
+
+def resume_pending_computations() -> list[int]:
+    """Queue a run for every wave that needs one (see ``resume_pending_computations_ids``).
+    Called when a worker starts and at the end of ``setup_demo``."""
+    wave_ids = resume_pending_computations_ids()
+    for wave_id in wave_ids:
         WaveComputation.objects.get_or_create(wave_id=wave_id)
         WaveComputation.objects.filter(wave_id=wave_id).update(
             dirty=True, generation=F("generation") + 1, scheduled_at=timezone.now()
         )
         transaction.on_commit(lambda wave_id=wave_id: _enqueue(wave_id, 0))
-    return sorted(wave_ids)
+    return wave_ids
