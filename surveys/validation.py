@@ -127,12 +127,12 @@ def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) 
             text = _as_number_text(value)
             if not _DECIMAL_TEXT.fullmatch(text):
                 raise _Invalid("")
-            number = float(text.replace(",", "."))
+            real = float(text.replace(",", "."))
         except (_Invalid, ValueError):
             raise _Invalid(gettext("Enter a number.")) from None
-        if not math.isfinite(number):
+        if not math.isfinite(real):
             raise _Invalid(gettext("Enter a number."))
-        return number
+        return real
     if kind == "date":
         match = _DATE_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
         try:
