@@ -25,7 +25,6 @@ TODAY = datetime.date.fromisoformat(TABLE["today"])
 CASES = TABLE["cases"]
 COMPILE_ERRORS = TABLE["compile_errors"]
 SCRIPT = REPO / "surveys" / "static" / "surveys" / "expressions.js"
-CHROMIUM = Path("/usr/bin/chromium")
 
 
 def case_id(case: dict) -> str:
@@ -190,11 +189,8 @@ BROWSER_RUNNER = """
 
 
 @pytest.fixture(scope="module")
-def browser_results():
-    if not CHROMIUM.exists():
-        pytest.skip("Chromium is not installed at /usr/bin/chromium")
-    from playwright.sync_api import sync_playwright
-
+def browser_results(browser):
+    """Every case evaluated by expressions.js in the shared Chromium (tests/conftest.py)."""
     payload = [
         {
             "ast": compile_expression(case["expr"]),
@@ -205,28 +201,17 @@ def browser_results():
         }
         for case in CASES
     ]
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        try:
-            page = browser.new_page()
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            page.set_content("<!doctype html><html><head></head><body></body></html>")
-            page.add_script_tag(content=SCRIPT.read_text(encoding="utf-8"))
-            assert errors == []
-            results = page.evaluate(BROWSER_RUNNER, payload)
-        finally:
-            browser.close()
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.set_content("<!doctype html><html><head></head><body></body></html>")
+        page.add_script_tag(content=SCRIPT.read_text(encoding="utf-8"))
+        assert errors == []
+        results = page.evaluate(BROWSER_RUNNER, payload)
+    finally:
+        context.close()
     assert len(results) == len(CASES)
     return results
 

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 
 import pytest
 
 from surveys.models import Submission
-from tests.conftest import CHROMIUM, CHROMIUM_ARGS, need
 from tests.surveys.webform_fixtures import (
     SPHERES,
     TRUST,
@@ -18,23 +16,6 @@ from tests.surveys.webform_fixtures import (
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """This module's own Chromium, closed when the module ends.
-
-    pytest-django runs transactional tests first; a session-wide Playwright would still be
-    running when tests/surveys/test_expressions.py starts its own, which the sync API
-    refuses in one thread.
-    """
-    need(os.path.exists(CHROMIUM), "Chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 BIRTH_YEAR_KK = "Бұл сауалнама 18 жасқа толған және одан үлкен ересектерге арналған."
