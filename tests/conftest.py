@@ -58,3 +58,119 @@ def page(browser):
     tab = context.new_page()
     yield tab
     context.close()
+
+
+class CeleryWorkerProcess:
+    """`celery -A config worker --pool=solo` as a subprocess, on Redis and the pytest
+    database, consuming a queue of its own so parallel test runs never share tasks."""
+
+    def __init__(self, env: dict[str, str], queue: str, log_dir: str) -> None:
+        self.env, self.queue, self.log_dir = env, queue, log_dir
+        self.process = None
+        self.starts = 0
+
+    def start(self, timeout: float = 60.0) -> None:
+        import subprocess
+        import sys
+        import time
+
+        self.starts += 1
+        self.log = f"{self.log_dir}/worker-{self.starts}.log"
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
+             "--loglevel=INFO", "-Q", self.queue, "-n", f"{self.queue}-{self.starts}@%h",
+             "--without-mingle", "--without-gossip", f"--logfile={self.log}"],
+            env=self.env,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"the worker exited early: {self.output()}")
+            if " ready." in self.output():
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the worker did not become ready: {self.output()}")
+
+    def output(self) -> str:
+        try:
+            with open(self.log, encoding="utf-8", errors="replace") as handle:
+                return handle.read()
+        except FileNotFoundError:
+            return ""
+
+    def kill(self) -> None:
+        """SIGKILL, as when a machine or container dies mid-task."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except Exception:
+                self.process.kill()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path):
+    """A real Celery worker against Redis and the (committed) pytest database.
+
+    Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL, REDIS_URL or the local
+    default): skips without them on a developer machine, fails in CI. Yields a
+    `CeleryWorkerProcess`, already started; tasks sent by the test process go to its queue.
+    """
+    import uuid
+
+    from django.db import connection
+
+    need(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://...")
+    broker = (
+        os.environ.get("CELERY_BROKER_URL")
+        or os.environ.get("REDIS_URL")
+        or "redis://127.0.0.1:6379/15"
+    )
+    try:
+        import redis
+
+        redis.Redis.from_url(broker, socket_connect_timeout=2).ping()
+        reachable = True
+    except Exception:
+        reachable = False
+    need(reachable, f"needs Redis at {broker}")
+
+    from config.celery import app
+
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    database_url = (
+        f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+    queue = f"tanys-test-{uuid.uuid4().hex[:10]}"
+    settings.MEDIA_ROOT = tmp_path / "media"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "TANYS_COMPUTATION_STALE_SECONDS": "3",
+        "DB_CONN_MAX_AGE": "0",
+    }
+    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")}
+    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
+    stale = os.environ.get("TANYS_COMPUTATION_STALE_SECONDS")
+    os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = "3"
+    worker = CeleryWorkerProcess(env, queue, str(tmp_path))
+    worker.start()
+    yield worker
+    worker.stop()
+    if stale is None:
+        os.environ.pop("TANYS_COMPUTATION_STALE_SECONDS", None)
+    else:
+        os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = stale
+    app.conf.update(saved)
+    with redis.Redis.from_url(broker) as client:
+        client.delete(queue)
