@@ -23,6 +23,23 @@ INPUT_TYPES = {"integer", "decimal", "text", "select_one", "select_multiple", "d
 VALUE_TYPES = INPUT_TYPES | {"calculate"}
 
 
+INTERFACE_LANGUAGES = ("kk", "ru", "en")
+
+
+def interface_language(language: str) -> str:
+    """The interface language around a form shown in `language`.
+
+    Interface strings exist in Kazakh, Russian and English. A form in another language
+    (a Swahili field form, say) is shown in its own language with an English interface; an
+    untranslated form ("default") with the site's default interface language.
+    """
+    from django.conf import settings
+
+    if language in INTERFACE_LANGUAGES:
+        return language
+    return settings.LANGUAGE_CODE if language == "default" else "en"
+
+
 def iter_nodes(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every node (groups, repeats and questions), depth first, in form order."""
     stack = list(reversed(definition.get("children", [])))

@@ -35,7 +35,7 @@ from typing import Any
 from django.utils import translation
 from django.utils.translation import gettext
 
-from surveys.definition import stored_choice_value
+from surveys.definition import interface_language, stored_choice_value
 from surveys.expressions import evaluate, to_boolean, to_number, to_string
 from surveys.models import pick_translation
 
@@ -384,8 +384,7 @@ def validate_answers(
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
     ``constraint_message`` / ``required_message`` when it has them).
     """
-    language = language if language in {"kk", "ru", "en"} else "kk"
-    with translation.override(language):
+    with translation.override(interface_language(language)):
         if not isinstance(answers, Mapping):
             raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
         walker = _Walker(definition, language, today)

@@ -35,7 +35,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from surveys.definition import stored_choice_value
+from surveys.definition import interface_language, stored_choice_value
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
 from surveys.services import MAX_ANSWERS_BYTES, SubmissionRefused, submit_interview
@@ -249,7 +249,7 @@ def interface_messages() -> dict[str, str]:
 
 def _language(request: HttpRequest, languages: list[str], default: str) -> str:
     wanted = request.GET.get("lang", "")
-    usable = [code for code in languages if code in LANGUAGE_NAMES] or ["kk"]
+    usable = languages or ["default"]
     if wanted in usable:
         return wanted
     return default if default in usable else usable[0]
@@ -313,7 +313,7 @@ def _json_unavailable(request: HttpRequest, refusal: HttpResponse) -> JsonRespon
         language = json.loads(request.body).get("language")
     except (ValueError, AttributeError, UnicodeDecodeError):
         language = None
-    with translation.override(language if language in LANGUAGE_NAMES else "kk"):
+    with translation.override(interface_language(language if isinstance(language, str) else "kk")):
         messages = {
             "unknown": gettext("This survey link is not valid"),
             "closed": gettext("This survey is closed and no longer accepts answers."),
@@ -359,7 +359,7 @@ def _render_form(
     version = link.wave.form_version
     assert version is not None
     definition = version.definition
-    with translation.override(language):
+    with translation.override(interface_language(language)):
         pages = build_pages(definition, language, values, errors)
         config = {
             "token": link.token,
@@ -377,7 +377,13 @@ def _render_form(
             "title": pick_translation({"default": version.title}, language),
             "language": language,
             "languages": [
-                (code, LANGUAGE_NAMES[code]) for code in version.languages if code in LANGUAGE_NAMES
+                (
+                    code,
+                    LANGUAGE_NAMES.get(code)
+                    or definition.get("language_names", {}).get(code, code),
+                )
+                for code in version.languages
+                if code != "default"
             ],
             "pages": pages,
             "config": config,
@@ -442,9 +448,9 @@ def _submit(
 def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
     version = link.wave.form_version
     assert version is not None
-    language = version.default_language if version.default_language in LANGUAGE_NAMES else "kk"
+    language = version.default_language
     if _too_large(request):
-        with translation.override(language):
+        with translation.override(interface_language(language)):
             message = gettext("The answers are too large to be accepted (more than %(kb)d KB).") % {
                 "kb": MAX_ANSWERS_BYTES // 1000
             }
@@ -454,10 +460,10 @@ def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
-        with translation.override(language):
+        with translation.override(interface_language(language)):
             message = gettext("The answers could not be read.")
         return JsonResponse({"code": "bad_request", "message": message}, status=400)
-    if payload.get("language") in version.languages and payload.get("language") in LANGUAGE_NAMES:
+    if payload.get("language") in version.languages:
         language = payload["language"]
     try:
         _submit(
@@ -470,7 +476,7 @@ def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
             ended_at=payload.get("ended_at"),
         )
     except AnswerErrors as exc:
-        with translation.override(language):
+        with translation.override(interface_language(language)):
             message = gettext("Please correct the answers marked below.")
         return JsonResponse(
             {"code": "answers", "message": message, "errors": exc.errors}, status=400
@@ -488,8 +494,8 @@ def _submit_html(request: HttpRequest, link: InvitationLink) -> HttpResponse:
     version = link.wave.form_version
     assert version is not None
     language = request.POST.get("_language", "")
-    if language not in version.languages or language not in LANGUAGE_NAMES:
-        language = version.default_language if version.default_language in LANGUAGE_NAMES else "kk"
+    if language not in version.languages:
+        language = version.default_language
     answers: dict[str, Any] = {}
     for name, question in version.questions.items():
         if question["type"] == "select_multiple":
@@ -542,7 +548,7 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
         return _unavailable(request, "unknown", 404)
     version = link.wave.form_version
     language = _language(request, version.languages, version.default_language)
-    with translation.override(language):
+    with translation.override(interface_language(language)):
         return render(
             request,
             "surveys/form/thanks.html",
