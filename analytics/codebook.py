@@ -1,0 +1,421 @@
+"""The variables of a microdata export and the codebook that documents them.
+
+One variable list serves every export format, so a CSV, an XLSX, an SPSS and a Stata file
+of the same selection have the same columns in the same order, and the codebook describes
+exactly those columns.
+
+Questions are merged across the survey's questionnaire versions by name: the newest version
+that asks a question gives its wording, order and type (a question's type never changes
+between versions, `surveys.services.import_xlsform` refuses that), and the choice codes of
+all versions are united, so an old interview keeps the meaning of its codes.
+
+Disclosure policy (what a microdata file never holds):
+- direct identifiers: device ids, enumerator accounts (an enumerator appears only as a
+  number that is meaningless outside the file), names, phone numbers, e-mail addresses;
+- free-text answers (`text` questions such as "other, please specify": M_OTHER, R1_OTHER),
+  which can name people, places or employers. They are listed in the codebook as withheld.
+  The coded answer ("other") stays in the file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from surveys.definition import VALUE_TYPES, iter_questions, stored_choice_value
+from surveys.models import FormVersion
+
+LANGUAGES = ("kk", "ru", "en")
+
+# The special codes of the question bank, one scheme for every question and wave.
+NOT_APPLICABLE = -3
+NOT_ASKED = -9
+SPECIAL_CODES: dict[int, dict[str, str]] = {
+    -1: {"kk": "Білмеймін", "ru": "Не знаю", "en": "Don't know"},
+    -2: {"kk": "Жауап беруден бас тартты", "ru": "Отказ от ответа", "en": "Refused"},
+    -3: {
+        "kk": "Қолданылмайды (сұрақ өткізіліп жіберілді)",
+        "ru": "Неприменимо (пропуск по маршруту)",
+        "en": "Not applicable (skipped by design)",
+    },
+    -9: {
+        "kk": "Сұрақ қойылмаған (сауалнаманың бұл нұсқасында жоқ)",
+        "ru": "Вопрос не задавался (нет в этой версии анкеты)",
+        "en": "Not asked (not in this questionnaire version)",
+    },
+}
+SELECTED = {
+    0: {"kk": "Таңдалмаған", "ru": "Не выбрано", "en": "Not selected"},
+    1: {"kk": "Таңдалған", "ru": "Выбрано", "en": "Selected"},
+}
+# Free-text answers are withheld (see the module docstring).
+WITHHELD_TYPES = {"text"}
+STATA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")
+STATA_LABEL_MAX = 80  # characters
+SPSS_LABEL_MAX_BYTES = 255  # UTF-8 bytes
+
+
+def fit_label(text: str, *, max_chars: int | None = None, max_bytes: int | None = None) -> str:
+    """Shorten a label to a format's limit, ending in an ellipsis so the cut is visible."""
+
+    def fits(candidate: str) -> bool:
+        return (max_chars is None or len(candidate) <= max_chars) and (
+            max_bytes is None or len(candidate.encode("utf-8")) <= max_bytes
+        )
+
+    if fits(text):
+        return text
+    cut = len(text)
+    while cut and not fits(text[:cut].rstrip() + "…"):
+        cut -= 1
+    return text[:cut].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One column of a microdata export.
+
+    storage: "int" (integer codes, special codes included), "float", "string" or "datetime".
+    source: the answers key (questions) or the Submission field (design and paradata).
+    option: for a select_multiple indicator column, the choice it indicates.
+    """
+
+    name: str
+    source: str
+    kind: str
+    storage: str
+    labels: dict[str, str]
+    value_labels: dict[Any, dict[str, str]] = field(default_factory=dict)
+    option: str | None = None
+    versions: tuple[str, ...] = ()
+    note: dict[str, str] = field(default_factory=dict)
+
+    def label(self, language: str) -> str:
+        return self.labels.get(language) or self.labels.get("en") or self.name
+
+    def value_label(self, code: Any, language: str) -> str | None:
+        texts = self.value_labels.get(code)
+        if texts is None:
+            return None
+        return texts.get(language) or texts.get("en") or str(code)
+
+
+def _texts(en: str, ru: str, kk: str) -> dict[str, str]:
+    return {"kk": kk, "ru": ru, "en": en}
+
+
+# Design fields and paradata, in the order they lead every export.
+DESIGN_VARIABLES: list[Variable] = [
+    Variable(
+        "interview_id",
+        "instance_id",
+        "design",
+        "string",
+        _texts(
+            "Interview identifier (random)",
+            "Идентификатор интервью (случайный)",
+            "Сұхбат идентификаторы (кездейсоқ)",
+        ),
+    ),
+    Variable("wave", "wave__code", "design", "string", _texts("Wave", "Волна", "Толқын")),
+    Variable(
+        "form_version",
+        "form_version__version",
+        "design",
+        "string",
+        _texts("Questionnaire version", "Версия анкеты", "Сауалнама нұсқасы"),
+    ),
+    Variable(
+        "geography",
+        "wave__geography",
+        "design",
+        "string",
+        _texts("Geography of the region codes", "Административное деление", "Әкімшілік бөлініс"),
+    ),
+    Variable(
+        "region",
+        "region__code",
+        "design",
+        "string",
+        _texts("Region (ISO 3166-2:KZ)", "Регион (ISO 3166-2:KZ)", "Өңір (ISO 3166-2:KZ)"),
+    ),
+    Variable(
+        "urban_rural",
+        "urban_rural",
+        "design",
+        "int",
+        _texts("Urban or rural", "Город или село", "Қала немесе ауыл"),
+        {
+            1: _texts("Urban", "Город", "Қала"),
+            2: _texts("Rural", "Село", "Ауыл"),
+        },
+    ),
+    Variable("stratum", "stratum", "design", "string", _texts("Stratum", "Страта", "Страта")),
+    Variable(
+        "psu",
+        "psu",
+        "design",
+        "string",
+        _texts("Primary sampling unit", "Первичная единица отбора", "Іріктеудің бастапқы бірлігі"),
+    ),
+    Variable(
+        "weight",
+        "weight",
+        "design",
+        "float",
+        _texts("Design weight", "Вес наблюдения", "Бақылау салмағы"),
+    ),
+    Variable(
+        "channel",
+        "channel",
+        "paradata",
+        "string",
+        _texts("Data collection channel", "Способ сбора данных", "Деректер жинау тәсілі"),
+        {
+            "web": _texts("Web (self-completion)", "Веб (самозаполнение)", "Веб (өзі толтырады)"),
+            "tablet": _texts("Tablet interview", "Интервью с планшетом", "Планшетпен сұхбат"),
+            "odk": _texts("ODK client", "Клиент ODK", "ODK клиенті"),
+        },
+    ),
+    Variable(
+        "language",
+        "language",
+        "paradata",
+        "string",
+        _texts("Interview language", "Язык интервью", "Сұхбат тілі"),
+        {
+            "kk": _texts("Kazakh", "Казахский", "Қазақ тілі"),
+            "ru": _texts("Russian", "Русский", "Орыс тілі"),
+            "en": _texts("English", "Английский", "Ағылшын тілі"),
+        },
+    ),
+    Variable(
+        "enumerator",
+        "enumerator_id",
+        "paradata",
+        "int",
+        _texts(
+            "Enumerator number (meaningful only within this file; 0 = self-completed)",
+            "Номер интервьюера (имеет смысл только внутри файла; 0 = самозаполнение)",
+            "Интервьюер нөмірі (тек осы файлда мағынасы бар; 0 = өзі толтырған)",
+        ),
+    ),
+    Variable(
+        "started_at",
+        "started_at",
+        "paradata",
+        "datetime",
+        _texts("Interview started (UTC)", "Начало интервью (UTC)", "Сұхбат басталды (UTC)"),
+    ),
+    Variable(
+        "ended_at",
+        "ended_at",
+        "paradata",
+        "datetime",
+        _texts("Interview ended (UTC)", "Окончание интервью (UTC)", "Сұхбат аяқталды (UTC)"),
+    ),
+    Variable(
+        "duration_seconds",
+        "duration_seconds",
+        "paradata",
+        "int",
+        _texts(
+            "Interview duration, seconds",
+            "Длительность интервью, секунд",
+            "Сұхбат ұзақтығы, секунд",
+        ),
+    ),
+    Variable(
+        "synthetic",
+        "is_synthetic",
+        "paradata",
+        "int",
+        _texts(
+            "Synthetic demonstration record (not real data)",
+            "Синтетическая демонстрационная запись (не реальные данные)",
+            "Синтетикалық демо жазба (нақты дерек емес)",
+        ),
+        {0: _texts("No", "Нет", "Жоқ"), 1: _texts("Yes", "Да", "Иә")},
+    ),
+]
+
+WITHHELD_NOTE = _texts(
+    "Withheld: free text can identify a respondent.",
+    "Не выдаётся: свободный текст может раскрыть личность респондента.",
+    "Берілмейді: еркін мәтін респондентті анықтауы мүмкін.",
+)
+
+
+@dataclass
+class Codebook:
+    variables: list[Variable]
+    withheld: list[Variable]
+    versions: list[str]
+
+    @property
+    def question_variables(self) -> list[Variable]:
+        return [v for v in self.variables if v.kind not in {"design", "paradata"}]
+
+
+def _storage(question: dict[str, Any], codes: Iterable[Any]) -> str:
+    kind = question["type"]
+    if kind == "select_one":
+        return "int" if all(isinstance(c, int) for c in codes) else "string"
+    if kind == "integer":
+        return "int"
+    if kind in {"decimal", "calculate"}:
+        return "float"
+    return "string"
+
+
+def build_codebook(form_versions: Iterable[FormVersion]) -> Codebook:
+    """The export variables of these questionnaire versions, merged by question name."""
+    versions = sorted(form_versions, key=lambda fv: (fv.created_at, fv.pk))
+    merged: dict[str, dict[str, Any]] = {}
+    order: dict[str, tuple[int, int]] = {}
+    present: dict[str, list[str]] = {}
+    choices: dict[str, dict[Any, dict[str, str]]] = {}
+    newest = len(versions) - 1
+    for rank, version in enumerate(versions):
+        for position, question in enumerate(iter_questions(version.definition)):
+            if question["type"] not in VALUE_TYPES:
+                continue
+            name = question["name"]
+            merged[name] = question  # newer versions overwrite wording
+            # Questions of the newest version come first, in its order; questions that only
+            # older versions ask follow, in the order they were last asked.
+            order[name] = (0 if rank == newest else 1, position)
+            present.setdefault(name, []).append(version.version)
+            list_name = question.get("list_name")
+            if list_name:
+                bucket = choices.setdefault(name, {})
+                for choice in version.definition["choices"].get(list_name, []):
+                    bucket[stored_choice_value(choice["name"])] = dict(choice.get("label") or {})
+    variables = list(DESIGN_VARIABLES)
+    withheld: list[Variable] = []
+    for name in sorted(merged, key=lambda n: order[n]):
+        question = merged[name]
+        labels = {lang: text for lang, text in (question.get("label") or {}).items() if text}
+        codes = choices.get(name, {})
+        kind = question["type"]
+        if kind in WITHHELD_TYPES:
+            withheld.append(
+                Variable(
+                    name,
+                    name,
+                    kind,
+                    "string",
+                    labels,
+                    versions=tuple(present[name]),
+                    note=WITHHELD_NOTE,
+                )
+            )
+            continue
+        if kind == "select_multiple":
+            for option, option_labels in codes.items():
+                column = f"{name}_{option}"
+                variables.append(
+                    Variable(
+                        column,
+                        name,
+                        "select_multiple_option",
+                        "int",
+                        {
+                            lang: f"{labels.get(lang, name)}: {option_labels.get(lang, option)}"
+                            for lang in LANGUAGES
+                        },
+                        {**SELECTED, **SPECIAL_CODES},
+                        option=str(option),
+                        versions=tuple(present[name]),
+                    )
+                )
+            continue
+        storage = _storage(question, codes)
+        value_labels: dict[Any, dict[str, str]] = {}
+        if storage in {"int", "float"}:
+            value_labels.update(SPECIAL_CODES)
+        else:
+            value_labels.update({str(code): texts for code, texts in SPECIAL_CODES.items()})
+        value_labels.update(codes)
+        variables.append(
+            Variable(
+                name,
+                name,
+                kind,
+                storage,
+                labels,
+                value_labels,
+                versions=tuple(present[name]),
+            )
+        )
+    for variable in variables:
+        if not STATA_NAME.match(variable.name):
+            raise ValueError(
+                f"variable name '{variable.name}' cannot be written to Stata or SPSS "
+                "(letters, digits and _ only, at most 32 characters)"
+            )
+    return Codebook(variables=variables, withheld=withheld, versions=[v.version for v in versions])
+
+
+def write_codebook_xlsx(codebook: Codebook, path: Path | str) -> None:
+    """The codebook as a workbook: a sheet of variables and a sheet of codes and labels."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    book = Workbook(write_only=True)
+    bold = Font(bold=True)
+
+    def header(sheet: Any, names: list[str]) -> None:
+        from openpyxl.cell import WriteOnlyCell
+
+        cells = []
+        for name in names:
+            cell = WriteOnlyCell(sheet, value=name)
+            cell.font = bold
+            cells.append(cell)
+        sheet.append(cells)
+
+    sheet = book.create_sheet("variables")
+    header(
+        sheet,
+        [
+            "variable",
+            "source",
+            "type",
+            "storage",
+            "question_kk",
+            "question_ru",
+            "question_en",
+            "questionnaire_versions",
+            "note_kk",
+            "note_ru",
+            "note_en",
+        ],
+    )
+    for variable in [*codebook.variables, *codebook.withheld]:
+        sheet.append(
+            [
+                variable.name,
+                variable.source,
+                variable.kind,
+                "withheld" if variable in codebook.withheld else variable.storage,
+                variable.labels.get("kk", ""),
+                variable.labels.get("ru", ""),
+                variable.labels.get("en", ""),
+                ", ".join(variable.versions),
+                variable.note.get("kk", ""),
+                variable.note.get("ru", ""),
+                variable.note.get("en", ""),
+            ]
+        )
+    values = book.create_sheet("values")
+    header(values, ["variable", "code", "label_kk", "label_ru", "label_en"])
+    for variable in codebook.variables:
+        for code, texts in variable.value_labels.items():
+            values.append(
+                [variable.name, code, texts.get("kk", ""), texts.get("ru", ""), texts.get("en", "")]
+            )
+    book.save(str(path))

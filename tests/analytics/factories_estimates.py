@@ -1,0 +1,139 @@
+"""Factories for stored estimates: a current result set of a wave with regional cells."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+
+from analytics.models import IndicatorEstimate, ResultSet
+from surveys.models import Region, Wave
+
+
+def current_result_set(wave: Wave, *, n_interviews: int = 857) -> ResultSet:
+    ResultSet.objects.filter(wave=wave, is_current=True).update(is_current=False)
+    return ResultSet.objects.create(
+        wave=wave,
+        status=ResultSet.Status.READY,
+        is_current=True,
+        n_interviews=n_interviews,
+        weights_version="w1",
+        data_version="d1",
+        computed_at=timezone.now(),
+    )
+
+
+def regional_estimates(
+    wave: Wave,
+    *,
+    indicator: str = "PERC_BRIBE",
+    suppressed_codes: tuple[str, ...] = (),
+    base: float = 0.6,
+    previous_wave: Wave | None = None,
+    result_set: ResultSet | None = None,
+) -> list[IndicatorEstimate]:
+    """A national cell and one cell per region of the wave's geography.
+
+    Region k gets estimate base + 0.01 k; regions in suppressed_codes are suppressed (n kept).
+    """
+    result_set = result_set or current_result_set(wave)
+    computed = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=5)
+    cells = [
+        IndicatorEstimate(
+            result_set=result_set,
+            wave=wave,
+            geography=wave.geography,
+            region=None,
+            indicator=indicator,
+            estimate=base,
+            se=0.01,
+            ci_low=base - 0.02,
+            ci_high=base + 0.02,
+            ci_method="logit",
+            df=300,
+            n=857,
+            n_numerator=500,
+            n_eff=600.0,
+            deff=1.4,
+            national_estimate=base,
+            weights_version="w1",
+            data_version="d1",
+            computed_at=computed,
+        )
+    ]
+    for k, region in enumerate(Region.objects.of(wave.geography).order_by("code")):
+        suppressed = region.code in suppressed_codes
+        value = round(base + 0.01 * k, 4)
+        cells.append(
+            IndicatorEstimate(
+                result_set=result_set,
+                wave=wave,
+                geography=wave.geography,
+                region=region,
+                indicator=indicator,
+                estimate=None if suppressed else value,
+                se=None if suppressed else 0.05,
+                ci_low=None if suppressed else value - 0.1,
+                ci_high=None if suppressed else value + 0.1,
+                ci_method="korn-graubard",
+                df=20,
+                n=12 if suppressed else 54,
+                n_numerator=None if suppressed else 30,
+                n_eff=None if suppressed else 40.0,
+                deff=None if suppressed else 1.35,
+                suppressed=suppressed,
+                suppression_reason="n_lt_30" if suppressed else "",
+                national_estimate=base,
+                diff_vs_rest=None if suppressed else value - base,
+                diff_vs_rest_se=None if suppressed else 0.05,
+                diff_vs_rest_p=None if suppressed else 0.5,
+                diff_vs_rest_p_adjusted=None if suppressed else 1.0,
+                previous_wave=previous_wave,
+                previous_estimate=base if previous_wave else None,
+                change=(value - base) if previous_wave and not suppressed else None,
+                change_se=0.07 if previous_wave and not suppressed else None,
+                weights_version="w1",
+                data_version="d1",
+                computed_at=computed,
+            )
+        )
+    return IndicatorEstimate.objects.bulk_create(cells)
+
+
+def make_user(username: str, *roles: str, password: str = "correct-horse-42"):  # type: ignore[no-untyped-def]
+    """A user in the given role groups (researcher, supervisor, ...); none for a bare account."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    user = get_user_model().objects.create_user(username=username, password=password)
+    user.groups.add(*Group.objects.filter(name__in=roles))
+    return user
+
+
+def instrument_wave(
+    code: str = "2013", *, n: int = 120, seed: int = 7, geography: str = "KZ2013"
+) -> Wave:
+    """A wave of the real questionnaire with n synthetic interviews."""
+    import datetime as dt
+    from pathlib import Path
+
+    from surveys.demo import RATES_2013, generate_wave
+    from surveys.models import Survey
+    from surveys.services import import_xlsform, open_wave
+
+    path = (
+        Path(__file__).resolve().parents[2] / "surveys" / "instruments" / "informal_networks.xlsx"
+    )
+    version, _created = import_xlsform(
+        survey_code="informal-networks", content=path.read_bytes(), filename=path.name
+    )
+    wave = open_wave(
+        survey=Survey.objects.get(code="informal-networks"),
+        code=code,
+        geography=geography,
+        form_version=version,
+        fieldwork_start=dt.date(2013, 3, 1),
+        is_synthetic=True,
+    )
+    generate_wave(wave=wave, form_version=version, n=n, seed=seed, rates=RATES_2013)
+    return wave
