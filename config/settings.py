@@ -153,6 +153,10 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULE: dict = {}
 # Queue that tasks go to and workers consume by default.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Task modules outside the autodiscovered tasks.py files.
+CELERY_IMPORTS = ("analytics.export_tasks",)
+# Microdata exports up to this many interviews are built in the request; larger ones run as jobs.
+EXPORT_DIRECT_MAX_ROWS = int(os.environ.get("EXPORT_DIRECT_MAX_ROWS", "5000"))
 
 if REDIS_URL:
     CACHES = {
