@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
 
+from analytics.cells import CellDesign, CellIndex, add_sums, cell_sums
 from analytics.estimation import CalibrationInfo, Design, holm_adjust, independent_difference
 from analytics.indicators import INDICATORS, Indicator, definitions_hash
 from analytics.models import IndicatorEstimate, PopulationMargins
@@ -226,17 +227,27 @@ class DomainSet:
     regions: list[Region]
     codes: np.ndarray  # per row, -1 outside every domain
     notes: dict[int, str] = field(default_factory=dict)  # region pk -> boundary note
+    lookup: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # pk -> code
+
+    def codes_of(self, region_ids: np.ndarray) -> np.ndarray:
+        inside = region_ids < len(self.lookup)
+        return np.where(inside, self.lookup[np.where(inside, region_ids, 0)], -1)
 
 
 def domain_sets(wave: Wave, region_ids: np.ndarray) -> list[DomainSet]:
     current = list(Region.objects.of(wave.geography).select_related("unit_2013").order_by("code"))
     index = {r.pk: i for i, r in enumerate(current)}
-    lookup = np.full(int(region_ids.max(initial=0)) + 1, -1, dtype=np.int64)
+    size = max([int(region_ids.max(initial=0)), *(r.pk for r in current)]) + 1
+    lookup = np.full(size, -1, dtype=np.int64)
     for pk, i in index.items():
-        if pk < len(lookup):
-            lookup[pk] = i
+        lookup[pk] = i
     sets = [
-        DomainSet(wave.geography, current, lookup[region_ids] if len(region_ids) else region_ids)
+        DomainSet(
+            wave.geography,
+            current,
+            lookup[region_ids] if len(region_ids) else region_ids,
+            lookup=lookup,
+        )
     ]
     if wave.geography == Geography.KZ2022:
         units = list(Region.objects.of(Geography.KZ2013).order_by("code"))
@@ -253,7 +264,7 @@ def domain_sets(wave: Wave, region_ids: np.ndarray) -> list[DomainSet]:
             if len(successors.get(u.pk, [])) > 1
         }
         codes = unit_lookup[region_ids] if len(region_ids) else region_ids
-        sets.append(DomainSet(Geography.KZ2013, units, codes, notes))
+        sets.append(DomainSet(Geography.KZ2013, units, codes, notes, lookup=unit_lookup))
     return sets
 
 
@@ -339,6 +350,120 @@ def _cell(
     return row
 
 
+Stats = dict[str, np.ndarray]
+
+
+class RowEngine:
+    """Estimates from the interviews themselves (needed with calibrated weights)."""
+
+    def __init__(self, weights: Weights, cols: dict[str, np.ndarray], sets: list[DomainSet]):
+        self.design = Design(
+            weights.weight, strata=cols["stratum"], psu=cols["psu"], calibration=weights.calibration
+        )
+        self.cols, self.sets = cols, sets
+
+    def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
+        num, den = indicator.values(self.cols)
+        d = den if indicator.kind == "ratio" else None
+        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        in_num = ~np.isnan(num) & (np.nan_to_num(num) > 0)
+        national = _columns(self.design.ratio(num, d, ci=ci, df_method="domain"))
+        national["n_num"] = np.array([float(in_num.sum())])
+        out = []
+        for domains in self.sets:
+            k = len(domains.regions)
+            stats = _columns(
+                self.design.ratio(
+                    num, d, domain_codes=domains.codes, n_domains=k, ci=ci, df_method="domain"
+                )
+            )
+            bucket = np.where(domains.codes >= 0, domains.codes, k)
+            stats["n_num"] = np.bincount(bucket, weights=in_num, minlength=k + 1)[:k]
+            versus = _columns(
+                self.design.domains_vs_rest(num, domain_codes=domains.codes, n_domains=k, den=d)
+            )
+            out.append((stats, versus))
+        return national, out
+
+
+@dataclass
+class _CellState:
+    """Per-wave cell sums kept between runs in a worker process."""
+
+    lineage: int
+    n_rows: int
+    id_sum: int
+    last_id: int
+    index: CellIndex
+    sums: dict[str, dict[str, np.ndarray]]
+
+
+_CELL_STATES: dict[int, _CellState] = {}
+
+
+class CellEngine:
+    """Estimates from per-cell sums (base weights), updated incrementally: a run after
+    new interviews only adds theirs to the sums kept from the previous run (in the same
+    worker process), checked against the snapshot's ids."""
+
+    def __init__(self, state: _CellState, sets: list[DomainSet]) -> None:
+        self.state, self.sets = state, sets
+        index = state.index
+        self.design = CellDesign(index.cell_psu, index.psu_stratum)
+        self.cell_codes = [domains.codes_of(index.cell_region) for domains in sets]
+
+    @classmethod
+    def for_snapshot(cls, wave: Wave, snapshot: Snapshot, sets: list[DomainSet]) -> CellEngine:
+        cols = snapshot.columns
+        ids = cols["id"]
+        state = _CELL_STATES.get(wave.pk)
+        reusable = (
+            state is not None
+            and state.lineage == snapshot.lineage
+            and 0 < state.n_rows <= snapshot.n
+            and int(ids[state.n_rows - 1]) == state.last_id
+            and int(ids[: state.n_rows].sum()) == state.id_sum
+            and set(state.sums) == {i.code for i in INDICATORS}
+        )
+        if not reusable:
+            state = _CellState(snapshot.lineage, 0, 0, 0, CellIndex(), {})
+        assert state is not None
+        start = state.n_rows
+        if start < snapshot.n:
+            new = {k: v[start:] for k, v in cols.items()}
+            state.index.add_rows(new["stratum"], new["psu"], new["region_id"])
+            row_cell = state.index.row_cell[start:]
+            for indicator in INDICATORS:
+                num, den = indicator.values(new)
+                d = den if indicator.kind == "ratio" else None
+                fresh = cell_sums(row_cell, state.index.n_cells, new["weight"], num, d)
+                old = state.sums.get(indicator.code)
+                state.sums[indicator.code] = (
+                    fresh if old is None else add_sums(old, fresh, state.index.n_cells)
+                )
+            state.n_rows = snapshot.n
+            state.last_id = int(ids[-1])
+            state.id_sum = int(ids.sum())
+        _CELL_STATES[wave.pk] = state
+        return cls(state, sets)
+
+    def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
+        sums = self.state.sums[indicator.code]
+        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        n_cells = self.state.index.n_cells
+        national = self.design.estimate(sums, np.zeros(n_cells, np.int64), 1, ci=ci)
+        out = []
+        for domains, codes in zip(self.sets, self.cell_codes, strict=True):
+            k = len(domains.regions)
+            out.append(
+                (
+                    self.design.estimate(sums, codes, k, ci=ci),
+                    self.design.versus_rest(sums, codes, k),
+                )
+            )
+        return national, out
+
+
 def compute_wave(
     wave: Wave,
     snapshot: Snapshot,
@@ -360,16 +485,14 @@ def compute_wave(
     weights = choose_weights(snapshot, region_code_of_row, wave)
     rows: list[dict] = []
     notes = [weights.note] if weights.note else []
-    if snapshot.n:
-        design = Design(
-            weights.weight,
-            strata=cols["stratum"],
-            psu=cols["psu"],
-            calibration=weights.calibration,
-        )
+    engine: RowEngine | CellEngine | None = None
+    if snapshot.n and weights.calibration is None and indicators is INDICATORS:
+        engine = CellEngine.for_snapshot(wave, snapshot, sets)
+    elif snapshot.n:
+        engine = RowEngine(weights, cols, sets)
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
-        if not snapshot.n:
+        if engine is None:
             rows.append(
                 _cell(
                     indicator,
@@ -383,34 +506,22 @@ def compute_wave(
                 )
             )
             continue
-        num, den = indicator.values(cols)
-        y, d = (num, None) if indicator.kind != "ratio" else (num, den)
-        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
-        valid = ~np.isnan(num)
-        in_num = valid & (np.nan_to_num(num) > 0)
-        national = _at(_columns(design.ratio(y, d, ci=ci, df_method="domain")), 0)
+        national, by_set = engine.indicator(indicator)
         national_row = _cell(
-            indicator, national, int(in_num.sum()), geography=wave.geography, region=None
+            indicator,
+            _at(national, 0),
+            int(national["n_num"][0]),
+            geography=wave.geography,
+            region=None,
         )
         rows.append(national_row)
-        for domains in sets:
-            k = len(domains.regions)
-            stats = _columns(
-                design.ratio(
-                    y, d, domain_codes=domains.codes, n_domains=k, ci=ci, df_method="domain"
-                )
-            )
-            bucket = np.where(domains.codes >= 0, domains.codes, k)
-            counts = np.bincount(bucket, weights=in_num, minlength=k + 1)[:k]
-            versus = _columns(
-                design.domains_vs_rest(y, domain_codes=domains.codes, n_domains=k, den=d)
-            )
+        for domains, (stats, versus) in zip(sets, by_set, strict=True):
             regional = []
             for g, region in enumerate(domains.regions):
                 row = _cell(
                     indicator,
                     _at(stats, g),
-                    int(counts[g]),
+                    int(stats["n_num"][g]),
                     geography=domains.geography,
                     region=region,
                 )

@@ -33,7 +33,7 @@ from django.db import connection
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
 from surveys.models import ReviewStatus, Submission
 
-SNAPSHOT_FORMAT = 1
+SNAPSHOT_FORMAT = 2
 MOTIVE_CODES = [f"M{k}" for k in range(1, 8)]
 # Answer columns: what the indicators read, plus what calibration needs.
 ANSWER_COLUMNS: list[str] = sorted(
@@ -56,6 +56,9 @@ class Snapshot:
     columns: dict[str, np.ndarray]
     strata: np.ndarray
     psus: np.ndarray
+    # New when rows are rebuilt or removed, kept when rows are appended: state derived
+    # from the rows (the cell sums) can be extended only within one lineage.
+    lineage: int = 0
 
     @property
     def n(self) -> int:
@@ -96,7 +99,13 @@ def _empty(wave_id: int, epoch: int) -> Snapshot:
         "urban_rural": np.zeros(0, np.int8),
     }
     cols.update({c: np.zeros(0, np.int16) for c in COLUMNS})
-    return Snapshot(wave_id, epoch, cols, np.array([], dtype=str), np.array([], dtype=str))
+    return Snapshot(
+        wave_id, epoch, cols, np.array([], dtype=str), np.array([], dtype=str), _new_lineage()
+    )
+
+
+def _new_lineage() -> int:
+    return int.from_bytes(os.urandom(7), "big")
 
 
 def load(wave_id: int) -> Snapshot | None:
@@ -111,7 +120,7 @@ def load(wave_id: int) -> Snapshot | None:
             if int(meta[0]) != SNAPSHOT_FORMAT or names != [*DESIGN_COLUMNS, *COLUMNS]:
                 return None
             cols = {name: data[f"c_{name}"] for name in names}
-            return Snapshot(wave_id, int(meta[1]), cols, data["strata"], data["psus"])
+            return Snapshot(wave_id, int(meta[1]), cols, data["strata"], data["psus"], int(meta[2]))
     except (OSError, KeyError, ValueError):
         return None
 
@@ -126,7 +135,7 @@ def save(snapshot: Snapshot) -> Path:
     with os.fdopen(fd, "wb") as handle:
         np.savez(
             handle,
-            meta=np.array([SNAPSHOT_FORMAT, snapshot.epoch], dtype=np.int64),
+            meta=np.array([SNAPSHOT_FORMAT, snapshot.epoch, snapshot.lineage], dtype=np.int64),
             column_names=np.array([*DESIGN_COLUMNS, *COLUMNS]),
             strata=snapshot.strata.astype(str),
             psus=snapshot.psus.astype(str),
@@ -288,12 +297,17 @@ def _concat(snapshot: Snapshot, frame: pd.DataFrame) -> Snapshot:
     if (np.diff(merged["id"][order]) == 0).any():
         raise RuntimeError("snapshot would hold an interview twice")
     merged = {k: v[order] for k, v in merged.items()}
-    return Snapshot(snapshot.wave_id, snapshot.epoch, merged, strata, psus)
+    appended = len(snapshot.columns["id"]) == 0 or bool(
+        order[: snapshot.n].tolist() == list(range(snapshot.n))
+    )
+    lineage = snapshot.lineage if appended else _new_lineage()
+    return Snapshot(snapshot.wave_id, snapshot.epoch, merged, strata, psus, lineage)
 
 
 def _keep(snapshot: Snapshot, mask: np.ndarray) -> Snapshot:
     cols = {k: v[mask] for k, v in snapshot.columns.items()}
-    return Snapshot(snapshot.wave_id, snapshot.epoch, cols, snapshot.strata, snapshot.psus)
+    lineage = snapshot.lineage if mask.all() else _new_lineage()
+    return Snapshot(snapshot.wave_id, snapshot.epoch, cols, snapshot.strata, snapshot.psus, lineage)
 
 
 def _database_fingerprint(wave_id: int, upto: int) -> tuple[int, int]:

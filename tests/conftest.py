@@ -7,6 +7,7 @@ CI sets: CI must never pass by skipping them.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 
@@ -113,19 +114,8 @@ class CeleryWorkerProcess:
                 self.process.kill()
 
 
-@pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):
-    """A real Celery worker against Redis and the (committed) pytest database.
-
-    Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL, REDIS_URL or the local
-    default): skips without them on a developer machine, fails in CI. Yields a
-    `CeleryWorkerProcess`, already started; tasks sent by the test process go to its queue.
-    """
-    import uuid
-
-    from django.db import connection
-
-    need(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://...")
+def redis_broker() -> str:
+    """The broker URL the tests use; skips (fails in CI) when Redis does not answer."""
     broker = (
         os.environ.get("CELERY_BROKER_URL")
         or os.environ.get("REDIS_URL")
@@ -139,9 +129,46 @@ def celery_worker_process(transactional_db, settings, tmp_path):
     except Exception:
         reachable = False
     need(reachable, f"needs Redis at {broker}")
+    return broker
 
+
+@contextlib.contextmanager
+def sending_to(broker: str, queue: str):
+    """Tasks sent by this process go to ``queue`` on ``broker`` (not run in-process)."""
     from config.celery import app
 
+    keys = ("broker_url", "task_always_eager", "task_default_queue")
+    saved = {k: app.conf[k] for k in keys}
+
+    def reset_pools() -> None:
+        if app._pool is not None:
+            app._pool.force_close_all()
+            app._pool = None
+        app.amqp._producer_pool = None
+
+    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
+    reset_pools()
+    try:
+        yield app
+    finally:
+        app.conf.update(saved)
+        reset_pools()
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings, tmp_path):
+    """A real Celery worker against Redis and the (committed) pytest database.
+
+    Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL, REDIS_URL or the local
+    default): skips without them on a developer machine, fails in CI. Yields a
+    `CeleryWorkerProcess`, already started; tasks sent by the test process go to its queue.
+    """
+    import uuid
+
+    from django.db import connection
+
+    need(connection.vendor == "postgresql", "needs PostgreSQL: set DATABASE_URL=postgres://...")
+    broker = redis_broker()
     db = settings.DATABASES["default"]
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
     database_url = (
@@ -159,18 +186,20 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "TANYS_COMPUTATION_STALE_SECONDS": "3",
         "DB_CONN_MAX_AGE": "0",
     }
-    saved = {k: app.conf[k] for k in ("broker_url", "task_always_eager", "task_default_queue")}
-    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     stale = os.environ.get("TANYS_COMPUTATION_STALE_SECONDS")
     os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = "3"
     worker = CeleryWorkerProcess(env, queue, str(tmp_path))
-    worker.start()
-    yield worker
-    worker.stop()
-    if stale is None:
-        os.environ.pop("TANYS_COMPUTATION_STALE_SECONDS", None)
-    else:
-        os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = stale
-    app.conf.update(saved)
-    with redis.Redis.from_url(broker) as client:
-        client.delete(queue)
+    try:
+        with sending_to(broker, queue):
+            worker.start()
+            yield worker
+    finally:
+        worker.stop()
+        if stale is None:
+            os.environ.pop("TANYS_COMPUTATION_STALE_SECONDS", None)
+        else:
+            os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = stale
+        import redis
+
+        with redis.Redis.from_url(broker) as client:
+            client.delete(queue)
