@@ -18,6 +18,7 @@ the Celery task in `analytics.export_tasks` only calls `run_export_job`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 import itertools
@@ -37,7 +38,7 @@ import pyarrow.json as pa_json
 from django.conf import settings
 from django.db import models, transaction
 from django.db.models.functions import Cast
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -97,8 +98,8 @@ REGIONAL_COLUMNS: list[tuple[str, Any]] = [
     ("unit", gettext_lazy("share: a proportion from 0 to 1; index: a score from 0 to 100.")),
     ("estimate", gettext_lazy("Weighted estimate; blank when the cell is suppressed.")),
     ("se", gettext_lazy("Standard error (Taylor linearisation with strata and PSUs).")),
-    ("ci_low", gettext_lazy("Lower bound of the 95% confidence interval.")),
-    ("ci_high", gettext_lazy("Upper bound of the 95% confidence interval.")),
+    ("ci_low", gettext_lazy("Lower bound of the confidence interval (95%).")),
+    ("ci_high", gettext_lazy("Upper bound of the confidence interval (95%).")),
     ("ci_method", gettext_lazy("Method of the confidence interval (logit or Korn-Graubard).")),
     ("n", gettext_lazy("Unweighted number of respondents in the denominator.")),
     ("n_numerator", gettext_lazy("Unweighted number of respondents in the numerator.")),
@@ -342,7 +343,7 @@ def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes])
                 _("Publication rules"),
                 _(
                     "A cell is suppressed when n or the effective n is below 30, the Korn-Graubard "
-                    "interval is 30 points wide or more, or wider than 5 points and more than 130% of "
+                    "interval is 30 points wide or more, or wider than 5 points and more than 1.3 times "
                     "the estimate, or fewer than 10 respondents are in the numerator or denominator."
                 ),
             ]
@@ -1046,6 +1047,7 @@ def create_export_job(
     if not can_export(user, kind):
         raise PermissionError(_("You do not have permission for this export."))
     cleaned = clean_parameters(kind=kind, file_format=file_format, parameters=parameters)
+    cleaned["interface_language"] = translation.get_language() or settings.LANGUAGE_CODE
     with transaction.atomic():
         job = ExportJob.objects.create(
             requested_by=user, kind=kind, file_format=file_format, parameters=cleaned
@@ -1082,39 +1084,56 @@ def export_filename(job: ExportJob) -> str:
     return f"tanys-{job.kind}-{job.pk}.{job.file_format}"
 
 
+# A job still "running" after this long lost its worker (the task's hard time limit is the
+# same): a redelivered message may take it over.
+STALE_RUNNING = dt.timedelta(hours=4)
+
+
 def run_export_job(*, job_id: int) -> None:
     """Build a queued job's file. Idempotent: a job that is not queued is left alone."""
-    claimed = ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(
-        status=ExportJob.Status.RUNNING, started_at=timezone.now(), rows_done=0, error=""
+    now = timezone.now()
+    claimed = (
+        ExportJob.objects.filter(pk=job_id)
+        .filter(
+            models.Q(status=ExportJob.Status.QUEUED)
+            | models.Q(status=ExportJob.Status.RUNNING, started_at__lt=now - STALE_RUNNING)
+        )
+        .update(status=ExportJob.Status.RUNNING, started_at=now, rows_done=0, error="")
     )
     if not claimed:
         return
     job = ExportJob.objects.get(pk=job_id)
-    folder = Path(settings.MEDIA_ROOT) / "exports"
-    folder.mkdir(parents=True, exist_ok=True)
     name = export_filename(job)
+    folder = Path(settings.MEDIA_ROOT) / "exports"
     partial = folder / f".{name}.part"
-    try:
-        rows = _build(job, partial)
-        final = folder / name
-        partial.replace(final)
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportJob.Status.DONE,
-            file=f"exports/{name}",
-            rows_done=rows,
-            rows_total=rows,
-            finished_at=timezone.now(),
-        )
-    except Exception as exc:  # the reason is stored and shown; the job can be retried
-        logger.exception("export job %s failed", job_id)
-        partial.unlink(missing_ok=True)
-        reason = str(exc) if isinstance(exc, ExportError | OSError | ValueError) else ""
-        ExportJob.objects.filter(pk=job.pk).update(
-            status=ExportJob.Status.FAILED,
-            error=reason
-            or _("The export failed unexpectedly (%(error)s).") % {"error": type(exc).__name__},
-            finished_at=timezone.now(),
-        )
+    with translation.override(job.parameters.get("interface_language") or settings.LANGUAGE_CODE):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            rows = _build(job, partial)
+            partial.replace(folder / name)
+            ExportJob.objects.filter(pk=job.pk).update(
+                status=ExportJob.Status.DONE,
+                file=f"exports/{name}",
+                rows_done=rows,
+                rows_total=rows,
+                finished_at=timezone.now(),
+            )
+        except Exception as exc:  # the reason is stored and shown; the job can be retried
+            logger.exception("export job %s failed", job_id)
+            if isinstance(exc, OSError):
+                reason = _("The export file could not be written: %(error)s") % {"error": exc}
+            elif isinstance(exc, ExportError):
+                reason = str(exc)
+            else:
+                reason = _("The export failed unexpectedly (%(error)s: %(detail)s).") % {
+                    "error": type(exc).__name__,
+                    "detail": exc,
+                }
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+            ExportJob.objects.filter(pk=job.pk).update(
+                status=ExportJob.Status.FAILED, error=reason, finished_at=timezone.now()
+            )
 
 
 def _build(job: ExportJob, path: Path) -> int:

@@ -11,6 +11,8 @@ urlpatterns = [
     path("", include("surveys.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
+    path("analytics/", include("analytics.urls")),
+    path("api/", include("config.api_urls", namespace="api")),
 ]
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)

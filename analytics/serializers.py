@@ -1,0 +1,146 @@
+"""Input and output serializers of the analytics API. None of them writes or enqueues."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from analytics.exports import KINDS, REGIONAL_COLUMNS, REGIONAL_FORMATS
+from analytics.models import ExportJob, IndicatorEstimate
+from surveys.models import Geography
+
+
+class EstimateOutputSerializer(serializers.ModelSerializer):
+    wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    wave_id = serializers.IntegerField(read_only=True)
+    survey = serializers.CharField(source="wave.survey.code", read_only=True)
+    region = serializers.SerializerMethodField()
+    previous_wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
+
+    class Meta:
+        model = IndicatorEstimate
+        fields = [
+            "id",
+            "survey",
+            "wave",
+            "wave_id",
+            "geography",
+            "region",
+            "indicator",
+            "estimate",
+            "se",
+            "ci_low",
+            "ci_high",
+            "ci_method",
+            "df",
+            "n",
+            "n_numerator",
+            "n_eff",
+            "deff",
+            "suppressed",
+            "suppression_reason",
+            "review_flag",
+            "national_estimate",
+            "diff_vs_rest",
+            "diff_vs_rest_se",
+            "diff_vs_rest_p",
+            "diff_vs_rest_p_adjusted",
+            "previous_wave",
+            "previous_estimate",
+            "change",
+            "change_se",
+            "change_p",
+            "change_p_adjusted",
+            "boundary_note",
+            "weights_version",
+            "data_version",
+            "computed_at",
+        ]
+
+    def get_region(self, obj: IndicatorEstimate) -> str | None:
+        """ISO code of the region; null for the national estimate."""
+        return obj.region.code if obj.region_id else None
+
+
+def _comparison_field(name: str) -> serializers.Field:
+    from analytics.exports import FLOAT_COLUMNS, INT_COLUMNS
+
+    if name in FLOAT_COLUMNS:
+        return serializers.FloatField(allow_null=True, read_only=True)
+    if name in INT_COLUMNS:
+        return serializers.IntegerField(allow_null=True, read_only=True)
+    if name == "computed_at":
+        return serializers.DateTimeField(allow_null=True, read_only=True)
+    return serializers.CharField(allow_blank=True, read_only=True)
+
+
+# One row of the regional comparison table, a field per column of REGIONAL_COLUMNS.
+ComparisonRowOutputSerializer = type(
+    "ComparisonRowOutputSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "One row of the regional comparison table.",
+        **{name: _comparison_field(name) for name, _definition in REGIONAL_COLUMNS},
+    },
+)
+
+
+class ComparisonQueryInputSerializer(serializers.Serializer):
+    wave = serializers.ListField(child=serializers.IntegerField(), required=False)
+    geography = serializers.ChoiceField(choices=Geography.choices, required=False)
+    indicator = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
+    region = serializers.ListField(child=serializers.CharField(max_length=8), required=False)
+    file_format = serializers.ChoiceField(choices=REGIONAL_FORMATS, required=False)
+
+
+class ExportJobInputSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=sorted(KINDS))
+    file_format = serializers.ChoiceField(
+        choices=sorted({fmt for formats in KINDS.values() for fmt in formats})
+    )
+    waves = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    language = serializers.ChoiceField(choices=["kk", "ru", "en"], default="ru")
+    values = serializers.ChoiceField(choices=["labels", "codes"], default="labels")
+    geography = serializers.ChoiceField(choices=Geography.choices, required=False)
+    indicators = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, default=list
+    )
+
+
+class ExportJobOutputSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportJob
+        fields = [
+            "id",
+            "kind",
+            "file_format",
+            "parameters",
+            "status",
+            "rows_done",
+            "rows_total",
+            "progress",
+            "error",
+            "created_at",
+            "started_at",
+            "finished_at",
+            "download_url",
+        ]
+
+    def get_progress(self, obj: ExportJob) -> float | None:
+        """Share of rows written, 0..1 (null until the total is known)."""
+        if obj.status == ExportJob.Status.DONE:
+            return 1.0
+        if not obj.rows_total:
+            return None
+        return min(1.0, obj.rows_done / obj.rows_total)
+
+    def get_download_url(self, obj: ExportJob) -> str | None:
+        if obj.status != ExportJob.Status.DONE:
+            return None
+        from django.urls import reverse
+
+        path = reverse("api:export-job-download", args=[obj.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path

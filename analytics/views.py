@@ -1,0 +1,426 @@
+"""Researchers' pages: the dashboard, downloads, export jobs and the API token.
+
+Views are thin: a form checks the query, `analytics.exports` and the selectors read,
+`analytics.charts` draws.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth import views as auth_views
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils.translation import get_language, gettext_lazy
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+from rest_framework.authtoken.models import Token
+
+from analytics import charts, exports
+from analytics.api import export_file_response, job_for
+from analytics.models import ExportJob
+from analytics.selectors import cell_notes, computation_status
+from surveys.models import Geography, Region, Survey, Wave
+
+LOGIN_URL = reverse_lazy("analytics:login")
+view_estimates = permission_required(
+    "surveys.view_estimates", login_url=LOGIN_URL, raise_exception=False
+)
+export_microdata = permission_required("surveys.export_microdata", raise_exception=True)
+
+
+class LoginView(auth_views.LoginView):
+    template_name = "analytics/login.html"
+    redirect_authenticated_user = True
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("analytics:dashboard")
+
+
+class DashboardForm(forms.Form):
+    survey = forms.ModelChoiceField(
+        Survey.objects.order_by("code"), label=gettext_lazy("Survey"), to_field_name="code"
+    )
+    waves = forms.ModelMultipleChoiceField(
+        Wave.objects.none(), label=gettext_lazy("Waves"), required=False
+    )
+    indicator = forms.ChoiceField(label=gettext_lazy("Indicator"), choices=())
+    geography = forms.ChoiceField(
+        label=gettext_lazy("Geography"),
+        choices=[("", gettext_lazy("As collected")), *Geography.choices],
+        required=False,
+    )
+
+    def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        language = (get_language() or "kk")[:2]
+        catalogue = exports.indicator_catalogue()
+        self.fields["indicator"].choices = [
+            (code, info["labels"].get(language) or code) for code, info in catalogue.items()
+        ]
+        if survey is not None:
+            self.fields["waves"].queryset = Wave.objects.filter(survey=survey).order_by("code")
+
+
+def _unit(indicator: str) -> tuple[float, str]:
+    info = exports.indicator_catalogue().get(indicator, {})
+    if info.get("unit") == "index":
+        return 1.0, _("Index, 0 to 100")
+    return 100.0, _("Per cent")
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def dashboard(request: HttpRequest) -> HttpResponse:
+    surveys = list(Survey.objects.order_by("code"))
+    survey_code = request.GET.get("survey") or (surveys[0].code if surveys else None)
+    survey = next((s for s in surveys if s.code == survey_code), None)
+    data = request.GET.copy()
+    if survey is not None:
+        data.setdefault("survey", survey.code)
+    all_waves = list(Wave.objects.filter(survey=survey).order_by("code")) if survey else []
+    if "waves" not in data and all_waves:
+        data.setlist("waves", [str(w.pk) for w in all_waves[-2:]])
+    form = DashboardForm(data, survey=survey)
+    if "indicator" not in data and form.fields["indicator"].choices:
+        data["indicator"] = form.fields["indicator"].choices[0][0]
+        form = DashboardForm(data, survey=survey)
+    context: dict[str, Any] = {
+        "form": form,
+        "survey": survey,
+        "can_export": request.user.has_perm("surveys.export_microdata"),
+    }
+    if form.is_valid():
+        context.update(_dashboard_content(form.cleaned_data, request))
+    context["microdata_form"] = MicrodataForm(
+        survey=survey, initial={"language": (get_language() or "ru")[:2]}
+    )
+    context["query"] = request.GET.urlencode() or data.urlencode()
+    context["formats"] = exports.REGIONAL_FORMATS
+    return render(request, "analytics/dashboard.html", context)
+
+
+def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
+    language = (get_language() or "kk")[:2]
+    waves = sorted(cleaned["waves"], key=lambda w: w.code)
+    indicator = cleaned["indicator"]
+    geography = cleaned.get("geography") or None
+    scale, axis_label = _unit(indicator)
+    estimates = list(
+        exports.regional_estimates(waves=waves, geography=geography, indicators=[indicator])
+    )
+    catalogue = exports.indicator_catalogue()
+    indicator_label = catalogue.get(indicator, {}).get("labels", {}).get(language, indicator)
+    region_name = f"name_{language}"
+    sections = []
+    for geo in [g for g, _label in Geography.choices if any(e.geography == g for e in estimates)]:
+        cells = [e for e in estimates if e.geography == geo]
+        regions = sorted(
+            {e.region for e in cells if e.region_id}, key=lambda r: getattr(r, region_name)
+        )
+        labels = [getattr(r, region_name) for r in regions]
+        series = []
+        table = []
+        for wave in waves:
+            wave_cells = [e for e in cells if e.wave_id == wave.pk]
+            if not wave_cells:
+                continue
+            national = next((e for e in wave_cells if e.region_id is None), None)
+            series.append(
+                {
+                    "name": wave.code,
+                    "national": national.estimate if national and not national.suppressed else None,
+                    "cells": {
+                        getattr(e.region, region_name): {
+                            "estimate": e.estimate,
+                            "ci_low": e.ci_low,
+                            "ci_high": e.ci_high,
+                            "suppressed": e.suppressed,
+                        }
+                        for e in wave_cells
+                        if e.region_id
+                    },
+                }
+            )
+            for e in sorted(
+                wave_cells,
+                key=lambda e: (e.region_id is not None, getattr(e.region, region_name, "")),
+            ):
+                table.append(
+                    {
+                        "wave": wave.code,
+                        "region": getattr(e.region, region_name)
+                        if e.region_id
+                        else _("Kazakhstan"),
+                        "cell": e,
+                        "scale": scale,
+                        "notes": cell_notes(e),
+                    }
+                )
+        if not series:
+            continue
+        geo_label = dict(Geography.choices)[geo]
+        comparison_svg = charts.comparison_chart(
+            series,
+            regions=labels,
+            title=_("%(indicator)s by region, %(geography)s")
+            % {"indicator": indicator_label, "geography": geo_label},
+            axis_label=axis_label,
+            national_label=_("Kazakhstan"),
+            suppressed_label=_("suppressed"),
+            scale=scale,
+        )
+        latest = waves[-1] if waves else None
+        latest_cells = [e for e in cells if latest and e.wave_id == latest.pk and e.region_id]
+        latest_cells.sort(key=lambda e: getattr(e.region, region_name))
+        change_rows = [
+            {
+                "region": getattr(e.region, region_name),
+                "change": None if e.suppressed else e.change,
+                "change_se": e.change_se,
+                "previous_wave": e.previous_wave.code if e.previous_wave_id else "",
+                "cell": e,
+            }
+            for e in latest_cells
+        ]
+        change_svg = (
+            charts.change_chart(
+                change_rows,
+                title=_("Change since the previous wave, %(wave)s") % {"wave": latest.code},
+                axis_label=axis_label,
+                unavailable_label=_("not available"),
+                scale=scale,
+            )
+            if latest_cells and any(e.previous_wave_id for e in latest_cells)
+            else ""
+        )
+        tiles_source = {e.region_id: e for e in latest_cells}
+        tiles = [
+            {
+                "row": r.tile_row,
+                "col": r.tile_col,
+                "short": r.code.replace("KZ-", ""),
+                "name": getattr(r, region_name),
+                "estimate": tiles_source[r.pk].estimate if r.pk in tiles_source else None,
+                "suppressed": tiles_source[r.pk].suppressed if r.pk in tiles_source else False,
+            }
+            for r in Region.objects.of(geo)
+        ]
+        map_svg = charts.tile_map(
+            tiles,
+            title=_("%(indicator)s, %(wave)s: map of regions")
+            % {"indicator": indicator_label, "wave": latest.code if latest else ""},
+            suppressed_label=_("suppressed"),
+            no_data_label=_("no data"),
+            scale=scale,
+        )
+        sections.append(
+            {
+                "geography": geo,
+                "label": geo_label,
+                "comparison_svg": comparison_svg,
+                "change_svg": change_svg,
+                "map_svg": map_svg,
+                "table": table,
+                "changes": change_rows,
+                "tiles": tiles,
+            }
+        )
+    freshness = []
+    for wave in waves:
+        status = computation_status(wave)
+        freshness.append(
+            {"wave": wave, **status, "percent": round(100 * (status["progress"] or 0))}
+        )
+    return {
+        "sections": sections,
+        "indicator_label": indicator_label,
+        "freshness": freshness,
+        "wave_ids": [w.pk for w in waves],
+        "axis_label": axis_label,
+    }
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def freshness(request: HttpRequest) -> JsonResponse:
+    """Recomputation state of the chosen waves, polled by the dashboard."""
+    ids = [int(i) for i in request.GET.getlist("wave") if i.isdigit()]
+    out = []
+    for wave in Wave.objects.filter(pk__in=ids).order_by("code"):
+        status = computation_status(wave)
+        out.append(
+            {
+                "wave": wave.code,
+                "as_of": status["as_of"].isoformat() if status["as_of"] else None,
+                "n_interviews": status["n_interviews"],
+                "recomputing": status["recomputing"],
+                "running": status["running"],
+                "stage": status["stage"],
+                "progress": status["progress"],
+            }
+        )
+    return JsonResponse({"waves": out})
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def regional_download(request: HttpRequest, file_format: str) -> HttpResponse:
+    from analytics.api import regional_download_response
+
+    if file_format not in exports.REGIONAL_FORMATS:
+        return HttpResponse(_("Unknown format: %(format)s.") % {"format": file_format}, status=404)
+    waves = [int(w) for w in request.GET.getlist("waves") if w.isdigit()]
+    params = {
+        "wave": waves,
+        "geography": request.GET.get("geography") or None,
+        "indicator": [request.GET["indicator"]]
+        if request.GET.get("indicator") and request.GET.get("scope") != "all"
+        else None,
+    }
+    return regional_download_response(params, file_format)
+
+
+class MicrodataForm(forms.Form):
+    waves = forms.ModelMultipleChoiceField(Wave.objects.none(), label=gettext_lazy("Waves"))
+    file_format = forms.ChoiceField(
+        label=gettext_lazy("Format"),
+        choices=[
+            ("csv", "CSV"),
+            ("xlsx", "Excel (XLSX)"),
+            ("sav", "SPSS (.sav)"),
+            ("dta", "Stata (.dta)"),
+            ("codebook", gettext_lazy("Codebook (XLSX)")),
+        ],
+    )
+    language = forms.ChoiceField(
+        label=gettext_lazy("Language of labels"),
+        choices=[("kk", "Қазақша"), ("ru", "Русский"), ("en", "English")],
+    )
+    values = forms.ChoiceField(
+        label=gettext_lazy("Values"),
+        choices=[("labels", gettext_lazy("Labels")), ("codes", gettext_lazy("Codes"))],
+        help_text=gettext_lazy("SPSS and Stata files always hold codes, with the labels attached."),
+    )
+
+    def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        waves = Wave.objects.order_by("survey__code", "code")
+        self.fields["waves"].queryset = waves.filter(survey=survey) if survey else waves
+
+
+@login_required(login_url=LOGIN_URL)
+@export_microdata
+@require_POST
+def microdata_export(request: HttpRequest) -> HttpResponse:
+    """Small selections come back at once; larger ones become an export job."""
+    form = MicrodataForm(request.POST)
+    if not form.is_valid():
+        messages.error(
+            request,
+            _("The export was not started: %(errors)s")
+            % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
+        )
+        return redirect("analytics:dashboard")
+    data = form.cleaned_data
+    kind = "codebook" if data["file_format"] == "codebook" else "microdata"
+    file_format = "xlsx" if kind == "codebook" else data["file_format"]
+    parameters = {
+        "waves": [w.pk for w in data["waves"]],
+        "language": data["language"],
+        "values": data["values"],
+    }
+    try:
+        cleaned = exports.clean_parameters(
+            kind=kind, file_format=file_format, parameters=parameters
+        )
+    except exports.ExportError as exc:
+        messages.error(request, str(exc))
+        return redirect("analytics:dashboard")
+    selection = exports.MicrodataSelection(
+        wave_ids=tuple(cleaned["waves"]), language=cleaned["language"], values=cleaned["values"]
+    )
+    if kind == "microdata" and selection.submissions().count() <= exports.direct_export_limit():
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / f"microdata.{file_format}"
+            exports.write_microdata(selection, file_format, path)
+            content = path.read_bytes()
+        return FileResponse(
+            io.BytesIO(content),
+            as_attachment=True,
+            filename=f"tanys-microdata.{file_format}",
+            content_type=exports.CONTENT_TYPES[file_format],
+        )
+    job = exports.create_export_job(
+        user=request.user, kind=kind, file_format=file_format, parameters=cleaned
+    )
+    return redirect("analytics:export-job", pk=job.pk)
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def export_jobs(request: HttpRequest) -> HttpResponse:
+    jobs = ExportJob.objects.filter(requested_by=request.user).order_by("-created_at")[:50]
+    return render(request, "analytics/export_jobs.html", {"jobs": jobs})
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def export_job(request: HttpRequest, pk: int) -> HttpResponse:
+    return render(request, "analytics/export_job.html", {"job": job_for(request.user, pk)})
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
+    job = job_for(request.user, pk)
+    return JsonResponse(
+        {
+            "status": job.status,
+            "status_label": job.get_status_display(),
+            "rows_done": job.rows_done,
+            "rows_total": job.rows_total,
+            "error": job.error,
+            "download_url": reverse("analytics:export-job-download", args=[job.pk])
+            if job.status == ExportJob.Status.DONE
+            else None,
+        }
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def export_job_download(request: HttpRequest, pk: int) -> HttpResponse:
+    return export_file_response(job_for(request.user, pk))
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+@require_POST
+def export_job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    job = job_for(request.user, pk)
+    try:
+        exports.retry_export_job(job=job)
+    except exports.ExportError as exc:
+        messages.error(request, str(exc))
+    return redirect("analytics:export-job", pk=job.pk)
+
+
+@login_required(login_url=LOGIN_URL)
+@view_estimates
+def api_token(request: HttpRequest) -> HttpResponse:
+    """Show the researcher's API token; POST makes a new one (the old one stops working)."""
+    if request.method == "POST":
+        Token.objects.filter(user=request.user).delete()
+        Token.objects.create(user=request.user)
+        messages.success(request, _("A new token was made; the previous one no longer works."))
+        return redirect("analytics:api-token")
+    token = Token.objects.filter(user=request.user).first()
+    return render(request, "analytics/api_token.html", {"token": token})

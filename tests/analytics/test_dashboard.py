@@ -1,0 +1,172 @@
+"""Dashboard pages: access, charts with their tables, freshness, downloads, microdata form."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from analytics.models import ExportJob, WaveComputation
+from tests.analytics.factories_estimates import instrument_wave, make_user, regional_estimates
+from tests.factories import WaveFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def waves():
+    earlier = WaveFactory(code="2013", geography="KZ2013")
+    later = WaveFactory(
+        code="2026", geography="KZ2022", survey=earlier.survey, form_version=earlier.form_version
+    )
+    regional_estimates(earlier, suppressed_codes=("KZ-MAN",))
+    regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.5)
+    return earlier, later
+
+
+@pytest.fixture
+def researcher_client(client):
+    client.force_login(make_user("researcher", "researcher"))
+    return client
+
+
+def test_dashboard_needs_a_researcher(client, waves):
+    url = reverse("analytics:dashboard")
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"].startswith(
+        reverse("analytics:login")
+    )
+    client.force_login(make_user("bare"))
+    assert client.get(url).status_code == 302
+
+
+def test_dashboard_shows_charts_tables_and_suppressed_cells(researcher_client, waves):
+    earlier, later = waves
+    response = researcher_client.get(
+        reverse("analytics:dashboard"),
+        {"survey": earlier.survey.code, "waves": [earlier.pk, later.pk], "indicator": "PERC_BRIBE"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert (
+        html.count('role="img"') == 2 * 2 + 1
+    )  # comparison and map per geography, one change chart
+    assert "Ulytau Region" in html and "Mangystau Region" in html
+    section = response.context["sections"][1]
+    ulytau = next(row for row in section["table"] if row["region"] == "Ulytau Region")
+    assert ulytau["cell"].suppressed
+    assert "<em>suppressed</em>" in html
+    tiles = {tile["short"]: tile for tile in section["tiles"]}
+    assert len(tiles) == 20 and tiles["62"]["suppressed"] is True
+    assert "Wave 2026: estimates as of" in html and "857 interviews" in html
+
+
+def test_dashboard_is_in_russian_and_kazakh(researcher_client, waves):
+    russian = researcher_client.get(
+        reverse("analytics:dashboard"), HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    assert "Региональные оценки" in russian and "область Ұлытау" in russian
+    researcher_client.cookies.load({"tanys_language": "kk"})
+    kazakh = researcher_client.get(reverse("analytics:dashboard")).content.decode()
+    assert "Өңірлік бағалаулар" in kazakh and "Ұлытау облысы" in kazakh
+
+
+def test_freshness_reports_a_running_recomputation(researcher_client, waves):
+    earlier, later = waves
+    WaveComputation.objects.update_or_create(
+        wave=later,
+        defaults={
+            "dirty": True,
+            "running_since": timezone.now(),
+            "stage": "estimates",
+            "progress": 0.4,
+        },
+    )
+    data = researcher_client.get(reverse("analytics:freshness"), {"wave": [later.pk]}).json()
+    assert data["waves"][0]["running"] is True and data["waves"][0]["progress"] == 0.4
+    assert data["waves"][0]["n_interviews"] == 857
+    page = researcher_client.get(
+        reverse("analytics:dashboard"),
+        {"waves": [later.pk], "indicator": "PERC_BRIBE"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    assert "Recomputing: estimates, 40% done." in page
+
+
+@pytest.mark.parametrize("file_format", ["csv", "xlsx", "json", "parquet"])
+def test_regional_downloads_from_the_dashboard(researcher_client, waves, file_format):
+    earlier, later = waves
+    response = researcher_client.get(
+        reverse("analytics:regional-download", args=[file_format]),
+        {"waves": [later.pk], "scope": "all"},
+    )
+    assert response.status_code == 200
+    content = response.content
+    if file_format == "csv":
+        frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig")
+    elif file_format == "xlsx":
+        frame = pd.read_excel(io.BytesIO(content), sheet_name="regional")
+    elif file_format == "json":
+        frame = pd.DataFrame(pd.read_json(io.BytesIO(content), typ="series")["rows"])
+    else:
+        frame = pd.read_parquet(io.BytesIO(content))
+    assert len(frame) == 21
+    assert set(frame["wave"].astype(str)) == {"2026"}
+
+
+def test_small_microdata_export_comes_back_at_once(researcher_client):
+    wave = instrument_wave(n=30)
+    response = researcher_client.post(
+        reverse("analytics:microdata-export"),
+        {"waves": [wave.pk], "file_format": "csv", "language": "en", "values": "labels"},
+    )
+    assert response.status_code == 200
+    frame = pd.read_csv(io.BytesIO(b"".join(response.streaming_content)), encoding="utf-8-sig")
+    assert len(frame) == 30 and "Yes" in set(frame["C_MED"])
+
+
+def test_large_microdata_export_becomes_a_job(
+    researcher_client, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.EXPORT_DIRECT_MAX_ROWS = 5
+    settings.MEDIA_ROOT = tmp_path
+    wave = instrument_wave(n=30)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = researcher_client.post(
+            reverse("analytics:microdata-export"),
+            {"waves": [wave.pk], "file_format": "xlsx", "language": "kk", "values": "labels"},
+        )
+    job = ExportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == reverse(
+        "analytics:export-job", args=[job.pk]
+    )
+    status = researcher_client.get(reverse("analytics:export-job-status", args=[job.pk])).json()
+    assert status["status"] == "done" and status["rows_done"] == status["rows_total"] == 30
+    download = researcher_client.get(status["download_url"])
+    assert download.status_code == 200 and download["Content-Disposition"].endswith('.xlsx"')
+
+
+def test_microdata_export_needs_the_permission(client):
+    wave = instrument_wave(n=3)
+    client.force_login(make_user("supervisor1", "supervisor"))
+    response = client.post(
+        reverse("analytics:microdata-export"),
+        {"waves": [wave.pk], "file_format": "csv", "language": "en", "values": "codes"},
+    )
+    assert response.status_code == 403
+
+
+def test_api_token_page_makes_a_token(researcher_client):
+    page = researcher_client.get(
+        reverse("analytics:api-token"), HTTP_ACCEPT_LANGUAGE="en"
+    ).content.decode()
+    assert "You have no token yet." in page
+    researcher_client.post(reverse("analytics:api-token"))
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.get()
+    assert token.key in researcher_client.get(reverse("analytics:api-token")).content.decode()
