@@ -120,6 +120,15 @@ def add_sums(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n_cells: int) -
     return out
 
 
+@dataclass(frozen=True)
+class Pairs:
+    inside: np.ndarray  # cells in some domain
+    inverse: np.ndarray  # pair of each such cell
+    domain: np.ndarray  # per pair
+    psu: np.ndarray  # per pair
+    df: np.ndarray  # per domain
+
+
 @dataclass
 class CellDesign:
     """The design structure of the cells: PSUs per stratum and the variance scale."""
@@ -157,21 +166,38 @@ class CellDesign:
             centred = np.where(self.lonely, s2, s2 - s1 * s1 / np.where(self.n_h > 0, self.n_h, 1))
         return centred @ self.scale
 
-    def psu_domain_totals(
-        self, z: np.ndarray, cell_domain: np.ndarray, k: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Non-zero PSU x domain totals of cell values ``z``: (domain, psu, total)."""
+    def pairs(self, cell_domain: np.ndarray, k: int) -> Pairs:
+        """The PSU x domain pairs of a set of domains (the same for every indicator)."""
         inside = cell_domain >= 0
-        key = cell_domain[inside] * max(len(self.psu_stratum), 1) + self.cell_psu[inside]
-        keys, inverse = np.unique(key, return_inverse=True)
-        totals = np.bincount(inverse, weights=z[inside], minlength=len(keys))
         n_psu = max(len(self.psu_stratum), 1)
-        return keys // n_psu, keys % n_psu, totals
+        keys, inverse = np.unique(
+            cell_domain[inside] * n_psu + self.cell_psu[inside], return_inverse=True
+        )
+        domain, psu = keys // n_psu, keys % n_psu
+        # domain df: PSUs holding the domain (any interview) minus their strata
+        has_psu = np.bincount(domain, minlength=k)[:k]
+        strata = np.unique(domain * self.n_strata + self.psu_stratum[psu])
+        has_strata = np.bincount(strata // self.n_strata, minlength=k)[:k]
+        return Pairs(inside, inverse, domain, psu, (has_psu - has_strata).astype(float))
+
+    def psu_domain_totals(
+        self, z: np.ndarray, pairs: Pairs
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """PSU x domain totals of cell values ``z``: (domain, psu, total)."""
+        totals = np.bincount(pairs.inverse, weights=z[pairs.inside], minlength=len(pairs.domain))
+        return pairs.domain, pairs.psu, totals
 
     def estimate(
-        self, sums: dict[str, np.ndarray], cell_domain: np.ndarray, k: int, *, ci: str
+        self,
+        sums: dict[str, np.ndarray],
+        cell_domain: np.ndarray,
+        k: int,
+        *,
+        ci: str,
+        pairs: Pairs | None = None,
     ) -> dict[str, np.ndarray]:
         """As ``Design.ratio(..., domain_codes, ci=ci, df_method="domain")`` on the rows."""
+        pairs = pairs or self.pairs(cell_domain, k)
         inside = (cell_domain >= 0) & (sums["n"] > 0)
         b = np.where(inside, cell_domain, k)
 
@@ -184,7 +210,7 @@ class CellDesign:
             r_c = np.append(np.nan_to_num(r), 0.0)[b]
             d_c = np.append(np.where(td != 0, td, 1.0), 1.0)[b]
             z = np.where(inside, (sums["x"] - r_c * sums["d"]) / d_c, 0.0)
-            dom, psu, t = self.psu_domain_totals(z, np.where(inside, cell_domain, -1), k)
+            dom, psu, t = self.psu_domain_totals(z, pairs)
             s1, s2 = self._stratum_terms(dom, psu, t, k)
             var = self._combine(s1, s2)
             var = np.where(var < (1e-12 * np.abs(np.nan_to_num(r))) ** 2, 0.0, var)
@@ -194,14 +220,7 @@ class CellDesign:
             v_srs = ss / tw / dbar**2 / (n - 1)
             deff = var / v_srs
             n_eff = np.where(deff == 0, n, n / deff)
-        # domain df: PSUs holding the domain (any interview) minus their strata
-        held = cell_domain >= 0
-        n_psu = max(len(self.psu_stratum), 1)
-        pairs = np.unique(cell_domain[held] * n_psu + self.cell_psu[held])
-        has_psu = np.bincount(pairs // n_psu, minlength=k)[:k]
-        strata = np.unique((pairs // n_psu) * self.n_strata + self.psu_stratum[pairs % n_psu])
-        has_strata = np.bincount(strata // self.n_strata, minlength=k)[:k]
-        df = (has_psu - has_strata).astype(float)
+        df = pairs.df
         method = ci if bool(sums["binary"]) else "wald"
         low, high = _intervals(r, se, df, n, method, 0.95)
         return {
@@ -217,9 +236,15 @@ class CellDesign:
         }
 
     def versus_rest(
-        self, sums: dict[str, np.ndarray], cell_domain: np.ndarray, k: int
+        self,
+        sums: dict[str, np.ndarray],
+        cell_domain: np.ndarray,
+        k: int,
+        *,
+        pairs: Pairs | None = None,
     ) -> dict[str, np.ndarray]:
         """As ``Design.domains_vs_rest`` on the rows: each domain minus all other rows."""
+        pairs = pairs or self.pairs(cell_domain, k)
         valid = sums["n"] > 0
         u = np.where(valid, sums["x"], 0.0)
         v = np.where(valid, sums["d"], 0.0)
@@ -242,7 +267,7 @@ class CellDesign:
             n_psu = len(self.psu_stratum)
             big_u = np.bincount(self.cell_psu, weights=u, minlength=n_psu)
             big_v = np.bincount(self.cell_psu, weights=v, minlength=n_psu)
-            dom, psu, qt = self.psu_domain_totals(q, np.where(in_dom, cell_domain, -1), k)
+            dom, psu, qt = self.psu_domain_totals(q, pairs)
 
             def per_stratum(values: np.ndarray) -> np.ndarray:
                 return np.bincount(self.psu_stratum, weights=values, minlength=self.n_strata)

@@ -411,6 +411,12 @@ class CellEngine:
         index = state.index
         self.design = CellDesign(index.cell_psu, index.psu_stratum)
         self.cell_codes = [domains.codes_of(index.cell_region) for domains in sets]
+        self.national_codes = np.zeros(index.n_cells, np.int64)
+        self.pairs = [
+            self.design.pairs(codes, len(domains.regions))
+            for codes, domains in zip(self.cell_codes, sets, strict=True)
+        ]
+        self.national_pairs = self.design.pairs(self.national_codes, 1)
 
     @classmethod
     def for_snapshot(cls, wave: Wave, snapshot: Snapshot, sets: list[DomainSet]) -> CellEngine:
@@ -450,15 +456,16 @@ class CellEngine:
     def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
         sums = self.state.sums[indicator.code]
         ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
-        n_cells = self.state.index.n_cells
-        national = self.design.estimate(sums, np.zeros(n_cells, np.int64), 1, ci=ci)
+        national = self.design.estimate(
+            sums, self.national_codes, 1, ci=ci, pairs=self.national_pairs
+        )
         out = []
-        for domains, codes in zip(self.sets, self.cell_codes, strict=True):
+        for domains, codes, pairs in zip(self.sets, self.cell_codes, self.pairs, strict=True):
             k = len(domains.regions)
             out.append(
                 (
-                    self.design.estimate(sums, codes, k, ci=ci),
-                    self.design.versus_rest(sums, codes, k),
+                    self.design.estimate(sums, codes, k, ci=ci, pairs=pairs),
+                    self.design.versus_rest(sums, codes, k, pairs=pairs),
                 )
             )
         return national, out

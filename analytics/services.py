@@ -219,13 +219,17 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
             _finish(wave_id, generation, error="")
             return "up to date"
         started = time.perf_counter()
-        snapshot, how = snapshots.refresh(wave_id, epoch=computation.data_epoch)
+        snapshot, how = snapshots.refresh(wave_id, epoch=computation.data_epoch, save_changes=False)
         _beat(wave_id, "estimates", 0.1)
-        computed = compute_wave(
-            wave, snapshot, progress=lambda stage, fraction: _beat(wave_id, stage, fraction)
-        )
-        _beat(wave_id, "storing", 0.95)
-        result_set = store_result_set(computed)
+        try:
+            computed = compute_wave(
+                wave, snapshot, progress=lambda stage, fraction: _beat(wave_id, stage, fraction)
+            )
+            _beat(wave_id, "storing", 0.95)
+            result_set = store_result_set(computed)
+        finally:
+            if how != "current":  # written after the estimates, which readers wait for
+                snapshots.save(snapshot)
         log.info(
             "wave %s: result set %s, %s interviews (snapshot %s) in %.2f s",
             wave_id,

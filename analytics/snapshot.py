@@ -108,11 +108,28 @@ def _new_lineage() -> int:
     return int.from_bytes(os.urandom(7), "big")
 
 
+# The last snapshot each process read or wrote, by wave: a worker that recomputes a wave
+# again does not read its file back.
+_MEMORY: dict[int, tuple[tuple[str, int, int], Snapshot]] = {}
+
+
+def _identity(path: Path) -> tuple[str, int, int]:
+    stat = path.stat()
+    return (str(path), stat.st_mtime_ns, stat.st_size)
+
+
 def load(wave_id: int) -> Snapshot | None:
     """The stored snapshot, or None when absent or written in another format."""
     files = _files(wave_id)
     if not files:
         return None
+    remembered = _MEMORY.get(wave_id)
+    try:
+        identity = _identity(files[-1])
+    except OSError:
+        return None
+    if remembered is not None and remembered[0] == identity:
+        return remembered[1]
     try:
         with np.load(files[-1], allow_pickle=False) as data:
             meta = data["meta"]
@@ -145,6 +162,7 @@ def save(snapshot: Snapshot) -> Path:
     for old in _files(snapshot.wave_id):
         if old != target:
             old.unlink(missing_ok=True)
+    _MEMORY[snapshot.wave_id] = (_identity(target), snapshot)
     return target
 
 
@@ -158,22 +176,22 @@ def remove(wave_id: int) -> None:
 
 def _select_sql(where: str) -> str:
     table = Submission._meta.db_table
+    source = f"{table} s"
     if connection.vendor == "postgresql":
+        # jsonb_to_record parses each interview's answers once; operators per item would
+        # decompress the stored value again for every one of the ~60 items.
+        record = ", ".join([*(f'"{c}" text' for c in ANSWER_COLUMNS), '"M" jsonb'])
+        source = f"{table} s, jsonb_to_record(s.answers) AS r({record})"
 
         def item(name: str) -> str:
-            ref = f"s.answers->'{name}'"
-            txt = f"s.answers->>'{name}'"
-            return (
-                f"CASE jsonb_typeof({ref}) WHEN 'number' THEN round(({txt})::numeric)::int "
-                f"WHEN 'string' THEN CASE WHEN {txt} ~ '^-?[0-9]{{1,4}}$' THEN ({txt})::int END END"
-            )
+            return f'r."{name}"'  # text; converted (or set to -9) when the CSV is read
 
-        arr = "s.answers->'M'"
+        arr = 'r."M"'
         bits_array = " + ".join(
             f"({arr} ? '{m}')::int * {1 << i}" for i, m in enumerate(MOTIVE_CODES)
         )
         bits_text = " + ".join(
-            f"(string_to_array(s.answers->>'M', ' ') @> ARRAY['{m}'])::int * {1 << i}"
+            f"(string_to_array({arr} #>> '{{}}', ' ') @> ARRAY['{m}'])::int * {1 << i}"
             for i, m in enumerate(MOTIVE_CODES)
         )
         mask = (
@@ -205,7 +223,8 @@ def _select_sql(where: str) -> str:
             mask,
         ]
     )
-    return f"SELECT {fields} FROM {table} s WHERE {where} ORDER BY s.id"
+    # No ORDER BY: sorting a million wide rows spills to disk; ids are sorted in numpy.
+    return f"SELECT {fields} FROM {source} WHERE {where}"
 
 
 def _mask_from_text(values: pd.Series) -> np.ndarray:
@@ -282,7 +301,7 @@ def _to_columns(
     }
     for c in COLUMNS:
         values = pd.to_numeric(frame[c], errors="coerce")
-        values = values.where(values.abs() < 32000)
+        values = values.where((values.abs() < 32000) & (values == values.round()))
         cols[c] = values.fillna(NOT_ASKED).to_numpy(dtype=np.int16)
     cols["M_MASK"] = np.where(cols["M_MASK"] > 0, cols["M_MASK"], NOT_ASKED).astype(np.int16)
     return cols, strata, psus
@@ -291,6 +310,7 @@ def _to_columns(
 def _concat(snapshot: Snapshot, frame: pd.DataFrame) -> Snapshot:
     if not len(frame):
         return snapshot
+    frame = frame.sort_values("id", kind="stable")
     cols, strata, psus = _to_columns(frame, snapshot.strata, snapshot.psus)
     merged = {k: np.concatenate([snapshot.columns[k], cols[k]]) for k in snapshot.columns}
     order = np.argsort(merged["id"], kind="stable")
@@ -331,10 +351,10 @@ def _accepted_ids(wave_id: int, upto: int) -> np.ndarray:
         return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
 
 
-def refresh(wave_id: int, *, epoch: int = 0) -> tuple[Snapshot, str]:
+def refresh(wave_id: int, *, epoch: int = 0, save_changes: bool = True) -> tuple[Snapshot, str]:
     """The up-to-date snapshot of a wave and how it was obtained
     (``"current"``, ``"appended"``, ``"reconciled"`` or ``"rebuilt"``). Saves it when
-    it changed."""
+    it changed, unless ``save_changes`` is off (the caller saves it later)."""
     snapshot = load(wave_id)
     how = "current"
     if snapshot is None or snapshot.epoch != epoch:
@@ -355,6 +375,6 @@ def refresh(wave_id: int, *, epoch: int = 0) -> tuple[Snapshot, str]:
         if len(new):
             snapshot = _concat(snapshot, new)
             how = "appended" if how == "current" else how
-    if how != "current":
+    if how != "current" and save_changes:
         save(snapshot)
     return snapshot, how
