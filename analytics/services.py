@@ -22,8 +22,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connection, transaction
+from django.db.models import F, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from analytics import snapshot as snapshots
@@ -59,13 +60,14 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
     this call queued it.
     """
     now = timezone.now()
-    WaveComputation.objects.get_or_create(wave_id=wave_id, defaults={"dirty_since": now})
-    WaveComputation.objects.filter(wave_id=wave_id).update(
-        dirty=True, generation=F("generation") + 1
-    )
-    WaveComputation.objects.filter(wave_id=wave_id, dirty_since__isnull=True).update(
-        dirty_since=now
-    )
+    bump = {
+        "dirty": True,
+        "generation": F("generation") + 1,
+        "dirty_since": Coalesce(F("dirty_since"), Value(now)),
+    }
+    if not WaveComputation.objects.filter(wave_id=wave_id).update(**bump):
+        WaveComputation.objects.get_or_create(wave_id=wave_id)
+        WaveComputation.objects.filter(wave_id=wave_id).update(**bump)
     # A schedule whose run never started (lost message) is renewed after the stale limit.
     lost = now - timezone.timedelta(seconds=stale_after())
     queued = WaveComputation.objects.filter(
@@ -172,7 +174,10 @@ def store_result_set(computed: ComputedWave) -> ResultSet:
         for row in computed.rows
     ]
     with transaction.atomic():
-        IndicatorEstimate.objects.bulk_create(estimates, batch_size=1000)
+        if connection.vendor == "postgresql":
+            _copy_estimates(estimates)
+        else:
+            IndicatorEstimate.objects.bulk_create(estimates, batch_size=1000)
     with transaction.atomic():
         # Serialise switches of one wave; readers see either the old or the new set.
         WaveComputation.objects.select_for_update().filter(wave=computed.wave).first()
@@ -183,6 +188,19 @@ def store_result_set(computed: ComputedWave) -> ResultSet:
     result_set.refresh_from_db()
     prune_result_sets(wave_id=computed.wave.pk)
     return result_set
+
+
+def _copy_estimates(estimates: list[IndicatorEstimate]) -> None:
+    """PostgreSQL COPY: a result set is written in a fraction of bulk_create's time."""
+    fields = [f for f in IndicatorEstimate._meta.concrete_fields if not f.primary_key]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = connection.ops.quote_name(IndicatorEstimate._meta.db_table)
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
+        for estimate in estimates:
+            copy.write_row([getattr(estimate, f.attname) for f in fields])
 
 
 def prune_result_sets(*, wave_id: int, keep: int = KEEP_RESULT_SETS) -> int:

@@ -137,9 +137,13 @@ def load(wave_id: int) -> Snapshot | None:
             if int(meta[0]) != SNAPSHOT_FORMAT or names != [*DESIGN_COLUMNS, *COLUMNS]:
                 return None
             cols = {name: data[f"c_{name}"] for name in names}
-            return Snapshot(wave_id, int(meta[1]), cols, data["strata"], data["psus"], int(meta[2]))
+            loaded = Snapshot(
+                wave_id, int(meta[1]), cols, data["strata"], data["psus"], int(meta[2])
+            )
     except (OSError, KeyError, ValueError):
         return None
+    _MEMORY[wave_id] = (identity, loaded)
+    return loaded
 
 
 def save(snapshot: Snapshot) -> Path:

@@ -1,0 +1,171 @@
+"""Full recomputation of every indicator (SEs, regions, 2013 units, comparisons) for a wave of 1,000,000 synthetic interviews, against samplics' TaylorEstimator.
+
+Reuses the SYNTHETIC wave BENCH1M of the bench database when it exists (generating it
+takes several minutes). Reports: building the wave's columnar snapshot from PostgreSQL
+(done once per wave, then appended incrementally), the full recomputation from the
+snapshot with its peak memory, storing the result set, and samplics computing a subset
+of the same estimates (national and by region) on the same data, extrapolated per
+indicator for the speed ratio. Goals: < 30 s, < 2 GB, >= 50x faster than samplics.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tempfile
+import threading
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+N = int(os.environ.get("BENCH_ESTIMATES_N", "1000000"))
+WAVE_CODE = os.environ.get("BENCH_WAVE", "BENCH1M")
+SAMPLICS_INDICATORS = ["PERC_BRIBE", "NET_EVER"]
+
+
+class PeakMemory:
+    """Peak resident memory of this process while the block runs (sampled every 10 ms)."""
+
+    def __enter__(self) -> PeakMemory:
+        self.process = psutil.Process()
+        self.peak = self.process.memory_info().rss
+        self.running = True
+        self.thread = threading.Thread(target=self._sample, daemon=True)
+        self.thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while self.running:
+            self.peak = max(self.peak, self.process.memory_info().rss)
+            time.sleep(0.01)
+
+    def __exit__(self, *exc: object) -> None:
+        self.running = False
+        self.thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def bench_wave(n: int = N, code: str = WAVE_CODE):
+    """The synthetic benchmark wave, generated once per bench database."""
+    from django.core.management import call_command
+
+    from surveys.demo import RATES_CURRENT, generate_wave
+    from surveys.management.commands.setup_demo import INSTRUMENT
+    from surveys.models import FormVersion, Survey, Wave
+    from surveys.services import open_wave
+
+    wave = Wave.objects.filter(code=code, survey__code="informal-networks").first()
+    if wave is not None and wave.submissions.exists():
+        return wave
+    if not Survey.objects.filter(code="informal-networks").exists():
+        call_command("import_xlsform", str(INSTRUMENT), survey="informal-networks", verbosity=0)
+    survey = Survey.objects.get(code="informal-networks")
+    form = FormVersion.objects.filter(survey=survey).order_by("-created_at").first()
+    wave = open_wave(
+        survey=survey,
+        code=code,
+        geography="KZ2022",
+        form_version=form,
+        title=f"{code} (synthetic benchmark)",
+        fieldwork_start=dt.date(2030, 3, 1),
+        is_synthetic=True,
+    )
+    generate_wave(wave=wave, form_version=form, n=n, seed=1_000_000, rates=RATES_CURRENT)
+    return wave
+
+
+def samplics_seconds(snapshot, sets, codes: list[str]) -> tuple[float, dict[str, float]]:
+    """samplics TaylorEstimator on the same rows: national and by region per indicator."""
+    warnings.filterwarnings("ignore")
+    from samplics import PopParam, TaylorEstimator
+
+    from analytics.indicators import BY_CODE
+
+    cols = snapshot.columns
+    region = sets[0].codes
+    started = time.perf_counter()
+    national = {}
+    for code in codes:
+        num, _ = BY_CODE[code].values(cols)
+        keep = ~np.isnan(num)
+        for domain in (None, region[keep]):
+            estimator = TaylorEstimator(PopParam.prop)
+            estimator.estimate(
+                y=num[keep],
+                samp_weight=cols["weight"][keep],
+                stratum=cols["stratum"][keep],
+                psu=cols["psu"][keep],
+                domain=domain,
+                remove_nan=True,
+            )
+            if domain is None:
+                point = estimator.point_est
+                national[code] = float(point[1.0])
+    return time.perf_counter() - started, national
+
+
+def run() -> list[str]:
+    from django.conf import settings
+
+    from analytics import computation, snapshot
+    from analytics.computation import compute_wave, domain_sets
+    from analytics.indicators import INDICATORS
+    from analytics.services import store_result_set
+
+    lines = []
+    started = time.perf_counter()
+    wave = bench_wave()
+    n = wave.submissions.count()
+    lines.append(
+        f"wave {wave.code}: {n:,} SYNTHETIC interviews ({time.perf_counter() - started:.1f} s to find or generate)"
+    )
+
+    settings.MEDIA_ROOT = Path(tempfile.mkdtemp(prefix="tanys-bench-"))
+    started = time.perf_counter()
+    snap, how = snapshot.refresh(wave.pk)
+    extract = time.perf_counter() - started
+    lines.append(f"snapshot from PostgreSQL ({how}, once per wave): {extract:.1f} s")
+
+    computation._CELL_STATES.clear()  # a cold start: nothing kept from earlier runs
+    with PeakMemory() as memory:
+        started = time.perf_counter()
+        computed = compute_wave(wave, snap)
+        full = time.perf_counter() - started
+    cells = len(computed.rows)
+    lines.append(
+        f"full recomputation: {len(INDICATORS)} indicators x (nation + {cells // len(INDICATORS) - 1} "
+        f"regions and 2013 units) = {cells} cells with SEs, intervals, region-vs-rest and "
+        f"Holm: {full:.2f} s (goal < 30 s); peak RSS {memory.peak / 2**30:.2f} GB (goal < 2 GB)"
+    )
+    lines.append(
+        f"from nothing (snapshot from PostgreSQL + full recomputation): {extract + full:.1f} s"
+    )
+    started = time.perf_counter()
+    again = compute_wave(wave, snap)
+    warm = time.perf_counter() - started
+    lines.append(f"recomputation with the cell sums kept by a worker: {warm:.2f} s")
+    started = time.perf_counter()
+    store_result_set(again)
+    lines.append(
+        f"writing the result set and switching it current: {time.perf_counter() - started:.2f} s"
+    )
+
+    sets = domain_sets(wave, snap.columns["region_id"])
+    seconds, national = samplics_seconds(snap, sets, SAMPLICS_INDICATORS)
+    per_indicator = seconds / len(SAMPLICS_INDICATORS)
+    ours = {r["indicator"]: r["estimate"] for r in computed.rows if r["region"] is None}
+    agree = max(abs(national[c] - ours[c]) for c in SAMPLICS_INDICATORS)
+    lines.append(
+        f"samplics TaylorEstimator, {len(SAMPLICS_INDICATORS)} indicators (national + by region, "
+        f"no comparisons): {seconds:.1f} s, {per_indicator:.1f} s per indicator; national "
+        f"estimates agree to {agree:.1e}"
+    )
+    projected = per_indicator * len(INDICATORS)
+    lines.append(
+        f"ratio: samplics projected to all {len(INDICATORS)} indicators {projected:.0f} s vs "
+        f"{full:.2f} s here = {projected / full:.0f}x faster (goal >= 50x)"
+    )
+    return lines
