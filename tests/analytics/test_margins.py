@@ -10,12 +10,21 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import translation
 
 from analytics.margins import MarginsError, parse_margins
 from analytics.models import PopulationMargins, WaveComputation
 from tests.factories import WaveFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def english():
+    with translation.override("en"):
+        yield
+
+
 GOOD = (Path(__file__).parent / "reference" / "pipeline_margins.csv").read_bytes()
 
 
@@ -43,6 +52,19 @@ def test_xlsx_is_read_like_csv():
     )
 
 
+def test_problems_are_reported_in_the_users_language():
+    wave = WaveFactory(geography="KZ2013")
+    bad = GOOD.replace(b",90323", b",-5")
+    for language, expected in (
+        ("kk", "2-жол, «total» бағаны: оң сан"),
+        ("ru", "строка 2, столбец «total»: должно"),
+    ):
+        with translation.override(language):
+            with pytest.raises(MarginsError) as caught:
+                parse_margins(bad, "m.csv", wave=wave)
+            assert str(caught.value.problems[0]).startswith(expected)
+
+
 def test_problems_name_their_row_and_column():
     wave = WaveFactory(geography="KZ2022")  # the file uses 2013 codes
     bad = GOOD.replace(b"sex_age,,,2,60+", b"sex_age,,,3,60+").replace(b",90323", b",-5")
@@ -65,14 +87,18 @@ def test_missing_columns_and_unequal_totals_are_refused():
         parse_margins(GOOD + b"region_urban,KZ-AKM,1,,,5\n", "m.csv", wave=wave)
 
 
-def test_admin_upload_stores_the_next_version_or_nothing(client, django_capture_on_commit_callbacks):
+def test_admin_upload_stores_the_next_version_or_nothing(
+    client, django_capture_on_commit_callbacks
+):
     wave = WaveFactory(geography="KZ2013")
     admin = get_user_model().objects.create_superuser("boss", "b@example.org", "pw-12345678")
     client.force_login(admin)
     url = reverse("admin:analytics_populationmargins_add")
     bad = GOOD.replace(b",90323", b",zero")
     response = client.post(
-        url, {"wave": wave.pk, "source": "census", "file": SimpleUploadedFile("m.csv", bad)}
+        url,
+        {"wave": wave.pk, "source": "census", "file": SimpleUploadedFile("m.csv", bad)},
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 200
     assert "row 2, column “total”" in response.content.decode()
