@@ -76,6 +76,7 @@ def comparison_chart(
     for number, wave in enumerate(series):
         colour = WAVE_COLOURS[number % len(WAVE_COLOURS)]
         offset = (number - (len(series) - 1) / 2) * step
+        labelled = False
         for region, cell in wave["cells"].items():
             y = positions[region] + offset
             if cell.get("suppressed") or not _finite(cell.get("estimate")):
@@ -86,14 +87,14 @@ def comparison_chart(
                     transform=axes.get_yaxis_transform(),
                     va="center",
                     fontsize=7.5,
-                    color="#666",
+                    color=colour,
                     style="italic",
                 )
                 continue
             estimate = cell["estimate"] * scale
             low = cell["ci_low"] * scale if _finite(cell.get("ci_low")) else estimate
             high = cell["ci_high"] * scale if _finite(cell.get("ci_high")) else estimate
-            axes.errorbar(
+            drawn = axes.errorbar(
                 estimate,
                 y,
                 xerr=[[estimate - low], [high - estimate]],
@@ -102,8 +103,10 @@ def comparison_chart(
                 markersize=4,
                 capsize=2,
                 linewidth=1,
-                label=wave["name"] if region == next(iter(wave["cells"])) else None,
+                label=None if labelled else wave["name"],
             )
+            drawn.lines[0].set_gid(f"estimate-{number}-{positions[region]}")
+            labelled = True
         if _finite(wave.get("national")):
             axes.axvline(
                 wave["national"] * scale,

@@ -62,6 +62,9 @@ logger = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"
 XLSX_MAX_ROWS = 1_048_575  # one row of the sheet holds the header
+# Interviews per batch: large enough that Arrow's kernels dominate, small enough that a
+# batch's raw JSON, parsed columns and printed text stay a few tens of MB.
+BATCH_ROWS = 5_000
 REGIONAL_FORMATS = ("csv", "xlsx", "json", "parquet")
 MICRODATA_FORMATS = ("csv", "xlsx", "sav", "dta")
 CONTENT_TYPES = {
@@ -409,6 +412,7 @@ class MicrodataSelection:
     wave_ids: tuple[int, ...]
     language: str = "ru"
     values: str = "labels"  # "labels" or "codes"
+    limit: int | None = None  # the first interviews only (benchmarks, previews)
 
     def submissions(self) -> models.QuerySet[Submission]:
         return Submission.objects.accepted().filter(wave_id__in=self.wave_ids).order_by("id")
@@ -534,7 +538,7 @@ FETCH_TYPES = {
 
 
 def _fetch_queryset(selection: MicrodataSelection) -> models.QuerySet:
-    return (
+    queryset = (
         selection.submissions()
         .annotate(
             answers_text=Cast("answers", models.TextField()),
@@ -551,6 +555,7 @@ def _fetch_queryset(selection: MicrodataSelection) -> models.QuerySet:
             "answers_text",
         )
     )
+    return queryset[: selection.limit] if selection.limit else queryset
 
 
 def _fetch_schema() -> pa.Schema:
@@ -560,53 +565,41 @@ def _fetch_schema() -> pa.Schema:
     )
 
 
-class _CopyStream(io.RawIOBase):
-    """A psycopg COPY TO STDOUT as a readable binary stream, for Arrow's CSV reader."""
-
-    def __init__(self, copy: Any) -> None:
-        self._chunks = iter(copy)
-        self._pending = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = bytes(chunk)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
-        return size
-
-
 def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """COPY (the export query) TO STDOUT as CSV, parsed by Arrow: no Python per row."""
+    """COPY (the export query) TO STDOUT as CSV, parsed by Arrow a batch at a time.
+
+    libpq hands over one row per COPY message, so batches are cut between messages; the
+    stream is read in this thread only (a psycopg connection must not be shared with the
+    reader threads Arrow would use for a file object).
+    """
     from django.db import connection
 
     sql, params = _fetch_queryset(selection).query.sql_with_params()
     schema = _fetch_schema()
+    read_options = pa_csv.ReadOptions(column_names=schema.names, block_size=64 << 20)
+    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+    convert_options = pa_csv.ConvertOptions(column_types=schema)
+
+    def parse(rows: list[bytes]) -> pa.RecordBatch:
+        table = pa_csv.read_csv(
+            io.BytesIO(b"".join(rows)),
+            read_options=read_options,
+            parse_options=parse_options,
+            convert_options=convert_options,
+        )
+        return table.combine_chunks().to_batches()[0]
+
     with connection.cursor() as cursor:
         statement = cursor.cursor.mogrify(sql, params)
         with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
-            reader = pa_csv.open_csv(
-                io.BufferedReader(_CopyStream(copy), buffer_size=1 << 20),
-                read_options=pa_csv.ReadOptions(column_names=schema.names, block_size=8 << 20),
-                parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-                convert_options=pa_csv.ConvertOptions(column_types=schema),
-            )
-            pending: list[pa.RecordBatch] = []
-            size = 0
-            for record_batch in reader:
-                pending.append(record_batch)
-                size += record_batch.num_rows
-                if size >= batch_size:
-                    yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
-                    pending, size = [], 0
-            if size:
-                yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+            rows: list[bytes] = []
+            for message in copy:
+                rows.append(bytes(message))
+                if len(rows) >= batch_size:
+                    yield parse(rows)
+                    rows = []
+            if rows:
+                yield parse(rows)
 
 
 def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -628,7 +621,7 @@ def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.R
 
 
 def fetch_batches(
-    selection: MicrodataSelection, batch_size: int = 20_000
+    selection: MicrodataSelection, batch_size: int = BATCH_ROWS
 ) -> Iterator[pa.RecordBatch]:
     """The selection's interviews as Arrow record batches of the fetched columns."""
     from django.db import connection
@@ -660,7 +653,7 @@ def _as_timestamp(seconds: pa.Array) -> pa.Array:
 
 
 def iter_microdata_batches(
-    selection: MicrodataSelection, codebook: Codebook, *, batch_size: int = 20_000
+    selection: MicrodataSelection, codebook: Codebook, *, batch_size: int = BATCH_ROWS
 ) -> Iterator[Batch]:
     """Interviews of the selection as typed column batches, in codebook order."""
     schema = _answers_schema(codebook)
@@ -815,7 +808,7 @@ def write_microdata_xlsx(
     sheet.freeze_panes(1, 0)
     done = 0
     write_row = sheet.write_row
-    for batch in iter_microdata_batches(selection, codebook, batch_size=10_000):
+    for batch in iter_microdata_batches(selection, codebook):
         columns = [array.to_pylist() for array in _printable_xlsx(codebook, batch, mappers)]
         for offset, row in enumerate(zip(*columns, strict=True)):
             write_row(done + offset + 1, 0, row)

@@ -76,6 +76,10 @@ def _unit(indicator: str) -> tuple[float, str]:
     return 100.0, _("Per cent")
 
 
+def _scaled(value: float | None, scale: float) -> float | None:
+    return None if value is None else value * scale
+
+
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def dashboard(request: HttpRequest) -> HttpResponse:
@@ -160,7 +164,9 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
                         if e.region_id
                         else _("Kazakhstan"),
                         "cell": e,
-                        "scale": scale,
+                        "estimate": _scaled(e.estimate, scale),
+                        "ci_low": _scaled(e.ci_low, scale),
+                        "ci_high": _scaled(e.ci_high, scale),
                         "notes": cell_notes(e),
                     }
                 )
@@ -185,6 +191,8 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
                 "region": getattr(e.region, region_name),
                 "change": None if e.suppressed else e.change,
                 "change_se": e.change_se,
+                "change_scaled": _scaled(None if e.suppressed else e.change, scale),
+                "change_se_scaled": _scaled(e.change_se, scale),
                 "previous_wave": e.previous_wave.code if e.previous_wave_id else "",
                 "cell": e,
             }
@@ -209,6 +217,9 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
                 "short": r.code.replace("KZ-", ""),
                 "name": getattr(r, region_name),
                 "estimate": tiles_source[r.pk].estimate if r.pk in tiles_source else None,
+                "estimate_scaled": _scaled(
+                    tiles_source[r.pk].estimate if r.pk in tiles_source else None, scale
+                ),
                 "suppressed": tiles_source[r.pk].suppressed if r.pk in tiles_source else False,
             }
             for r in Region.objects.of(geo)

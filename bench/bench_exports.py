@@ -1,0 +1,134 @@
+"""Microdata export: CSV with Russian labels and XLSX, beside PostgreSQL COPY of the same rows.
+
+Uses the synthetic wave BENCH1M (1,000,000 interviews of the informal-networks
+questionnaire), generating it when the bench database does not hold it yet (a few minutes;
+the indicators benchmark uses the same wave). Reports rows per second and the peak
+resident memory of the export, next to `COPY (SELECT ... answers ...) TO STDOUT` of the
+same rows in the same run; XLSX is measured on the first 100,000 interviews.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+WAVE = "BENCH1M"
+N = int(os.environ.get("BENCH_EXPORT_N", "1000000"))
+XLSX_N = int(os.environ.get("BENCH_EXPORT_XLSX_N", "100000"))
+
+
+class PeakMemory:
+    """Peak resident set size of this process while the block runs, sampled every 20 ms."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self.process = psutil.Process()
+        self.peak = 0
+        self._stop = threading.Event()
+
+    def __enter__(self) -> PeakMemory:
+        self.base = self.process.memory_info().rss
+        self.peak = self.base
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, self.process.memory_info().rss)
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self.process.memory_info().rss)
+
+
+def _wave():
+    from django.core.management import call_command
+
+    from surveys.models import Survey, Wave
+
+    wave = Wave.objects.filter(code=WAVE, survey__code="informal-networks").first()
+    if wave is None or wave.submissions.count() < N:
+        if not Survey.objects.filter(code="informal-networks").exists():
+            instrument = (
+                Path(__file__).resolve().parents[1]
+                / "surveys"
+                / "instruments"
+                / "informal_networks.xlsx"
+            )
+            call_command("import_xlsform", str(instrument), survey="informal-networks")
+        call_command(
+            "generate_demo_wave", wave=WAVE, n=N, geography="KZ2022", replace=wave is not None
+        )
+        wave = Wave.objects.get(code=WAVE, survey__code="informal-networks")
+    return wave
+
+
+def _copy_baseline(wave_id: int) -> tuple[float, int]:
+    """COPY of the same interviews (design fields and answers JSON) to nowhere."""
+    from django.db import connection
+
+    from analytics.exports import MicrodataSelection, _fetch_queryset
+
+    sql, params = _fetch_queryset(MicrodataSelection(wave_ids=(wave_id,))).query.sql_with_params()
+    started = time.perf_counter()
+    size = 0
+    with connection.cursor() as cursor:
+        statement = cursor.cursor.mogrify(sql, params)
+        with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT") as copy:
+            for chunk in copy:
+                size += len(chunk)
+    return time.perf_counter() - started, size
+
+
+def run() -> list[str]:
+    from django.db import connection
+
+    from analytics.exports import MicrodataSelection, write_microdata
+
+    wave = _wave()
+    rows = wave.submissions.count()
+    lines = [f"wave {WAVE}: {rows:,} interviews ({connection.vendor})"]
+    selection = MicrodataSelection(wave_ids=(wave.pk,), language="ru", values="labels")
+    codebook = selection.codebook()
+    lines.append(f"{len(codebook.variables)} columns per row")
+    if connection.vendor == "postgresql":
+        copy_seconds, size = _copy_baseline(wave.pk)
+        lines.append(
+            f"PostgreSQL COPY of the same rows: {copy_seconds:.1f} s, {rows / copy_seconds:,.0f} rows/s "
+            f"({size / 1e6:,.0f} MB)"
+        )
+    else:
+        copy_seconds = None
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "bench.csv"
+        with PeakMemory() as memory:
+            started = time.perf_counter()
+            written = write_microdata(selection, "csv", path, codebook=codebook)
+            seconds = time.perf_counter() - started
+        ratio = f", {seconds / copy_seconds:.1f}x the COPY time" if copy_seconds else ""
+        lines.append(
+            f"CSV, Russian labels: {written:,} rows in {seconds:.1f} s = {written / seconds:,.0f} rows/s "
+            f"(goal 70,000){ratio}; file {path.stat().st_size / 1e6:,.0f} MB"
+        )
+        lines.append(
+            f"peak memory {memory.peak / 2**20:,.0f} MB (goal < 300 MB; "
+            f"{(memory.peak - memory.base) / 2**20:,.0f} MB above the {memory.base / 2**20:,.0f} MB before)"
+        )
+        if XLSX_N:
+            small = MicrodataSelection(
+                wave_ids=(wave.pk,), language="ru", values="labels", limit=XLSX_N
+            )
+            xlsx = Path(folder) / "bench.xlsx"
+            started = time.perf_counter()
+            written = write_microdata(small, "xlsx", xlsx)
+            seconds = time.perf_counter() - started
+            lines.append(
+                f"XLSX, Russian labels: {written:,} rows in {seconds:.1f} s = {written / seconds:,.0f} rows/s (goal 6,000)"
+            )
+    return lines
