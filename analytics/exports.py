@@ -566,40 +566,37 @@ def _fetch_schema() -> pa.Schema:
 
 
 def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """COPY (the export query) TO STDOUT as CSV, parsed by Arrow a batch at a time.
+    """COPY (the export query) TO STDOUT as CSV, spooled to a temporary file, read by Arrow.
 
-    libpq hands over one row per COPY message, so batches are cut between messages; the
-    stream is read in this thread only (a psycopg connection must not be shared with the
-    reader threads Arrow would use for a file object).
+    The COPY runs to completion before the first batch is handed out: while a COPY is
+    open its connection can run nothing else, and the caller records progress between
+    batches. The spool keeps memory bounded (about 1.5 kB of disk per interview).
     """
+    import tempfile
+
     from django.db import connection
 
     sql, params = _fetch_queryset(selection).query.sql_with_params()
     schema = _fetch_schema()
-    read_options = pa_csv.ReadOptions(column_names=schema.names, block_size=64 << 20)
-    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
-    convert_options = pa_csv.ConvertOptions(column_types=schema)
-
-    def parse(rows: list[bytes]) -> pa.RecordBatch:
-        table = pa_csv.read_csv(
-            io.BytesIO(b"".join(rows)),
-            read_options=read_options,
-            parse_options=parse_options,
-            convert_options=convert_options,
+    with tempfile.NamedTemporaryFile(prefix="tanys-export-", suffix=".csv") as spool:
+        with connection.cursor() as cursor:
+            statement = cursor.cursor.mogrify(sql, params)
+            with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
+                for message in copy:
+                    spool.write(message)
+        spool.flush()
+        if spool.tell() == 0:
+            return
+        reader = pa_csv.open_csv(
+            spool.name,
+            # A block holds about batch_size interviews (their CSV is about 1.6 kB each).
+            read_options=pa_csv.ReadOptions(
+                column_names=schema.names, block_size=batch_size * 1600
+            ),
+            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(column_types=schema),
         )
-        return table.combine_chunks().to_batches()[0]
-
-    with connection.cursor() as cursor:
-        statement = cursor.cursor.mogrify(sql, params)
-        with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
-            rows: list[bytes] = []
-            for message in copy:
-                rows.append(bytes(message))
-                if len(rows) >= batch_size:
-                    yield parse(rows)
-                    rows = []
-            if rows:
-                yield parse(rows)
+        yield from reader
 
 
 def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -627,9 +624,7 @@ def fetch_batches(
     from django.db import connection
 
     if connection.vendor == "postgresql":
-        # COPY needs a transaction of its own only to be consistent; it streams either way.
-        with transaction.atomic():
-            yield from _fetch_postgresql(selection, batch_size)
+        yield from _fetch_postgresql(selection, batch_size)
     else:
         yield from _fetch_rows(selection, batch_size)
 
