@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import django_filters
 from django.http import FileResponse, HttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -198,12 +199,12 @@ class ExportJobViewSet(
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
-    def download(self, request: Request, pk: str | None = None) -> HttpResponse:
+    def download(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         job = self.get_object()
         return export_file_response(job)
 
 
-def export_file_response(job: ExportJob) -> HttpResponse:
+def export_file_response(job: ExportJob) -> HttpResponseBase:
     if job.status != ExportJob.Status.DONE or not job.file:
         return HttpResponse(status=status.HTTP_409_CONFLICT, content=b"The export is not ready.")
     return FileResponse(

@@ -12,7 +12,7 @@ import math
 import re
 from collections.abc import Sequence
 from html import escape
-from typing import Any
+from typing import Any, cast
 
 import matplotlib
 
@@ -208,7 +208,7 @@ def tile_map(
             caption = suppressed_label
             text_colour = "#333"
         elif _finite(estimate):
-            value = estimate * scale
+            value = float(cast(float, estimate)) * scale
             patch = Rectangle((x, y), 0.94, 0.94, facecolor=cmap(norm(value)), edgecolor="white")
             caption = value_format.format(value)
             text_colour = "white" if norm(value) > 0.6 else "#111"

@@ -249,7 +249,7 @@ def regional_row(
         "diff_vs_rest_p_adjusted": None
         if estimate.suppressed
         else estimate.diff_vs_rest_p_adjusted,
-        "previous_wave": estimate.previous_wave.code if estimate.previous_wave_id else "",
+        "previous_wave": estimate.previous_wave.code if estimate.previous_wave is not None else "",
         "previous_estimate": estimate.previous_estimate,
         "change": None if estimate.suppressed else estimate.change,
         "change_se": None if estimate.suppressed else estimate.change_se,
@@ -918,7 +918,7 @@ def write_microdata_stats(
             if isinstance(code, int)
         }
     if file_format == "sav":
-        missing = {
+        missing: dict[str, Any] = {
             v.name: [{"lo": NOT_ASKED, "hi": -1}]
             for v in codebook.question_variables
             if v.storage in {"int", "float"}

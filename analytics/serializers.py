@@ -58,7 +58,7 @@ class EstimateOutputSerializer(serializers.ModelSerializer):
 
     def get_region(self, obj: IndicatorEstimate) -> str | None:
         """ISO code of the region; null for the national estimate."""
-        return obj.region.code if obj.region_id else None
+        return obj.region.code if obj.region is not None else None
 
 
 def _comparison_field(name: str) -> serializers.Field:

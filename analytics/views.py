@@ -16,6 +16,7 @@ from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language, gettext_lazy
@@ -62,11 +63,15 @@ class DashboardForm(forms.Form):
         super().__init__(*args, **kwargs)
         language = (get_language() or "kk")[:2]
         catalogue = exports.indicator_catalogue()
-        self.fields["indicator"].choices = [
+        indicator = self.fields["indicator"]
+        assert isinstance(indicator, forms.ChoiceField)
+        indicator.choices = [
             (code, info["labels"].get(language) or code) for code, info in catalogue.items()
         ]
+        waves = self.fields["waves"]
+        assert isinstance(waves, forms.ModelMultipleChoiceField)
         if survey is not None:
-            self.fields["waves"].queryset = Wave.objects.filter(survey=survey).order_by("code")
+            waves.queryset = Wave.objects.filter(survey=survey).order_by("code")
 
 
 def _unit(indicator: str) -> tuple[float, str]:
@@ -82,7 +87,7 @@ def _scaled(value: float | None, scale: float) -> float | None:
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: HttpRequest) -> HttpResponseBase:
     surveys = list(Survey.objects.order_by("code"))
     survey_code = request.GET.get("survey") or (surveys[0].code if surveys else None)
     survey = next((s for s in surveys if s.code == survey_code), None)
@@ -93,8 +98,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     if "waves" not in data and all_waves:
         data.setlist("waves", [str(w.pk) for w in all_waves[-2:]])
     form = DashboardForm(data, survey=survey)
-    if "indicator" not in data and form.fields["indicator"].choices:
-        data["indicator"] = form.fields["indicator"].choices[0][0]
+    indicator_choices = list(getattr(form.fields["indicator"], "choices", []))
+    if "indicator" not in data and indicator_choices:
+        data["indicator"] = indicator_choices[0][0]
         form = DashboardForm(data, survey=survey)
     context: dict[str, Any] = {
         "form": form,
@@ -193,7 +199,7 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
                 "change_se": e.change_se,
                 "change_scaled": _scaled(None if e.suppressed else e.change, scale),
                 "change_se_scaled": _scaled(e.change_se, scale),
-                "previous_wave": e.previous_wave.code if e.previous_wave_id else "",
+                "previous_wave": e.previous_wave.code if e.previous_wave is not None else "",
                 "cell": e,
             }
             for e in latest_cells
@@ -201,7 +207,8 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
         change_svg = (
             charts.change_chart(
                 change_rows,
-                title=_("Change since the previous wave, %(wave)s") % {"wave": latest.code},
+                title=_("Change since the previous wave, %(wave)s")
+                % {"wave": latest.code if latest else ""},
                 axis_label=axis_label,
                 unavailable_label=_("not available"),
                 scale=scale,
@@ -283,7 +290,7 @@ def freshness(request: HttpRequest) -> JsonResponse:
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def regional_download(request: HttpRequest, file_format: str) -> HttpResponse:
+def regional_download(request: HttpRequest, file_format: str) -> HttpResponseBase:
     from analytics.api import regional_download_response
 
     if file_format not in exports.REGIONAL_FORMATS:
@@ -324,20 +331,26 @@ class MicrodataForm(forms.Form):
     def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         waves = Wave.objects.order_by("survey__code", "code")
-        self.fields["waves"].queryset = waves.filter(survey=survey) if survey else waves
+        field = self.fields["waves"]
+        assert isinstance(field, forms.ModelMultipleChoiceField)
+        field.queryset = waves.filter(survey=survey) if survey else waves
 
 
 @login_required(login_url=LOGIN_URL)
 @export_microdata
 @require_POST
-def microdata_export(request: HttpRequest) -> HttpResponse:
+def microdata_export(request: HttpRequest) -> HttpResponseBase:
     """Small selections come back at once; larger ones become an export job."""
     form = MicrodataForm(request.POST)
     if not form.is_valid():
         messages.error(
             request,
             _("The export was not started: %(errors)s")
-            % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
+            % {
+                "errors": "; ".join(
+                    f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()
+                )
+            },
         )
         return redirect("analytics:dashboard")
     data = form.cleaned_data
@@ -377,14 +390,14 @@ def microdata_export(request: HttpRequest) -> HttpResponse:
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def export_jobs(request: HttpRequest) -> HttpResponse:
-    jobs = ExportJob.objects.filter(requested_by=request.user).order_by("-created_at")[:50]
+def export_jobs(request: HttpRequest) -> HttpResponseBase:
+    jobs = ExportJob.objects.filter(requested_by_id=request.user.pk).order_by("-created_at")[:50]
     return render(request, "analytics/export_jobs.html", {"jobs": jobs})
 
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def export_job(request: HttpRequest, pk: int) -> HttpResponse:
+def export_job(request: HttpRequest, pk: int) -> HttpResponseBase:
     return render(request, "analytics/export_job.html", {"job": job_for(request.user, pk)})
 
 
@@ -408,14 +421,14 @@ def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def export_job_download(request: HttpRequest, pk: int) -> HttpResponse:
+def export_job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
     return export_file_response(job_for(request.user, pk))
 
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 @require_POST
-def export_job_retry(request: HttpRequest, pk: int) -> HttpResponse:
+def export_job_retry(request: HttpRequest, pk: int) -> HttpResponseBase:
     job = job_for(request.user, pk)
     try:
         exports.retry_export_job(job=job)
@@ -426,7 +439,7 @@ def export_job_retry(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required(login_url=LOGIN_URL)
 @view_estimates
-def api_token(request: HttpRequest) -> HttpResponse:
+def api_token(request: HttpRequest) -> HttpResponseBase:
     """Show the researcher's API token; POST makes a new one (the old one stops working)."""
     if request.method == "POST":
         Token.objects.filter(user=request.user).delete()
