@@ -578,25 +578,31 @@ def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterato
 
     sql, params = _fetch_queryset(selection).query.sql_with_params()
     schema = _fetch_schema()
-    with tempfile.NamedTemporaryFile(prefix="tanys-export-", suffix=".csv") as spool:
+    read_options = pa_csv.ReadOptions(column_names=schema.names, block_size=64 << 20)
+    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
+    convert_options = pa_csv.ConvertOptions(column_types=schema)
+    with tempfile.TemporaryFile(prefix="tanys-export-", suffix=".csv") as spool:
+        # libpq delivers one row per COPY message: note where every batch_size-th row ends,
+        # so each batch is read back alone (an Arrow streaming reader would read ahead).
+        bounds = [0]
         with connection.cursor() as cursor:
             statement = cursor.cursor.mogrify(sql, params)
             with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
-                for message in copy:
+                for count, message in enumerate(copy, start=1):
                     spool.write(message)
-        spool.flush()
-        if spool.tell() == 0:
-            return
-        reader = pa_csv.open_csv(
-            spool.name,
-            # A block holds about batch_size interviews (their CSV is about 1.6 kB each).
-            read_options=pa_csv.ReadOptions(
-                column_names=schema.names, block_size=batch_size * 1600
-            ),
-            parse_options=pa_csv.ParseOptions(newlines_in_values=True),
-            convert_options=pa_csv.ConvertOptions(column_types=schema),
-        )
-        yield from reader
+                    if count % batch_size == 0:
+                        bounds.append(spool.tell())
+        if spool.tell() > bounds[-1]:
+            bounds.append(spool.tell())
+        for start, end in itertools.pairwise(bounds):
+            spool.seek(start)
+            table = pa_csv.read_csv(
+                io.BytesIO(spool.read(end - start)),
+                read_options=read_options,
+                parse_options=parse_options,
+                convert_options=convert_options,
+            )
+            yield from table.combine_chunks().to_batches()
 
 
 def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
