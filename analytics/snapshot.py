@@ -31,9 +31,9 @@ from django.conf import settings
 from django.db import connection
 
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
-from surveys.models import ReviewStatus, Submission
+from surveys.models import ReviewStatus, Submission, Wave
 
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 MOTIVE_CODES = [f"M{k}" for k in range(1, 8)]
 # Answer columns: what the indicators read, plus what calibration needs.
 ANSWER_COLUMNS: list[str] = sorted(
@@ -59,6 +59,9 @@ class Snapshot:
     # New when rows are rebuilt or removed, kept when rows are appended: state derived
     # from the rows (the cell sums) can be extended only within one lineage.
     lineage: int = 0
+    # Identifies the wave beyond its id (its creation time): a file left by another
+    # database whose wave had the same id is never mistaken for this wave's.
+    token: int = 0
 
     @property
     def n(self) -> int:
@@ -89,7 +92,7 @@ def _files(wave_id: int) -> list[Path]:
     return sorted(snapshot_dir().glob(f"wave-{wave_id}-upto-*.npz"))
 
 
-def _empty(wave_id: int, epoch: int) -> Snapshot:
+def _empty(wave_id: int, epoch: int, token: int = 0) -> Snapshot:
     cols: dict[str, np.ndarray] = {
         "id": np.zeros(0, np.int64),
         "weight": np.zeros(0, float),
@@ -100,7 +103,13 @@ def _empty(wave_id: int, epoch: int) -> Snapshot:
     }
     cols.update({c: np.zeros(0, np.int16) for c in COLUMNS})
     return Snapshot(
-        wave_id, epoch, cols, np.array([], dtype=str), np.array([], dtype=str), _new_lineage()
+        wave_id,
+        epoch,
+        cols,
+        np.array([], dtype=str),
+        np.array([], dtype=str),
+        _new_lineage(),
+        token,
     )
 
 
@@ -138,7 +147,13 @@ def load(wave_id: int) -> Snapshot | None:
                 return None
             cols = {name: data[f"c_{name}"] for name in names}
             loaded = Snapshot(
-                wave_id, int(meta[1]), cols, data["strata"], data["psus"], int(meta[2])
+                wave_id,
+                int(meta[1]),
+                cols,
+                data["strata"],
+                data["psus"],
+                int(meta[2]),
+                int(meta[3]),
             )
     except (OSError, KeyError, ValueError):
         return None
@@ -156,7 +171,9 @@ def save(snapshot: Snapshot) -> Path:
     with os.fdopen(fd, "wb") as handle:
         np.savez(
             handle,
-            meta=np.array([SNAPSHOT_FORMAT, snapshot.epoch, snapshot.lineage], dtype=np.int64),
+            meta=np.array(
+                [SNAPSHOT_FORMAT, snapshot.epoch, snapshot.lineage, snapshot.token], dtype=np.int64
+            ),
             column_names=np.array([*DESIGN_COLUMNS, *COLUMNS]),
             strata=snapshot.strata.astype(str),
             psus=snapshot.psus.astype(str),
@@ -325,13 +342,21 @@ def _concat(snapshot: Snapshot, frame: pd.DataFrame) -> Snapshot:
         order[: snapshot.n].tolist() == list(range(snapshot.n))
     )
     lineage = snapshot.lineage if appended else _new_lineage()
-    return Snapshot(snapshot.wave_id, snapshot.epoch, merged, strata, psus, lineage)
+    return Snapshot(snapshot.wave_id, snapshot.epoch, merged, strata, psus, lineage, snapshot.token)
 
 
 def _keep(snapshot: Snapshot, mask: np.ndarray) -> Snapshot:
     cols = {k: v[mask] for k, v in snapshot.columns.items()}
     lineage = snapshot.lineage if mask.all() else _new_lineage()
-    return Snapshot(snapshot.wave_id, snapshot.epoch, cols, snapshot.strata, snapshot.psus, lineage)
+    return Snapshot(
+        snapshot.wave_id,
+        snapshot.epoch,
+        cols,
+        snapshot.strata,
+        snapshot.psus,
+        lineage,
+        snapshot.token,
+    )
 
 
 def _database_fingerprint(wave_id: int, upto: int) -> tuple[int, int]:
@@ -355,14 +380,24 @@ def _accepted_ids(wave_id: int, upto: int) -> np.ndarray:
         return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
 
 
-def refresh(wave_id: int, *, epoch: int = 0, save_changes: bool = True) -> tuple[Snapshot, str]:
+def wave_token(wave_id: int) -> int:
+    """The wave's creation time in microseconds (0 when the wave does not exist)."""
+    created = Wave.objects.filter(pk=wave_id).values_list("created_at", flat=True).first()
+    return int(created.timestamp() * 1_000_000) if created else 0
+
+
+def refresh(
+    wave_id: int, *, epoch: int = 0, save_changes: bool = True, token: int | None = None
+) -> tuple[Snapshot, str]:
     """The up-to-date snapshot of a wave and how it was obtained
     (``"current"``, ``"appended"``, ``"reconciled"`` or ``"rebuilt"``). Saves it when
     it changed, unless ``save_changes`` is off (the caller saves it later)."""
+    if token is None:
+        token = wave_token(wave_id)
     snapshot = load(wave_id)
     how = "current"
-    if snapshot is None or snapshot.epoch != epoch:
-        snapshot = _concat(_empty(wave_id, epoch), _fetch(_accepted_where(wave_id)))
+    if snapshot is None or snapshot.epoch != epoch or snapshot.token != token:
+        snapshot = _concat(_empty(wave_id, epoch, token), _fetch(_accepted_where(wave_id)))
         how = "rebuilt"
     else:
         upto = snapshot.max_id

@@ -141,9 +141,9 @@ def sending_to(broker: str, queue: str):
     saved = {k: app.conf[k] for k in keys}
 
     def reset_pools() -> None:
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
+        # New connections for the new broker (old ones are dropped, not closed: a closed
+        # pool may still be referenced by a producer pool).
+        app._pool = None
         app.amqp._producer_pool = None
 
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
@@ -153,6 +153,17 @@ def sending_to(broker: str, queue: str):
     finally:
         app.conf.update(saved)
         reset_pools()
+
+
+@pytest.fixture
+def embedded_tasks():
+    """Tasks run in-process after commit, as in embedded mode, even when CI sets a broker."""
+    from config.celery import app
+
+    saved = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = saved
 
 
 @pytest.fixture

@@ -296,7 +296,9 @@ def test_recompute_is_idempotent_and_skips_when_nothing_changed():
     assert ResultSet.objects.filter(wave=wave).count() == 1
 
 
-def test_rejecting_interviews_recomputes_without_them(django_capture_on_commit_callbacks):
+def test_rejecting_interviews_recomputes_without_them(
+    django_capture_on_commit_callbacks, embedded_tasks
+):
     wave = load_reference_wave()
     services.recompute_wave(wave_id=wave.pk)
     ids = list(Submission.objects.filter(wave=wave).values_list("pk", flat=True)[:60])
@@ -346,7 +348,9 @@ def test_a_dead_runner_is_taken_over_once_its_heartbeat_is_stale(monkeypatch):
     assert not WaveComputation.objects.get(wave=wave).dirty
 
 
-def test_embedded_mode_recomputes_in_process_after_commit(django_capture_on_commit_callbacks):
+def test_embedded_mode_recomputes_in_process_after_commit(
+    django_capture_on_commit_callbacks, embedded_tasks
+):
     wave = load_reference_wave()
     with django_capture_on_commit_callbacks(execute=True):
         services.mark_wave_dirty(wave_id=wave.pk)
