@@ -27,7 +27,7 @@ class MarginsUploadForm(forms.ModelForm):
         fields = ["wave", "source"]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
+        data = super().clean() or {}
         upload = data.get("file")
         wave = data.get("wave")
         if upload is not None and wave is not None:

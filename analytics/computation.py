@@ -37,7 +37,13 @@ import pandas as pd
 from django.utils.translation import gettext_lazy as _
 
 from analytics.cells import CellDesign, CellIndex, add_sums, cell_sums
-from analytics.estimation import CalibrationInfo, Design, holm_adjust, independent_difference
+from analytics.estimation import (
+    CalibrationInfo,
+    CIMethod,
+    Design,
+    holm_adjust,
+    independent_difference,
+)
 from analytics.indicators import INDICATORS, Indicator, definitions_hash
 from analytics.models import IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
@@ -163,7 +169,10 @@ def calibrate(
         sex_age = pd.concat(
             [sex_age, pd.DataFrame([{"sexage": UNKNOWN_CELL, "total": grand * unknown_share}])]
         )
-    margins = {("region", "urban_rural"): region_urban, "sexage": sex_age}
+    margins: dict[str | tuple[str, ...], pd.DataFrame] = {
+        ("region", "urban_rural"): region_urban,
+        "sexage": sex_age,
+    }
     weights = rake(frame, weight="w", margins=margins, max_iter=200, tol=1e-7)
     return weights.to_numpy(), raking_info(frame, list(margins))
 
@@ -365,7 +374,7 @@ class RowEngine:
     def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
         num, den = indicator.values(self.cols)
         d = den if indicator.kind == "ratio" else None
-        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        ci: CIMethod = "korn-graubard" if indicator.kind == "proportion" else "wald"
         in_num = ~np.isnan(num) & (np.nan_to_num(num) > 0)
         national = _columns(self.design.ratio(num, d, ci=ci, df_method="domain"))
         national["n_num"] = np.array([float(in_num.sum())])
@@ -455,7 +464,7 @@ class CellEngine:
 
     def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
         sums = self.state.sums[indicator.code]
-        ci = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        ci: CIMethod = "korn-graubard" if indicator.kind == "proportion" else "wald"
         national = self.design.estimate(
             sums, self.national_codes, 1, ci=ci, pairs=self.national_pairs
         )

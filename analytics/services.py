@@ -19,6 +19,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable
+from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -78,7 +80,7 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
         WaveComputation.objects.get_or_create(wave_id=wave_id)
         WaveComputation.objects.filter(wave_id=wave_id).update(**bump)
     # A schedule whose run never started (lost message) is renewed after the stale limit.
-    lost = now - timezone.timedelta(seconds=stale_after())
+    lost = now - timedelta(seconds=stale_after())
     queued = WaveComputation.objects.filter(
         Q(scheduled_at__isnull=True)
         | Q(scheduled_at__lt=lost, running_since__isnull=True)
@@ -139,7 +141,7 @@ def save_population_margins(
 
 def _claim(wave_id: int) -> WaveComputation | None:
     now = timezone.now()
-    stale = now - timezone.timedelta(seconds=stale_after())
+    stale = now - timedelta(seconds=stale_after())
     WaveComputation.objects.get_or_create(wave_id=wave_id)
     claimed = WaveComputation.objects.filter(
         Q(running_since__isnull=True) | Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
@@ -202,7 +204,7 @@ def store_result_set(computed: ComputedWave) -> ResultSet:
 def _copy_estimates(estimates: list[IndicatorEstimate]) -> None:
     """PostgreSQL COPY: a result set is written in a fraction of bulk_create's time."""
     fields = [f for f in IndicatorEstimate._meta.concrete_fields if not f.primary_key]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
     table = connection.ops.quote_name(IndicatorEstimate._meta.db_table)
     with (
         connection.cursor() as cursor,
@@ -220,7 +222,7 @@ def prune_result_sets(*, wave_id: int, keep: int = KEEP_RESULT_SETS) -> int:
     abandoned = ResultSet.objects.filter(
         wave_id=wave_id,
         status__in=[ResultSet.Status.BUILDING, ResultSet.Status.FAILED],
-        started_at__lt=timezone.now() - timezone.timedelta(hours=1),
+        started_at__lt=timezone.now() - timedelta(hours=1),
     )
     ids = [r.pk for r in old_ready] + list(abandoned.values_list("pk", flat=True))
     deleted, _ = ResultSet.objects.filter(pk__in=ids).delete()
@@ -337,5 +339,5 @@ def resume_pending_computations() -> list[int]:
         WaveComputation.objects.filter(wave_id=wave_id).update(
             dirty=True, generation=F("generation") + 1, scheduled_at=timezone.now()
         )
-        transaction.on_commit(lambda wave_id=wave_id: _enqueue(wave_id, 0))
+        transaction.on_commit(partial(_enqueue, wave_id, 0))
     return wave_ids

@@ -177,7 +177,7 @@ def save(snapshot: Snapshot) -> Path:
             column_names=np.array([*DESIGN_COLUMNS, *COLUMNS]),
             strata=snapshot.strata.astype(str),
             psus=snapshot.psus.astype(str),
-            **arrays,
+            **arrays,  # type: ignore[arg-type]
         )
     os.replace(tmp, target)
     for old in _files(snapshot.wave_id):
