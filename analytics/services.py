@@ -17,13 +17,13 @@ How recomputation is coalesced and made safe against dying workers:
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Iterable
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
-from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -37,14 +37,14 @@ from surveys.models import ReviewStatus, Submission, Wave
 
 log = logging.getLogger(__name__)
 
-RECOMPUTE_DELAY = float(getattr(settings, "TANYS_RECOMPUTE_DELAY", 1.0))
+# Seconds between the first new interview and the run that includes it: interviews
+# arriving meanwhile (and while a run is going) are coalesced into that run or the next.
+RECOMPUTE_DELAY = float(os.environ.get("TANYS_RECOMPUTE_DELAY", "0.5"))
 KEEP_RESULT_SETS = 3
 
 
 def stale_after() -> float:
     """Seconds without a heartbeat after which a claimed run is taken over."""
-    import os
-
     return float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
 
 
@@ -251,9 +251,7 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
         snapshot, how = snapshots.refresh(wave_id, epoch=computation.data_epoch, save_changes=False)
         _beat(wave_id, "estimates", 0.1)
         try:
-            computed = compute_wave(
-                wave, snapshot, progress=lambda stage, fraction: _beat(wave_id, stage, fraction)
-            )
+            computed = compute_wave(wave, snapshot, progress=_Progress(wave_id))
             _beat(wave_id, "storing", 0.95)
             result_set = store_result_set(computed)
         finally:
@@ -282,6 +280,19 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
         if ResultSet.objects.filter(wave=later, is_current=True).exists():
             mark_wave_dirty(wave_id=later.pk)
     return "computed"
+
+
+class _Progress:
+    """Writes stage and progress (and the heartbeat) when the stage changes or progress
+    has moved by a tenth: a handful of updates per run, not one per indicator."""
+
+    def __init__(self, wave_id: int) -> None:
+        self.wave_id, self.stage, self.fraction = wave_id, "", -1.0
+
+    def __call__(self, stage: str, fraction: float) -> None:
+        if stage != self.stage or fraction - self.fraction >= 0.1:
+            self.stage, self.fraction = stage, fraction
+            _beat(self.wave_id, stage, fraction)
 
 
 def _finish(wave_id: int, generation: int, *, error: str) -> None:

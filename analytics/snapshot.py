@@ -333,6 +333,12 @@ def _concat(snapshot: Snapshot, frame: pd.DataFrame) -> Snapshot:
         return snapshot
     frame = frame.sort_values("id", kind="stable")
     cols, strata, psus = _to_columns(frame, snapshot.strata, snapshot.psus)
+    if snapshot.n == 0 or int(cols["id"][0]) > snapshot.max_id:
+        # new interviews: appended in order, no re-sorting of what is there
+        grown = {k: np.concatenate([snapshot.columns[k], cols[k]]) for k in snapshot.columns}
+        return Snapshot(
+            snapshot.wave_id, snapshot.epoch, grown, strata, psus, snapshot.lineage, snapshot.token
+        )
     merged = {k: np.concatenate([snapshot.columns[k], cols[k]]) for k in snapshot.columns}
     order = np.argsort(merged["id"], kind="stable")
     if (np.diff(merged["id"][order]) == 0).any():
