@@ -60,6 +60,7 @@ class Command(BaseCommand):
                 "\nTanys is ready (embedded mode: SQLite, tasks run in-process). Demo data are SYNTHETIC.\n"
                 "  Site:   http://127.0.0.1:8000/\n"
                 "  Admin:  http://127.0.0.1:8000/admin/\n"
+                "  Researchers' dashboard: http://127.0.0.1:8000/analytics/   API docs: http://127.0.0.1:8000/api/docs/\n"
                 f"  Login:  admin / {password}   (a new password is made each time setup runs)\n"
                 + (
                     f"  Survey: http://127.0.0.1:8000/s/{link.token}/   (public web form, open 2026 wave)\n"
