@@ -484,12 +484,26 @@ def _coerce(value: Any, kind: pa.DataType) -> Any:
         return None
 
 
-def _parse_answers(texts: list[str], schema: pa.Schema) -> pa.Table:
-    data = "\n".join(texts).encode("utf-8")
+def _ndjson(texts: pa.Array) -> pa.Buffer:
+    """The answers texts as newline-delimited JSON, built by Arrow without Python strings.
+
+    A JSON text of the database never holds a raw line break (it prints them escaped).
+    """
+    lines = pc.binary_join_element_wise(pc.fill_null(texts, "{}"), "", "\n")
+    if not len(lines):
+        return pa.py_buffer(b"")
+    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
+    start = int(offsets[lines.offset])
+    end = int(offsets[lines.offset + len(lines)])
+    return lines.buffers()[2].slice(start, end - start)
+
+
+def _parse_answers(texts: pa.Array, schema: pa.Schema) -> pa.Table:
+    data = _ndjson(texts)
     try:
         return pa_json.read_json(
-            io.BytesIO(data),
-            read_options=pa_json.ReadOptions(block_size=max(1 << 20, len(data) + 1)),
+            pa.BufferReader(data),
+            read_options=pa_json.ReadOptions(block_size=max(1 << 20, data.size + 1)),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="ignore"
             ),
@@ -498,8 +512,8 @@ def _parse_answers(texts: list[str], schema: pa.Schema) -> pa.Table:
         # A stored value of an unexpected type (say "1" in an integer question): decode in
         # Python and coerce value by value; values that cannot be coerced become missing.
         columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-        for text in texts:
-            answers = json.loads(text)
+        for text in texts.to_pylist():
+            answers = json.loads(text) if text else {}
             for field in schema:
                 columns[field.name].append(_coerce(answers.get(field.name), field.type))
         return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema})
@@ -682,7 +696,7 @@ def iter_microdata_batches(
                 array = pc.fill_null(pc.add(pc.cast(index, pa.int64()), 1), 0)
             design[source] = array
         texts = record_batch.column(record_batch.num_columns - 1)
-        answers = _parse_answers(texts.to_pylist(), schema)
+        answers = _parse_answers(texts, schema)
         version_column = design["form_version__version"]
         columns: dict[str, pa.Array] = {}
         for variable in codebook.variables:
