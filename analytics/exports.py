@@ -25,6 +25,7 @@ import itertools
 import json
 import logging
 import math
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -579,44 +580,83 @@ def _fetch_schema() -> pa.Schema:
     )
 
 
-def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """COPY (the export query) TO STDOUT as CSV, spooled to a temporary file, read by Arrow.
+_COPY_DONE = object()
 
-    The COPY runs to completion before the first batch is handed out: while a COPY is
-    open its connection can run nothing else, and the caller records progress between
-    batches. The spool keeps memory bounded (about 1.5 kB of disk per interview).
+
+def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
+    """COPY (the export query) TO STDOUT as CSV, read by Arrow a batch at a time.
+
+    A second thread drives the COPY and hands over chunks of `batch_size` rows through a
+    queue of a few chunks, so the database prints rows while this thread turns the
+    previous ones into columns (two cores busy, memory bounded). While the COPY is open
+    the connection can run nothing else: callers record progress through another
+    connection (see `_JobProgress`).
     """
-    import tempfile
+    import queue
 
     from django.db import connection
 
     sql, params = _fetch_queryset(selection).query.sql_with_params()
+    with connection.cursor() as cursor:
+        statement = cursor.cursor.mogrify(sql, params)
+    raw = connection.connection
     schema = _fetch_schema()
     read_options = pa_csv.ReadOptions(column_names=schema.names, block_size=64 << 20)
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(column_types=schema)
-    with tempfile.TemporaryFile(prefix="tanys-export-", suffix=".csv") as spool:
-        # libpq delivers one row per COPY message: note where every batch_size-th row ends,
-        # so each batch is read back alone (an Arrow streaming reader would read ahead).
-        bounds = [0]
-        with connection.cursor() as cursor:
-            statement = cursor.cursor.mogrify(sql, params)
-            with cursor.cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy:
-                for count, message in enumerate(copy, start=1):
-                    spool.write(message)
-                    if count % batch_size == 0:
-                        bounds.append(spool.tell())
-        if spool.tell() > bounds[-1]:
-            bounds.append(spool.tell())
-        for start, end in itertools.pairwise(bounds):
-            spool.seek(start)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=3)
+    stop = threading.Event()
+
+    def hand_over(item: Any) -> None:
+        while not stop.is_set():
+            try:
+                chunks.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def produce() -> None:
+        try:
+            with (
+                raw.cursor() as copy_cursor,
+                copy_cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy,
+            ):
+                rows: list[bytes] = []
+                # libpq delivers one row per COPY message. A consumer that gave up leaves
+                # the rest to be read out, so the connection is usable afterwards.
+                for message in copy:
+                    if stop.is_set():
+                        continue
+                    rows.append(bytes(message))
+                    if len(rows) == batch_size:
+                        hand_over(b"".join(rows))
+                        rows = []
+                if rows:
+                    hand_over(b"".join(rows))
+            hand_over(_COPY_DONE)
+        except BaseException as exc:  # handed to the consumer, which raises it
+            hand_over(exc)
+
+    producer = threading.Thread(target=produce, name="tanys-export-copy", daemon=True)
+    producer.start()
+    try:
+        while True:
+            item = chunks.get()
+            if item is _COPY_DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
             table = pa_csv.read_csv(
-                io.BytesIO(spool.read(end - start)),
+                pa.BufferReader(item),
                 read_options=read_options,
                 parse_options=parse_options,
                 convert_options=convert_options,
             )
+            del item
             yield from table.combine_chunks().to_batches()
+    finally:
+        stop.set()
+        producer.join()
 
 
 def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -1170,11 +1210,64 @@ def _build(job: ExportJob, path: Path) -> int:
         return len(codebook.variables)
     total = selection.submissions().count()
     ExportJob.objects.filter(pk=job.pk).update(rows_total=total)
+    from django.db import connection
 
-    def progress(done: int) -> None:
-        ExportJob.objects.filter(pk=job.pk).update(rows_done=done)
+    if connection.vendor != "postgresql":
 
-    return write_microdata(selection, job.file_format, path, progress, codebook)
+        def progress(done: int) -> None:
+            ExportJob.objects.filter(pk=job.pk).update(rows_done=done)
+
+        return write_microdata(selection, job.file_format, path, progress, codebook)
+    with _JobProgress(job.pk) as reporter:
+        return write_microdata(selection, job.file_format, path, reporter, codebook)
+
+
+class _JobProgress:
+    """Records a job's rows done once a second from its own thread and connection.
+
+    On PostgreSQL the export's connection is busy with a COPY while rows are written, so
+    progress never goes through it; the update skips a locked row rather than wait.
+    """
+
+    def __init__(self, job_id: int) -> None:
+        self.job_id = job_id
+        self.done = 0
+        self._written = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tanys-export-progress", daemon=True)
+
+    def __call__(self, done: int) -> None:
+        self.done = done
+
+    def __enter__(self) -> _JobProgress:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self._stop.wait(1.0):
+                done = self.done
+                if done == self._written:
+                    continue
+                try:
+                    with transaction.atomic():
+                        unlocked = ExportJob.objects.filter(pk=self.job_id).select_for_update(
+                            skip_locked=True
+                        )
+                        ExportJob.objects.filter(pk__in=unlocked.values("pk")).update(
+                            rows_done=done
+                        )
+                    self._written = done
+                except Exception:  # progress is informative; the export goes on
+                    logger.warning("progress of export job %s not recorded", self.job_id)
+        finally:
+            connections.close_all()
 
 
 def latest_result_sets(waves: Iterable[Wave]) -> dict[int, ResultSet]:
