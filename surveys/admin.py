@@ -143,6 +143,32 @@ class SubmissionAdmin(admin.ModelAdmin):
     ]
     list_filter = ["wave", "channel", "review_status", "language", "is_synthetic"]
     list_select_related = ["wave__survey", "region"]
+    actions = ["approve", "reject"]
+
+    def save_model(self, request: HttpRequest, obj: Submission, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        """Review goes through the service, so the wave's estimates are recomputed."""
+        from analytics.services import set_review_status
+
+        set_review_status(submission_ids=[obj.pk], status=obj.review_status)
+
+    @admin.action(description=_("Approve the selected interviews"), permissions=["change"])
+    def approve(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        from analytics.services import set_review_status
+
+        changed = set_review_status(
+            submission_ids=queryset.values_list("pk", flat=True), status="approved"
+        )
+        self.message_user(request, _("%(n)d interviews approved.") % {"n": changed})
+
+    @admin.action(description=_("Reject the selected interviews"), permissions=["change"])
+    def reject(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        from analytics.services import set_review_status
+
+        changed = set_review_status(
+            submission_ids=queryset.values_list("pk", flat=True), status="rejected"
+        )
+        self.message_user(request, _("%(n)d interviews rejected.") % {"n": changed})
+
     search_fields = ["instance_id", "psu", "stratum"]
     readonly_fields = ["labelled_answers"] + [
         f.name for f in Submission._meta.fields if f.name != "review_status"

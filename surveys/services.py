@@ -117,8 +117,10 @@ def open_wave(
     is_synthetic: bool = False,
 ) -> Wave:
     """Create the wave, or update its settings when it exists (idempotent by survey and code)."""
+    from analytics.services import mark_wave_dirty
+
     with transaction.atomic():
-        wave, _ = Wave.objects.update_or_create(
+        wave, created = Wave.objects.update_or_create(
             survey=survey,
             code=code,
             defaults={
@@ -131,6 +133,8 @@ def open_wave(
                 "is_synthetic": is_synthetic,
             },
         )
+        if created:  # a new wave changes the comparisons between waves
+            transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
     return wave
 
 
