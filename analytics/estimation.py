@@ -276,8 +276,8 @@ class Design:
         of a domain subset, which ``svyby(..., svyciprop)`` uses)."""
         inside = (est_code >= 0) & (self.weight > 0)
         idx = np.where(inside, est_code, k) * self.n_psu + self.psu_code
-        has = np.bincount(idx, weights=inside, minlength=(k + 1) * self.n_psu)
-        has = has.reshape(k + 1, self.n_psu)[:k] > 0
+        counts = np.bincount(idx, weights=inside, minlength=(k + 1) * self.n_psu)
+        has = counts.reshape(k + 1, self.n_psu)[:k] > 0
         n_psu = has.sum(axis=1)
         n_str = (np.add.reduceat(has.astype(np.int64), self._stratum_start, axis=1) > 0).sum(1)
         return (n_psu - n_str).astype(float)

@@ -188,7 +188,7 @@ class IndicatorEstimate(models.Model):
         ]
 
     def __str__(self) -> str:
-        where = self.region.code if self.region_id else "national"
+        where = self.region.code if self.region is not None else "national"
         return f"{self.indicator} {self.wave} {where}"
 
 

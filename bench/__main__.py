@@ -47,7 +47,10 @@ def main(argv: list[str]) -> int:
         return 1
     for name in sorted(wanted):
         module = importlib.import_module(f"bench.{name}")
-        print(f"== {name}: {(module.__doc__ or '').strip().splitlines()[0] if module.__doc__ else ''}", flush=True)
+        print(
+            f"== {name}: {(module.__doc__ or '').strip().splitlines()[0] if module.__doc__ else ''}",
+            flush=True,
+        )
         started = time.perf_counter()
         for line in module.run():
             print(f"   {line}", flush=True)

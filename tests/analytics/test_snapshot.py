@@ -100,7 +100,9 @@ def test_strata_and_psus_keep_their_codes_across_appends():
     wave = WaveFactory()
     interview(wave, P1=1)
     snapshot.refresh(wave.pk)
-    SubmissionFactory(wave=wave, region=Region.objects.of("KZ2022").first(), stratum="S9", psu="P,9")
+    SubmissionFactory(
+        wave=wave, region=Region.objects.of("KZ2022").first(), stratum="S9", psu="P,9"
+    )
     snap, _ = snapshot.refresh(wave.pk)
     assert snap.stratum_labels().tolist() == ["S1", "S9"]
     assert snap.psu_labels()[-1] == "P,9"
