@@ -64,6 +64,7 @@ SUPPRESSION_REASONS = {
     "n_eff<30": _("effective sample size below 30"),
     "ci_width>=30": _("confidence interval 30 points wide or more"),
     "relative_ci_width>130%": _("relative confidence interval width above 130%"),
+    # xgettext:no-python-format
     "rse>=30%": _("relative standard error of 30% or more"),
     "disclosure<10": _("fewer than 10 respondents in the numerator or denominator"),
     "no_data": _("no respondents"),

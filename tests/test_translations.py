@@ -37,3 +37,17 @@ def test_kazakh_is_written_in_cyrillic_with_kazakh_letters(path):
     catalogue = polib.pofile(str(path))
     texts = " ".join(entry.msgstr for entry in catalogue if entry.msgstr)
     assert set("әғқңөұүі") <= set(texts)
+
+
+@pytest.mark.parametrize("path", CATALOGUES, ids=lambda p: p.parts[-3])
+def test_catalogue_compiles_with_matching_placeholders(path):
+    """msgfmt refuses a translation whose %-placeholders differ from the English text."""
+    import shutil
+    import subprocess
+
+    msgfmt = shutil.which("msgfmt")
+    assert msgfmt, "gettext's msgfmt is needed to compile the catalogues"
+    result = subprocess.run(
+        [msgfmt, "--check-format", "-o", "/dev/null", str(path)], capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
