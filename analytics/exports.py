@@ -6,7 +6,8 @@ a byte-order mark, so Excel shows Cyrillic), XLSX (with a sheet of column defini
 JSON and Parquet. A suppressed cell keeps n and its reason; its estimate is blank.
 
 Microdata: one row per interview, the columns of `analytics.codebook`. Interviews are read
-in chunks through a server-side cursor with the answers JSON fetched as text, parsed a
+in chunks (on PostgreSQL through COPY, driven by a second thread so the database prints
+rows while the previous ones are decoded) with the answers JSON fetched as text, parsed a
 batch at a time by Arrow's JSON reader into typed columns, and mapped from codes to labels
 column by column with Arrow compute kernels, so no Python code runs per cell on the hot
 path. CSV is written batch by batch; XLSX through openpyxl's write-only mode; SPSS and
@@ -64,8 +65,9 @@ logger = logging.getLogger(__name__)
 BOM = b"\xef\xbb\xbf"
 XLSX_MAX_ROWS = 1_048_575  # one row of the sheet holds the header
 # Interviews per batch: large enough that Arrow's kernels dominate, small enough that a
-# batch's raw JSON, parsed columns and printed text stay a few tens of MB.
-BATCH_ROWS = 5_000
+# batch's raw JSON, parsed columns and printed text stay small (about 40 kB of memory per
+# interview in flight; Arrow's readers run single-threaded, their thread pools cost more).
+BATCH_ROWS = 3_000
 REGIONAL_FORMATS = ("csv", "xlsx", "json", "parquet")
 MICRODATA_FORMATS = ("csv", "xlsx", "sav", "dta")
 CONTENT_TYPES = {
@@ -504,7 +506,9 @@ def _parse_answers(texts: pa.Array, schema: pa.Schema) -> pa.Table:
     try:
         return pa_json.read_json(
             pa.BufferReader(data),
-            read_options=pa_json.ReadOptions(block_size=max(1 << 20, data.size + 1)),
+            read_options=pa_json.ReadOptions(
+                use_threads=False, block_size=max(1 << 20, data.size + 1)
+            ),
             parse_options=pa_json.ParseOptions(
                 explicit_schema=schema, unexpected_field_behavior="ignore"
             ),
@@ -601,10 +605,12 @@ def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterato
         statement = cursor.cursor.mogrify(sql, params)
     raw = connection.connection
     schema = _fetch_schema()
-    read_options = pa_csv.ReadOptions(column_names=schema.names, block_size=64 << 20)
+    read_options = pa_csv.ReadOptions(
+        column_names=schema.names, block_size=64 << 20, use_threads=False
+    )
     parse_options = pa_csv.ParseOptions(newlines_in_values=True)
     convert_options = pa_csv.ConvertOptions(column_types=schema)
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=3)
+    chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
     stop = threading.Event()
 
     def hand_over(item: Any) -> None:
