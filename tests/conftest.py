@@ -39,6 +39,34 @@ def need(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+TRANSACTIONAL = {"transactional_db", "live_server", "celery_worker_process"}
+
+
+@pytest.fixture(autouse=True)
+def _reference_data(request):
+    """Regions and role groups, loaded by a data migration, as every test expects them.
+
+    A transactional test ends by emptying every table (Django's flush), the migrated
+    reference data included; the next test that uses the database reloads it.
+    """
+    marker = request.node.get_closest_marker("django_db")
+    transactional = bool(TRANSACTIONAL & set(request.fixturenames)) or bool(
+        marker and marker.kwargs.get("transaction")
+    )
+    if marker is None and not transactional and "db" not in request.fixturenames:
+        return
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from django.contrib.auth.models import Group, Permission
+
+    from surveys.models import Region
+    from surveys.regions import load_regions
+    from surveys.roles import ensure_roles
+
+    if not Region.objects.exists():
+        load_regions(Region)
+        ensure_roles(Group, Permission)
+
+
 @pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploaded forms, snapshots and exports of a test go to its own folder, not the repo's."""

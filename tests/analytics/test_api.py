@@ -217,7 +217,7 @@ def test_export_job_progress_download_and_own_jobs_only(
 
 
 def test_failed_export_job_says_why_and_can_be_retried(
-    client_for, researcher, django_capture_on_commit_callbacks, settings, tmp_path
+    client_for, researcher, django_capture_on_commit_callbacks, settings, tmp_path, embedded_tasks
 ):
     wave = instrument_wave(n=10)
     blocker = tmp_path / "not-a-folder"

@@ -130,7 +130,7 @@ def test_small_microdata_export_comes_back_at_once(researcher_client):
 
 
 def test_large_microdata_export_becomes_a_job(
-    researcher_client, settings, tmp_path, django_capture_on_commit_callbacks
+    researcher_client, settings, tmp_path, django_capture_on_commit_callbacks, embedded_tasks
 ):
     settings.EXPORT_DIRECT_MAX_ROWS = 5
     settings.MEDIA_ROOT = tmp_path

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from surveys.models import FormVersion, InvitationLink, Region, Wave
-from surveys.regions import load_regions
+from surveys.models import FormVersion, InvitationLink, Wave
 from surveys.services import create_links, import_xlsform, open_wave
 
 INSTRUMENT = (
@@ -25,8 +24,6 @@ def instrument_version() -> FormVersion:
 
 
 def instrument_wave(*, code: str = "2026", geography: str = "KZ2022", is_open: bool = True) -> Wave:
-    # A transactional test before this one empties every table, the migrated regions too.
-    load_regions(Region)
     version = instrument_version()
     return open_wave(
         survey=version.survey,
