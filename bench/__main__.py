@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import os
 import pkgutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -45,7 +46,11 @@ def main(argv: list[str]) -> int:
     if not wanted:
         print(f"no benchmark matches {argv}; available: {', '.join(names)}")
         return 1
-    for name in sorted(wanted):
+    if len(wanted) > 1:
+        # One process per benchmark, so peak-memory figures are each benchmark's own.
+        codes = [subprocess.call([sys.executable, "-m", "bench", name]) for name in sorted(wanted)]
+        return max(codes)
+    for name in wanted:
         module = importlib.import_module(f"bench.{name}")
         print(
             f"== {name}: {(module.__doc__ or '').strip().splitlines()[0] if module.__doc__ else ''}",
