@@ -8,9 +8,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
-from analytics.margins import MarginsError, parse_margins
 from analytics.models import PopulationMargins, ResultSet, WaveComputation
-from analytics.services import mark_wave_dirty, save_population_margins
 
 
 class MarginsUploadForm(forms.ModelForm):
@@ -31,6 +29,10 @@ class MarginsUploadForm(forms.ModelForm):
         upload = data.get("file")
         wave = data.get("wave")
         if upload is not None and wave is not None:
+            # Imported here, not at start-up: every process loads the admin modules, and
+            # the estimation stack (pandas, scipy) is needed only when margins are uploaded.
+            from analytics.margins import MarginsError, parse_margins
+
             try:
                 data["table"] = parse_margins(upload.read(), upload.name, wave=wave)
             except MarginsError as exc:
@@ -55,6 +57,8 @@ class PopulationMarginsAdmin(admin.ModelAdmin):
     def save_model(
         self, request: HttpRequest, obj: PopulationMargins, form: Any, change: bool
     ) -> None:
+        from analytics.services import save_population_margins
+
         created = save_population_margins(
             wave=form.cleaned_data["wave"],
             table=form.cleaned_data["table"],
@@ -83,6 +87,8 @@ class WaveComputationAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Recompute the estimates of the selected waves"))
     def recompute(self, request: HttpRequest, queryset: QuerySet[WaveComputation]) -> None:
+        from analytics.services import mark_wave_dirty
+
         for computation in queryset:
             mark_wave_dirty(wave_id=computation.wave_id)
         self.message_user(request, _("Recomputation queued."), messages.SUCCESS)

@@ -22,8 +22,6 @@ from surveys.models import (
     Wave,
     pick_translation,
 )
-from surveys.services import create_links, import_xlsform, revoke_links
-from surveys.xlsform import XLSFormError
 
 
 class XLSFormUploadForm(forms.Form):
@@ -75,6 +73,11 @@ class FormVersionAdmin(admin.ModelAdmin):
         ]
 
     def upload_view(self, request: HttpRequest):  # type: ignore[no-untyped-def]
+        # Imported here, not at start-up: every process loads the admin modules, and the
+        # XLSForm stack (pyxform, openpyxl) is needed only by this view.
+        from surveys.services import import_xlsform
+        from surveys.xlsform import XLSFormError
+
         form = XLSFormUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["xlsform"]
@@ -283,6 +286,8 @@ class InvitationLinkAdmin(admin.ModelAdmin):
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):  # type: ignore[no-untyped-def]
         """Create one link or a batch; the response is the CSV of their addresses."""
+        from surveys.services import create_links
+
         form = LinkBatchForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             links = create_links(
@@ -304,6 +309,8 @@ class InvitationLinkAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Revoke the selected links"))
     def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        from surveys.services import revoke_links
+
         count = revoke_links(links=queryset)
         self.message_user(request, _("%(n)d links revoked.") % {"n": count}, messages.SUCCESS)
 
