@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.estimation import _intervals
+from analytics.estimation import _intervals, vs_rest_linearisation
 
 SUMS = ("x", "d", "w", "n", "n_num", "xx", "xd", "dd")
 
@@ -249,19 +249,10 @@ class CellDesign:
         u = np.where(valid, sums["x"], 0.0)
         v = np.where(valid, sums["d"], 0.0)
         in_dom = valid & (cell_domain >= 0)
-        b = np.where(in_dom, cell_domain, k)
-        tu = np.bincount(b, weights=u, minlength=k + 1)[:k]
-        tv = np.bincount(b, weights=v, minlength=k + 1)[:k]
-        all_u, all_v = u.sum(), v.sum()
+        r_a, r_b, rest_v, q = vs_rest_linearisation(
+            u, v, in_dom, np.where(in_dom, cell_domain, k), k
+        )
         with np.errstate(divide="ignore", invalid="ignore"):
-            r_a = tu / tv
-            rest_v = all_v - tv
-            r_b = (all_u - tu) / rest_v
-            ra = np.append(np.nan_to_num(r_a), 0.0)[b]
-            rb = np.append(np.nan_to_num(r_b), 0.0)[b]
-            da = np.append(np.where(tv != 0, tv, 1.0), 1.0)[b]
-            db = np.append(np.where(rest_v != 0, rest_v, 1.0), 1.0)[b]
-            q = np.where(in_dom, (u - ra * v) / da + (u - rb * v) / db, 0.0)
             alpha = 1 / rest_v  # t_ap = Q_ap - alpha_a U_p + beta_a V_p
             beta = r_b / rest_v
             n_psu = len(self.psu_stratum)

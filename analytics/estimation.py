@@ -519,20 +519,8 @@ class Design:
         u = np.where(valid, w * np.where(valid, num, 0.0), 0.0)
         v = np.where(valid, w * np.where(valid, d, 0.0), 0.0)
         in_dom = valid & (codes >= 0)
-        bucket = np.where(in_dom, codes, k)
-        tot_u = np.bincount(bucket, weights=u, minlength=k + 1)[:k]
-        tot_v = np.bincount(bucket, weights=v, minlength=k + 1)[:k]
-        all_u, all_v = u.sum(), v.sum()
+        r_a, r_b, rest_v, q = vs_rest_linearisation(u, v, in_dom, np.where(in_dom, codes, k), k)
         with np.errstate(divide="ignore", invalid="ignore"):
-            r_a = tot_u / tot_v
-            rest_v = all_v - tot_v
-            r_b = (all_u - tot_u) / rest_v
-            ra = np.append(np.nan_to_num(r_a), 0.0)[bucket]
-            rb = np.append(np.nan_to_num(r_b), 0.0)[bucket]
-            da = np.append(np.where(tot_v != 0, tot_v, 1.0), 1.0)[bucket]
-            db = np.append(np.where(rest_v != 0, rest_v, 1.0), 1.0)[bucket]
-            # z_g = [i in g] ((u - R_g v)/D_g + (u - R_rest v)/D_rest) - (u - R_rest v)/D_rest
-            q = np.where(in_dom, (u - ra * v) / da + (u - rb * v) / db, 0.0)
             own = self._psu_totals(q, np.where(in_dom, codes, -1), k)
             every = np.where(valid, 0, -1)
             t_u = self._psu_totals(u, every, 1)[0]
@@ -557,6 +545,32 @@ class Design:
                 "estimate_b": r_b,
             }
         )
+
+
+def vs_rest_linearisation(
+    u: np.ndarray, v: np.ndarray, in_domain: np.ndarray, bucket: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Each domain's ratio against the rest of the population, linearised jointly.
+
+    `u`, `v` are weighted numerator and denominator values (of rows, or of cells holding
+    sums of rows), `bucket` the domain of each (k outside every domain). Returns the
+    domain ratios R_g, the ratios of the rest R_rest, the rest's denominators D_rest and
+    q = [i in g] ((u - R_g v)/D_g + (u - R_rest v)/D_rest); the influence value of the
+    difference is z_g = q - (u - R_rest v)/D_rest, whose last term the caller adds per PSU.
+    """
+    tot_u = np.bincount(bucket, weights=u, minlength=k + 1)[:k]
+    tot_v = np.bincount(bucket, weights=v, minlength=k + 1)[:k]
+    all_u, all_v = u.sum(), v.sum()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r_a = tot_u / tot_v
+        rest_v = all_v - tot_v
+        r_b = (all_u - tot_u) / rest_v
+        ra = np.append(np.nan_to_num(r_a), 0.0)[bucket]
+        rb = np.append(np.nan_to_num(r_b), 0.0)[bucket]
+        da = np.append(np.where(tot_v != 0, tot_v, 1.0), 1.0)[bucket]
+        db = np.append(np.where(rest_v != 0, rest_v, 1.0), 1.0)[bucket]
+        q = np.where(in_domain, (u - ra * v) / da + (u - rb * v) / db, 0.0)
+    return r_a, r_b, rest_v, q
 
 
 def _intervals(
