@@ -59,9 +59,11 @@ def test_worker_brings_stored_estimates_up_to_date_equal_to_a_fresh_computation(
         services.mark_wave_dirty(wave_id=wave.pk)
     latest = wait_for(lambda: current_set(wave, 2500), what="the updated result set")
     assert latest.pk != first.pk
-    # the burst of 1,000 marks was coalesced: at most one run that started mid-burst and
-    # the run that follows it
-    assert ResultSet.objects.filter(wave=wave, started_at__gt=first.started_at).count() <= 2
+    # The burst of 1,000 marks (about 3 s of commits) was coalesced into a few runs of about a
+    # second each, not one per mark; exactly one queued task per burst is checked on the
+    # broker by test_a_burst_of_marks_puts_one_task_on_the_broker.
+    runs = ResultSet.objects.filter(wave=wave, started_at__gt=first.started_at).count()
+    assert 1 <= runs <= 10
     after = current_estimates(wave=wave, indicator="PERC_BRIBE", region="national").get()
     assert after.n > before.n and after.estimate != before.estimate
     try:
