@@ -3,7 +3,6 @@ tests/analytics/reference/survey_reference.csv by survey_reference.R) and the pu
 NHANES II values, plus invariance checks."""
 
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,25 +15,18 @@ from analytics.estimation import (
     independent_difference,
     survey_mean,
 )
-
-REFERENCE = Path(__file__).parent / "reference"
-RTOL = 1e-6
+from tests.analytics.r_reference import (
+    REFERENCE,
+    RTOL,
+    assert_synthetic_means_match_r,
+    load_r_values,
+    r_vector,
+)
 
 
 @pytest.fixture(scope="module")
 def r_values() -> dict[str, float]:
-    table = pd.read_csv(REFERENCE / "survey_reference.csv")
-    return dict(zip(table["key"], table["value"].astype(float), strict=True))
-
-
-def r_vector(r_values: dict[str, float], key: str) -> np.ndarray:
-    values = []
-    i = 1
-    while f"{key}[{i}]" in r_values:
-        values.append(r_values[f"{key}[{i}]"])
-        i += 1
-    assert values, key
-    return np.array(values)
+    return load_r_values()
 
 
 @pytest.fixture(scope="module")
@@ -162,27 +154,8 @@ def test_nhanes_domain_differences_match_r(nhanes, r_values):
 def test_synthetic_means_match_r(synthetic, r_values, policy):
     key = f"syn.{policy}"
     design = {**SYN_DESIGN, "lonely_psu": policy}
-    y = survey_mean(synthetic, "y_na", **design).iloc[0]
-    assert y["estimate"] == pytest.approx(r_values[f"{key}.y.mean"], rel=RTOL)
-    assert y["se"] == pytest.approx(r_values[f"{key}.y.se"], rel=RTOL)
-    assert y["deff"] == pytest.approx(r_values[f"{key}.y.deff"], rel=RTOL)
-    assert y["df"] == r_values["syn.degf"]
-    x = survey_mean(synthetic, "x", **design).iloc[0]
-    assert x["estimate"] == pytest.approx(r_values[f"{key}.x.mean"], rel=RTOL)
-    assert x["se"] == pytest.approx(r_values[f"{key}.x.se"], rel=RTOL)
-    by_region = survey_mean(synthetic, "y_na", **design, domain="region")
-    np.testing.assert_allclose(
-        by_region["estimate"], r_vector(r_values, f"{key}.region.y.mean"), rtol=RTOL
-    )
-    np.testing.assert_allclose(by_region["se"], r_vector(r_values, f"{key}.region.y.se"), rtol=RTOL)
-    np.testing.assert_allclose(
-        by_region["deff"], r_vector(r_values, f"{key}.region.y.deff"), rtol=RTOL
-    )
-    for ci, r_key in [("logit", "logit"), ("korn-graubard", "beta")]:
-        row = survey_mean(synthetic, "y", **design, ci=ci).iloc[0]
-        np.testing.assert_allclose(
-            [row["ci_low"], row["ci_high"]], r_vector(r_values, f"{key}.ybin.{r_key}"), rtol=RTOL
-        )
+    assert_synthetic_means_match_r(synthetic, design, r_values, key)
+    assert survey_mean(synthetic, "y_na", **design).iloc[0]["df"] == r_values["syn.degf"]
 
 
 @pytest.mark.parametrize("policy", ["adjust", "certainty"])

@@ -1,8 +1,6 @@
 """Calibration weights and calibration-aware standard errors, against R's survey package
 (postStratify / rake; values recorded by reference/survey_reference.R)."""
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -18,24 +16,20 @@ from analytics.weighting import (
     trim_weights,
     weight_summary,
 )
+from tests.analytics.r_reference import (
+    REFERENCE,
+    RTOL,
+    assert_synthetic_means_match_r,
+    load_r_values,
+    r_vector,
+)
 
-REFERENCE = Path(__file__).parent / "reference"
-RTOL = 1e-6
 R_ROWS = [0, 49, 99, 399, 699]  # rows whose calibrated weights R recorded (1-based there)
 
 
 @pytest.fixture(scope="module")
 def r_values() -> dict[str, float]:
-    table = pd.read_csv(REFERENCE / "survey_reference.csv")
-    return dict(zip(table["key"], table["value"].astype(float), strict=True))
-
-
-def r_vector(r_values: dict[str, float], key: str) -> np.ndarray:
-    values = []
-    while f"{key}[{len(values) + 1}]" in r_values:
-        values.append(r_values[f"{key}[{len(values) + 1}]"])
-    assert values, key
-    return np.array(values)
+    return load_r_values()
 
 
 @pytest.fixture(scope="module")
@@ -162,26 +156,7 @@ def test_weight_summary_and_kish_deff():
 def test_calibrated_estimates_match_r(request, r_values, calibrated, key):
     frame, info = request.getfixturevalue(calibrated)
     design = {"weight": "w", "strata": "stratum", "psu": "psu", "calibration": info}
-    y = survey_mean(frame, "y_na", **design).iloc[0]
-    assert y["estimate"] == pytest.approx(r_values[f"{key}.y.mean"], rel=RTOL)
-    assert y["se"] == pytest.approx(r_values[f"{key}.y.se"], rel=RTOL)
-    assert y["deff"] == pytest.approx(r_values[f"{key}.y.deff"], rel=RTOL)
-    x = survey_mean(frame, "x", **design).iloc[0]
-    assert x["estimate"] == pytest.approx(r_values[f"{key}.x.mean"], rel=RTOL)
-    assert x["se"] == pytest.approx(r_values[f"{key}.x.se"], rel=RTOL)
-    region = survey_mean(frame, "y_na", **design, domain="region")
-    np.testing.assert_allclose(
-        region["estimate"], r_vector(r_values, f"{key}.region.y.mean"), rtol=RTOL
-    )
-    np.testing.assert_allclose(region["se"], r_vector(r_values, f"{key}.region.y.se"), rtol=RTOL)
-    np.testing.assert_allclose(
-        region["deff"], r_vector(r_values, f"{key}.region.y.deff"), rtol=RTOL
-    )
-    for ci, r_key in [("logit", "logit"), ("korn-graubard", "beta")]:
-        row = survey_mean(frame, "y", **design, ci=ci).iloc[0]
-        np.testing.assert_allclose(
-            [row["ci_low"], row["ci_high"]], r_vector(r_values, f"{key}.ybin.{r_key}"), rtol=RTOL
-        )
+    assert_synthetic_means_match_r(frame, design, r_values, key)
 
 
 @pytest.mark.parametrize("calibrated, key", [("poststratified", "syn.ps"), ("raked", "syn.rake")])
