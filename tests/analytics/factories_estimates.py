@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from analytics.models import IndicatorEstimate, ResultSet
 from surveys.models import Region, Wave
+from tests.factories import WaveFactory
 
 
 def current_result_set(wave: Wave, *, n_interviews: int = 857) -> ResultSet:
@@ -137,3 +138,15 @@ def instrument_wave(
     )
     generate_wave(wave=wave, form_version=version, n=n, seed=seed, rates=RATES_2013)
     return wave
+
+
+def two_waves_with_estimates() -> tuple[Wave, Wave]:
+    """A 2013-geography wave and a current one of the same survey, with stored estimates
+    (one suppressed region each) and the current wave compared with the earlier one."""
+    earlier = WaveFactory(code="2013", geography="KZ2013")
+    later = WaveFactory(
+        code="2026", geography="KZ2022", survey=earlier.survey, form_version=earlier.form_version
+    )
+    regional_estimates(earlier, suppressed_codes=("KZ-MAN",))
+    regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.5)
+    return earlier, later

@@ -12,7 +12,12 @@ from rest_framework.test import APIClient
 
 from analytics.export_tasks import build_export
 from analytics.models import ExportJob
-from tests.analytics.factories_estimates import instrument_wave, make_user, regional_estimates
+from tests.analytics.factories_estimates import (
+    instrument_wave,
+    make_user,
+    regional_estimates,
+    two_waves_with_estimates,
+)
 from tests.factories import WaveFactory
 
 pytestmark = pytest.mark.django_db
@@ -38,13 +43,7 @@ def client_for():
 
 @pytest.fixture
 def estimates():
-    earlier = WaveFactory(code="2013", geography="KZ2013")
-    later = WaveFactory(
-        code="2026", geography="KZ2022", survey=earlier.survey, form_version=earlier.form_version
-    )
-    regional_estimates(earlier, suppressed_codes=("KZ-MAN",))
-    regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.5)
-    return earlier, later
+    return two_waves_with_estimates()
 
 
 @pytest.mark.parametrize(

@@ -10,21 +10,18 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.models import ExportJob, WaveComputation
-from tests.analytics.factories_estimates import instrument_wave, make_user, regional_estimates
-from tests.factories import WaveFactory
+from tests.analytics.factories_estimates import (
+    instrument_wave,
+    make_user,
+    two_waves_with_estimates,
+)
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def waves():
-    earlier = WaveFactory(code="2013", geography="KZ2013")
-    later = WaveFactory(
-        code="2026", geography="KZ2022", survey=earlier.survey, form_version=earlier.form_version
-    )
-    regional_estimates(earlier, suppressed_codes=("KZ-MAN",))
-    regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.5)
-    return earlier, later
+    return two_waves_with_estimates()
 
 
 @pytest.fixture
