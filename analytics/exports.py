@@ -5,12 +5,12 @@ wave x geography x indicator), with the columns of DOMAIN.md, written as CSV (UT
 a byte-order mark, so Excel shows Cyrillic), XLSX (with a sheet of column definitions),
 JSON and Parquet. A suppressed cell keeps n and its reason; its estimate is blank.
 
-Microdata: one row per interview, the columns of `analytics.codebook`. Interviews are read
-in chunks (on PostgreSQL through COPY, driven by a second thread so the database prints
-rows while the previous ones are decoded) with the answers JSON fetched as text, parsed a
-batch at a time by Arrow's JSON reader into typed columns, and mapped from codes to labels
-column by column with Arrow compute kernels, so no Python code runs per cell on the hot
-path. CSV is written batch by batch; XLSX through openpyxl's write-only mode; SPSS and
+Microdata: one row per interview, the columns of `analytics.codebook`, read as typed
+Arrow columns by `analytics.microdata` (from each wave's export cache, so an interview's
+answers JSON is parsed once, not at every export) and mapped from codes to labels column
+by column (a numpy lookup table per variable), so no Python code runs per cell on the hot
+path. CSV is written by Arrow's writer in a thread of its own, so the file is written on
+one core while the next batch is read on the other; XLSX through XlsxWriter; SPSS and
 Stata files through pyreadstat from compact per-column arrays (int8/int16 codes).
 
 Export jobs: `create_export_job`, `run_export_job` and `retry_export_job` are the writes;
@@ -22,13 +22,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import io
-import itertools
 import json
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,38 +34,31 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models.functions import Cast
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from analytics.codebook import (
     LANGUAGES,
-    NOT_APPLICABLE,
     NOT_ASKED,
     SPECIAL_CODES,
     SPSS_LABEL_MAX_BYTES,
     STATA_LABEL_MAX,
     Codebook,
     Variable,
-    build_codebook,
     fit_label,
     write_codebook_xlsx,
 )
+from analytics.microdata import Batch, MicrodataSelection, iter_microdata_batches
 from analytics.models import ExportJob, IndicatorEstimate, ResultSet
-from surveys.models import FormVersion, Submission, Wave
+from surveys.models import Wave
 
 logger = logging.getLogger(__name__)
 
 BOM = b"\xef\xbb\xbf"
 XLSX_MAX_ROWS = 1_048_575  # one row of the sheet holds the header
-# Interviews per batch: large enough that Arrow's kernels dominate, small enough that a
-# batch's raw JSON, parsed columns and printed text stay small (about 40 kB of memory per
-# interview in flight; Arrow's readers run single-threaded, their thread pools cost more).
-BATCH_ROWS = 3_000
 REGIONAL_FORMATS = ("csv", "xlsx", "json", "parquet")
 MICRODATA_FORMATS = ("csv", "xlsx", "sav", "dta")
 CONTENT_TYPES = {
@@ -377,410 +368,56 @@ def regional_filename(file_format: str) -> str:
     return f"tanys-regional-{timezone.now():%Y%m%d-%H%M}.{file_format}"
 
 
-# --------------------------------------------------------------------------------------
-# Microdata
-# --------------------------------------------------------------------------------------
-
-# Fields read from each interview besides the answers, in codebook order of the design
-# variables, then the questionnaire version (to tell "not asked" from "skipped").
-DESIGN_SOURCES = [
-    "instance_id",
-    "wave__code",
-    "form_version__version",
-    "wave__geography",
-    "region__code",
-    "urban_rural",
-    "stratum",
-    "psu",
-    "weight",
-    "channel",
-    "language",
-    "enumerator_id",
-    "started_at",
-    "ended_at",
-    "duration_seconds",
-    "is_synthetic",
-]
-# What the query reads: timestamps come as epoch seconds, decoded in bulk by Arrow.
-QUERY_FIELDS = [
-    {"started_at": "started_epoch", "ended_at": "ended_epoch"}.get(name, name)
-    for name in DESIGN_SOURCES
-]
-
-
-@dataclass(frozen=True)
-class MicrodataSelection:
-    """Which interviews to export and how to print their values."""
-
-    wave_ids: tuple[int, ...]
-    language: str = "ru"
-    values: str = "labels"  # "labels" or "codes"
-    limit: int | None = None  # the first interviews only (benchmarks, previews)
-
-    def submissions(self) -> models.QuerySet[Submission]:
-        return Submission.objects.accepted().filter(wave_id__in=self.wave_ids).order_by("id")
-
-    def sources(self) -> tuple[list[FormVersion], list[int]]:
-        """The questionnaire versions and the enumerator accounts behind the selection."""
-        pairs = set(
-            self.submissions().order_by().values_list("form_version_id", "enumerator_id").distinct()
-        )
-        ids = {fv for fv, _enumerator in pairs}
-        ids |= set(
-            Wave.objects.filter(pk__in=self.wave_ids, form_version__isnull=False).values_list(
-                "form_version_id", flat=True
-            )
-        )
-        enumerators = sorted({e for _fv, e in pairs if e is not None})
-        return list(FormVersion.objects.filter(pk__in=ids)), enumerators
-
-    def codebook(self) -> Codebook:
-        return build_codebook(self.sources()[0])
-
-
-class EpochSeconds(models.Func):
-    """Seconds since 1970 of a timestamp, computed by the database (no datetime objects)."""
-
-    output_field = models.FloatField()
-
-    def as_postgresql(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)::float8", **extra
-        )
-
-    def as_sqlite(self, compiler: Any, connection: Any, **extra: Any) -> Any:
-        return self.as_sql(
-            compiler,
-            connection,
-            template="(julianday(%(expressions)s) - 2440587.5) * 86400.0",
-            **extra,
-        )
-
-
-def _arrow_type(variable: Variable) -> pa.DataType:
-    if variable.kind == "select_multiple_option":
-        return pa.list_(pa.string())
-    return {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}[variable.storage]
-
-
-def _answers_schema(codebook: Codebook) -> pa.Schema:
-    fields: dict[str, pa.DataType] = {}
-    for variable in codebook.question_variables:
-        fields.setdefault(variable.source, _arrow_type(variable))
-    return pa.schema(list(fields.items()))
-
-
-def _coerce(value: Any, kind: pa.DataType) -> Any:
-    """Slow path for a batch Arrow's reader refuses: one value to the column's type or None."""
-    if value is None:
-        return None
-    try:
-        if pa.types.is_list(kind):
-            return [str(v) for v in value] if isinstance(value, list) else str(value).split()
-        if pa.types.is_integer(kind):
-            number = float(value)
-            return int(number) if number.is_integer() else None
-        if pa.types.is_floating(kind):
-            return float(value)
-        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    except (TypeError, ValueError):
-        return None
-
-
-def _ndjson(texts: pa.Array) -> pa.Buffer:
-    """The answers texts as newline-delimited JSON, built by Arrow without Python strings.
-
-    A JSON text of the database never holds a raw line break (it prints them escaped).
-    """
-    lines = pc.binary_join_element_wise(pc.fill_null(texts, "{}"), "", "\n")
-    if not len(lines):
-        return pa.py_buffer(b"")
-    offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
-    start = int(offsets[lines.offset])
-    end = int(offsets[lines.offset + len(lines)])
-    return lines.buffers()[2].slice(start, end - start)
-
-
-def _parse_answers(texts: pa.Array, schema: pa.Schema) -> pa.Table:
-    data = _ndjson(texts)
-    try:
-        return pa_json.read_json(
-            pa.BufferReader(data),
-            read_options=pa_json.ReadOptions(
-                use_threads=False, block_size=max(1 << 20, data.size + 1)
-            ),
-            parse_options=pa_json.ParseOptions(
-                explicit_schema=schema, unexpected_field_behavior="ignore"
-            ),
-        )
-    except pa.ArrowInvalid:
-        # A stored value of an unexpected type (say "1" in an integer question): decode in
-        # Python and coerce value by value; values that cannot be coerced become missing.
-        columns: dict[str, list[Any]] = {name: [] for name in schema.names}
-        for text in texts.to_pylist():
-            answers = json.loads(text) if text else {}
-            for field in schema:
-                columns[field.name].append(_coerce(answers.get(field.name), field.type))
-        return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema})
-
-
-@dataclass
-class Batch:
-    """Typed columns of a batch of interviews: codes, special codes in place of missing."""
-
-    length: int
-    columns: dict[str, pa.Array]
-
-
-def _missing_codes(
-    variable: Variable, versions: pa.Array, lacking: dict[str, set[str]]
-) -> pa.Array:
-    """-9 where the interview's questionnaire version lacks the question, else -3."""
-    missing_versions = lacking.get(variable.source)
-    if not missing_versions:
-        return pa.scalar(NOT_APPLICABLE)
-    mask = pc.is_in(versions, value_set=pa.array(sorted(missing_versions)))
-    return pc.if_else(mask, NOT_ASKED, NOT_APPLICABLE)
-
-
-# Arrow types of the fetched columns (QUERY_FIELDS order, then the answers text).
-FETCH_TYPES = {
-    "instance_id": pa.string(),
-    "urban_rural": pa.int64(),
-    "weight": pa.float64(),
-    "enumerator_id": pa.int64(),
-    "started_epoch": pa.float64(),
-    "ended_epoch": pa.float64(),
-    "duration_seconds": pa.int64(),
-    "is_synthetic": pa.int64(),
-}
-
-
-def _fetch_queryset(selection: MicrodataSelection) -> models.QuerySet:
-    queryset = (
-        selection.submissions()
-        .annotate(
-            answers_text=Cast("answers", models.TextField()),
-            started_epoch=EpochSeconds("started_at"),
-            ended_epoch=EpochSeconds("ended_at"),
-            is_synthetic_int=Cast("is_synthetic", models.IntegerField()),
-            instance_text=Cast("instance_id", models.CharField()),
-        )
-        .values_list(
-            *[
-                {"is_synthetic": "is_synthetic_int", "instance_id": "instance_text"}.get(f, f)
-                for f in QUERY_FIELDS
-            ],
-            "answers_text",
-        )
-    )
-    return queryset[: selection.limit] if selection.limit else queryset
-
-
-def _fetch_schema() -> pa.Schema:
-    return pa.schema(
-        [(name, FETCH_TYPES.get(name, pa.string())) for name in QUERY_FIELDS]
-        + [("answers_text", pa.string())]
-    )
-
-
-_COPY_DONE = object()
-
-
-def _fetch_postgresql(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """COPY (the export query) TO STDOUT as CSV, read by Arrow a batch at a time.
-
-    A second thread drives the COPY and hands over chunks of `batch_size` rows through a
-    queue of a few chunks, so the database prints rows while this thread turns the
-    previous ones into columns (two cores busy, memory bounded). While the COPY is open
-    the connection can run nothing else: callers record progress through another
-    connection (see `_JobProgress`).
-    """
-    import queue
-
-    from django.db import connection
-
-    sql, params = _fetch_queryset(selection).query.sql_with_params()
-    with connection.cursor() as cursor:
-        statement = cursor.cursor.mogrify(sql, params)
-    raw = connection.connection
-    schema = _fetch_schema()
-    read_options = pa_csv.ReadOptions(
-        column_names=schema.names, block_size=64 << 20, use_threads=False
-    )
-    parse_options = pa_csv.ParseOptions(newlines_in_values=True)
-    convert_options = pa_csv.ConvertOptions(column_types=schema)
-    chunks: queue.Queue[Any] = queue.Queue(maxsize=2)
-    stop = threading.Event()
-
-    def hand_over(item: Any) -> None:
-        while not stop.is_set():
-            try:
-                chunks.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
-
-    def produce() -> None:
-        try:
-            with (
-                raw.cursor() as copy_cursor,
-                copy_cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy,
-            ):
-                rows: list[bytes] = []
-                # libpq delivers one row per COPY message. A consumer that gave up leaves
-                # the rest to be read out, so the connection is usable afterwards.
-                for message in copy:
-                    if stop.is_set():
-                        continue
-                    rows.append(bytes(message))
-                    if len(rows) == batch_size:
-                        hand_over(b"".join(rows))
-                        rows = []
-                if rows:
-                    hand_over(b"".join(rows))
-            hand_over(_COPY_DONE)
-        except BaseException as exc:  # handed to the consumer, which raises it
-            hand_over(exc)
-
-    producer = threading.Thread(target=produce, name="tanys-export-copy", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item = chunks.get()
-            if item is _COPY_DONE:
-                return
-            if isinstance(item, BaseException):
-                raise item
-            table = pa_csv.read_csv(
-                pa.BufferReader(item),
-                read_options=read_options,
-                parse_options=parse_options,
-                convert_options=convert_options,
-            )
-            del item
-            yield from table.combine_chunks().to_batches()
-    finally:
-        stop.set()
-        producer.join()
-
-
-def _fetch_rows(selection: MicrodataSelection, batch_size: int) -> Iterator[pa.RecordBatch]:
-    """Any other database: a chunked cursor, columns built a batch at a time."""
-    schema = _fetch_schema()
-    rows = _fetch_queryset(selection).iterator(chunk_size=batch_size)
-    while True:
-        chunk = list(itertools.islice(rows, batch_size))
-        if not chunk:
-            return
-        columns = list(zip(*chunk, strict=True))
-        yield pa.RecordBatch.from_arrays(
-            [
-                pa.array(values, type=field.type)
-                for values, field in zip(columns, schema, strict=True)
-            ],
-            schema=schema,
-        )
-
-
-def fetch_batches(
-    selection: MicrodataSelection, batch_size: int = BATCH_ROWS
-) -> Iterator[pa.RecordBatch]:
-    """The selection's interviews as Arrow record batches of the fetched columns."""
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        yield from _fetch_postgresql(selection, batch_size)
-    else:
-        yield from _fetch_rows(selection, batch_size)
-
-
-def _dashed_uuid(ids: pa.Array) -> pa.Array:
-    """SQLite stores UUIDs as 32 hex digits; print them in the usual 8-4-4-4-12 form."""
-    bare = pc.equal(pc.utf8_length(ids), 32)
-    if not pc.any(bare).as_py():
-        return ids
-    parts = [
-        pc.utf8_slice_codeunits(ids, a, b)
-        for a, b in ((0, 8), (8, 12), (12, 16), (16, 20), (20, 32))
-    ]
-    return pc.if_else(bare, pc.binary_join_element_wise(*parts, "-"), ids)
-
-
-def _as_timestamp(seconds: pa.Array) -> pa.Array:
-    # Millisecond precision: SQLite's julianday() arithmetic is exact to about a millisecond.
-    milli = pc.cast(pc.round(pc.multiply(seconds, 1_000)), pa.int64())
-    return pc.cast(pc.multiply(milli, 1_000), pa.timestamp("us", tz="UTC"))
-
-
-def iter_microdata_batches(
-    selection: MicrodataSelection, codebook: Codebook, *, batch_size: int = BATCH_ROWS
-) -> Iterator[Batch]:
-    """Interviews of the selection as typed column batches, in codebook order."""
-    schema = _answers_schema(codebook)
-    asked: dict[str, set[str]] = {}
-    versions, enumerators = selection.sources()
-    for version in versions:
-        asked[version.version] = set(version.questions)
-    lacking = {
-        variable.source: {v for v, names in asked.items() if variable.source not in names}
-        for variable in codebook.question_variables
-    }
-    # Enumerators become 1..k in account order; interviews without one (web) get 0.
-    enumerator_keys = pa.array(enumerators, type=pa.int64())
-    for record_batch in fetch_batches(selection, batch_size):
-        fetched = dict(zip(QUERY_FIELDS, record_batch.columns[:-1], strict=True))
-        design: dict[str, pa.Array] = {}
-        for source, name in zip(DESIGN_SOURCES, QUERY_FIELDS, strict=True):
-            array = fetched[name]
-            if source in {"started_at", "ended_at"}:
-                array = _as_timestamp(array)
-            elif source == "instance_id":
-                array = _dashed_uuid(array)
-            elif source == "enumerator_id":
-                index = pc.index_in(array, value_set=enumerator_keys)
-                array = pc.fill_null(pc.add(pc.cast(index, pa.int64()), 1), 0)
-            design[source] = array
-        texts = record_batch.column(record_batch.num_columns - 1)
-        answers = _parse_answers(texts, schema)
-        version_column = design["form_version__version"]
-        columns: dict[str, pa.Array] = {}
-        for variable in codebook.variables:
-            if variable.kind in {"design", "paradata"}:
-                columns[variable.name] = design[variable.source]
-                continue
-            raw = answers.column(variable.source).combine_chunks()
-            missing = _missing_codes(variable, version_column, lacking)
-            if variable.kind == "select_multiple_option":
-                flat = pc.list_flatten(raw)
-                parents = pc.list_parent_indices(raw).to_numpy()
-                hit = np.zeros(len(raw), dtype=np.int64)
-                chosen = pc.equal(flat, variable.option).to_numpy(zero_copy_only=False)
-                hit[parents[chosen]] = 1
-                columns[variable.name] = pc.if_else(pc.is_null(raw), missing, pa.array(hit))
-            elif variable.storage == "string":
-                columns[variable.name] = pc.coalesce(raw, pc.cast(missing, pa.string()))
-            else:
-                columns[variable.name] = pc.coalesce(raw, pc.cast(missing, raw.type))
-        yield Batch(length=record_batch.num_rows, columns=columns)
-
-
 class LabelMapper:
-    """Codes to labels in one language for one variable, vectorised."""
+    """Codes to labels in one language for one variable, vectorised.
+
+    Integer codes within a span of LOOKUP_SPAN go through a numpy lookup table (an index
+    per code, then one `take` of the labels); other codes through Arrow's hash lookup. A
+    code without a label prints as itself.
+    """
+
+    LOOKUP_SPAN = 1 << 16
 
     def __init__(self, variable: Variable, language: str, *, specials_only: bool = False) -> None:
         # A select_multiple indicator stays 0/1 in a labelled file; only special codes get words.
         keys = [k for k in variable.value_labels if not specials_only or k in SPECIAL_CODES]
         self.keys = pa.array(keys, type=pa.string() if variable.storage == "string" else None)
         self.labels = pa.array([variable.value_label(k, language) for k in keys], type=pa.string())
+        self.lookup: np.ndarray | None = None
+        self.low = 0
+        if keys and all(isinstance(k, int) for k in keys):
+            self.low, high = min(keys), max(keys)
+            if high - self.low < self.LOOKUP_SPAN:
+                self.lookup = np.full(high - self.low + 1, -1, dtype=np.int32)
+                for position, key in enumerate(keys):
+                    self.lookup[key - self.low] = position
 
     def __call__(self, array: pa.Array) -> pa.Array:
+        if self.lookup is not None and pa.types.is_integer(array.type) and not array.null_count:
+            codes = array.to_numpy() - self.low
+            inside = (codes >= 0) & (codes < len(self.lookup))
+            index = self.lookup[np.where(inside, codes, 0)]
+            index[~inside] = -1
+            unlabelled = index < 0
+            if not unlabelled.any():
+                return pc.take(self.labels, pa.array(index))
+            mapped = pc.take(self.labels, pa.array(index, mask=unlabelled))
+            return pc.coalesce(mapped, pc.cast(array, pa.string()))
         keys = pc.cast(self.keys, array.type) if array.type != self.keys.type else self.keys
-        index = pc.index_in(array, value_set=keys)
-        mapped = pc.take(self.labels, index)
-        if mapped.null_count == array.null_count:
-            return mapped
-        return pc.coalesce(mapped, pc.cast(array, pa.string()))
+        found = pc.take(self.labels, pc.index_in(array, value_set=keys))
+        if found.null_count == array.null_count:
+            return found
+        return pc.coalesce(found, pc.cast(array, pa.string()))
+
+
+def _iso_utc(array: pa.Array) -> pa.Array:
+    """Timestamps as ISO 8601 text in UTC to the second ("2013-05-01T10:00:00Z").
+
+    Arrow's cast to text, then "T" and "Z": about eight times faster than `strftime`.
+    """
+    seconds = pc.cast(pc.cast(array, pa.timestamp("s", tz="UTC"), safe=False), pa.timestamp("s"))
+    text = pc.replace_substring(pc.cast(seconds, pa.string()), " ", "T")
+    return pc.binary_join_element_wise(text, "Z", "")
 
 
 def _printable(
@@ -791,9 +428,7 @@ def _printable(
     for variable in codebook.variables:
         array = batch.columns[variable.name]
         if variable.storage == "datetime":
-            array = pc.strftime(
-                pc.cast(array, pa.timestamp("s", tz="UTC"), safe=False), format="%Y-%m-%dT%H:%M:%SZ"
-            )
+            array = _iso_utc(array)
         elif mappers is not None and variable.name in mappers:
             array = mappers[variable.name](array)
         out.append(array)
@@ -813,32 +448,90 @@ def _mappers(codebook: Codebook, selection: MicrodataSelection) -> dict[str, Lab
 Progress = Callable[[int], None]
 
 
+class _WriterThread:
+    """Runs a file writer in a thread of its own, at most `depth` items behind its producer.
+
+    Arrow's CSV writer, zlib and file writes release the GIL, so the file is written on
+    one core while the next batch is read and turned into labels on the other. A writer
+    that fails stops the producer at its next `put` with the writer's exception.
+    """
+
+    def __init__(self, write: Callable[[Any], None], depth: int = 2) -> None:
+        import queue
+
+        self._write = write
+        self._queue: queue.Queue[Any] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="tanys-export-writer", daemon=True)
+        self._thread.start()
+
+    _DONE = object()
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is self._DONE:
+                return
+            if self._error is None:
+                try:
+                    self._write(item)
+                except BaseException as exc:  # raised in the producer's thread
+                    self._error = exc
+
+    def put(self, item: Any) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(item)
+
+    def close(self) -> None:
+        """Wait for every item to be written; raise the writer's exception, if any."""
+        self._queue.put(self._DONE)
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+
+    def __enter__(self) -> _WriterThread:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:  # the producer failed: let the thread finish, keep the producer's error
+            self._error = self._error or RuntimeError("export stopped")
+            self._queue.put(self._DONE)
+            self._thread.join()
+
+
 def write_microdata_csv(
     selection: MicrodataSelection,
     codebook: Codebook,
-    out: IO[bytes],
+    out: IO[bytes] | pa.NativeFile,
     progress: Progress | None = None,
 ) -> int:
     mappers = _mappers(codebook, selection)
     names = [v.name for v in codebook.variables]
     out.write(BOM)
-    writer: pa_csv.CSVWriter | None = None
-    schema: pa.Schema | None = None
-    done = 0
     options = pa_csv.WriteOptions(quoting_style="needed")
-    for batch in iter_microdata_batches(selection, codebook):
-        table = pa.Table.from_arrays(_printable(codebook, batch, mappers), names=names)
-        if writer is None or schema is None:
-            schema = table.schema
-            writer = pa_csv.CSVWriter(out, schema, write_options=options)
-        writer.write_table(table if table.schema == schema else table.cast(schema))
-        done += batch.length
-        if progress:
-            progress(done)
-    if writer is None:  # no interviews: a header alone
+    state: dict[str, Any] = {}
+
+    def write(table: pa.Table) -> None:
+        if "writer" not in state:
+            state["schema"] = table.schema
+            state["writer"] = pa_csv.CSVWriter(out, table.schema, write_options=options)
+        schema = state["schema"]
+        state["writer"].write_table(table if table.schema == schema else table.cast(schema))
+
+    done = 0
+    with _WriterThread(write) as writer:
+        for batch in iter_microdata_batches(selection, codebook):
+            writer.put(pa.Table.from_arrays(_printable(codebook, batch, mappers), names=names))
+            done += batch.length
+            if progress:
+                progress(done)
+    if "writer" not in state:  # no interviews: a header alone
         out.write((",".join(f'"{n}"' for n in names) + "\n").encode("utf-8"))
     else:
-        writer.close()
+        state["writer"].close()
     return done
 
 
@@ -1021,7 +714,8 @@ def write_microdata(
     """Write the selection's interviews to `path` in `file_format`. Returns the rows written."""
     codebook = codebook or selection.codebook()
     if file_format == "csv":
-        with open(path, "wb") as out:
+        # A native file: Arrow's writer then writes without taking the GIL.
+        with pa.OSFile(str(path), "wb") as out:
             return write_microdata_csv(selection, codebook, out, progress)
     if file_format == "xlsx":
         return write_microdata_xlsx(selection, codebook, path, progress)

@@ -260,7 +260,21 @@ class Submission(models.Model):
             ("export_microdata", "Can download microdata"),
             ("view_estimates", "Can view estimates and dashboards"),
         ]
-        indexes = [models.Index(fields=["wave", "region"], name="submission_wave_region")]
+        indexes = [
+            models.Index(fields=["wave", "region"], name="submission_wave_region"),
+            # A wave's interviews by id (appending to snapshots and export caches, their
+            # count-and-sum fingerprints) and the questionnaire versions and enumerators
+            # behind a wave, read from the index alone.
+            models.Index(fields=["wave", "id"], name="submission_wave_id"),
+            models.Index(
+                fields=["wave", "form_version", "enumerator"], name="submission_wave_sources"
+            ),
+            models.Index(
+                fields=["wave"],
+                condition=Q(review_status="rejected"),
+                name="submission_wave_rejected",
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(urban_rural__in=[1, 2]), name="submission_urban_rural_valid"

@@ -1,0 +1,155 @@
+"""The export cache of a wave: interviews parsed once, exports equal to reading them live."""
+
+from __future__ import annotations
+
+import uuid
+
+import pyarrow as pa
+import pytest
+from django.contrib.auth import get_user_model
+
+from analytics.microdata import MicrodataSelection, WaveCache, iter_microdata_batches
+from analytics.services import interviews_changed, set_review_status
+from surveys.models import Submission
+from tests.analytics.factories_estimates import instrument_wave
+
+pytestmark = pytest.mark.django_db
+
+
+def _columns(selection: MicrodataSelection, *, use_cache: bool) -> pa.Table:
+    codebook = selection.codebook()
+    batches = list(iter_microdata_batches(selection, codebook, batch_size=7, use_cache=use_cache))
+    names = [v.name for v in codebook.variables]
+    return pa.Table.from_batches(
+        [pa.RecordBatch.from_arrays([b.columns[n] for n in names], names=names) for b in batches]
+    )
+
+
+def _export(wave, **options) -> pa.Table:
+    return _columns(MicrodataSelection(wave_ids=(wave.pk,), **options), use_cache=True)
+
+
+def _ids(table: pa.Table) -> list[str]:
+    return table.column("interview_id").to_pylist()
+
+
+def _segments(wave) -> int:
+    return len(list(WaveCache(wave.pk).folder.glob("seg-*.arrow")))
+
+
+@pytest.fixture
+def wave():
+    return instrument_wave(n=40)
+
+
+def test_cached_columns_equal_the_live_ones_across_waves_reviews_and_enumerators():
+    first = instrument_wave("2013", n=30, seed=1)
+    second = instrument_wave("2026", n=25, seed=2)
+    user = get_user_model().objects.create_user("enumerator")
+    some = Submission.objects.filter(wave=second).order_by("id").values_list("pk", flat=True)[:5]
+    Submission.objects.filter(pk__in=list(some)).update(enumerator=user, channel="tablet")
+    rejected = list(Submission.objects.filter(wave=first).values_list("pk", flat=True)[:3])
+    set_review_status(submission_ids=rejected, status="rejected")
+    selection = MicrodataSelection(wave_ids=(second.pk, first.pk), language="kk")
+
+    cached = _columns(selection, use_cache=True)
+    live = _columns(selection, use_cache=False)
+
+    assert cached.num_rows == 52
+    assert cached.equals(live)
+    assert set(cached.column("enumerator").to_pylist()) == {0, 1}
+    # wave by wave (in wave order), interviews in id order within a wave
+    assert cached.column("wave").to_pylist() == ["2013"] * 27 + ["2026"] * 25
+
+
+def test_new_interviews_are_appended_without_parsing_the_others_again(wave):
+    assert len(_export(wave)) == 40
+    assert _segments(wave) == 1
+    template = Submission.objects.filter(wave=wave).first()
+    template.pk, template.instance_id = None, uuid.uuid4()
+    template.save()  # a new interview with a new id and instance id
+    table = _export(wave)
+    assert len(table) == 41
+    assert _ids(table)[-1] == str(template.instance_id)
+    assert _segments(wave) == 2
+    _export(wave)
+    assert _segments(wave) == 2  # nothing new: nothing written
+
+
+def test_review_decisions_take_effect_without_parsing_again(wave):
+    ids = _ids(_export(wave))
+    target = Submission.objects.get(instance_id=ids[5])
+    set_review_status(submission_ids=[target.pk], status="rejected")
+    assert ids[5] not in _ids(_export(wave))
+    set_review_status(submission_ids=[target.pk], status="approved")
+    assert _ids(_export(wave)) == ids
+    assert _segments(wave) == 1
+
+
+def test_interviews_committed_late_with_a_lower_id_and_deleted_ones_are_reconciled():
+    elsewhere = instrument_wave("2026", n=2, seed=3)
+    wave = instrument_wave("2013", n=20, seed=4)
+    before = _ids(_export(wave))
+    late = Submission.objects.filter(wave=elsewhere).order_by("id").first()
+    assert late.pk < min(Submission.objects.filter(wave=wave).values_list("pk", flat=True))
+    Submission.objects.filter(pk=late.pk).update(wave=wave)  # as if its commit came late
+    gone = Submission.objects.get(instance_id=before[3])
+    gone.delete()
+
+    after = _ids(_export(wave))
+
+    assert after == [str(late.instance_id)] + [i for i in before if i != str(gone.instance_id)]
+    live = _columns(MicrodataSelection(wave_ids=(wave.pk,)), use_cache=False)
+    assert _export(wave).equals(live)
+
+
+def test_answers_edited_in_place_start_a_new_cache(wave):
+    _export(wave, values="codes")
+    old_folder = WaveCache(wave.pk).folder
+    target = Submission.objects.filter(wave=wave).order_by("id").first()
+    target.answers = {**target.answers, "HH_SIZE": 11}
+    target.save()
+    interviews_changed(wave_ids=[wave.pk], answers_edited=True)
+
+    table = _export(wave, values="codes")
+
+    assert WaveCache(wave.pk).folder != old_folder
+    assert not old_folder.exists()
+    assert table.column("HH_SIZE").to_pylist()[0] == 11
+
+
+def test_two_processes_appending_the_same_interviews_give_each_interview_once(wave):
+    cache = WaveCache(wave.pk)
+    cache.folder.mkdir(parents=True)
+    everything = Submission.objects.filter(wave=wave)
+    assert cache._append(everything) == cache._append(everything) == 40
+
+    table = _export(wave)
+
+    assert len(table) == 40 and len(set(_ids(table))) == 40
+
+
+def test_a_damaged_cache_fails_one_export_and_the_next_rebuilds_it(wave):
+    expected = _export(wave)
+    segment = next(WaveCache(wave.pk).folder.glob("seg-*.arrow"))
+    segment.write_bytes(segment.read_bytes()[:200])
+    with pytest.raises((OSError, pa.ArrowException)):
+        _export(wave)
+    assert _export(wave).equals(expected)
+
+
+def test_a_limit_spans_waves_in_order():
+    first = instrument_wave("2013", n=6, seed=5)
+    second = instrument_wave("2026", n=6, seed=6)
+    table = _columns(MicrodataSelection(wave_ids=(first.pk, second.pk), limit=9), use_cache=True)
+    assert table.column("wave").to_pylist() == ["2013"] * 6 + ["2026"] * 3
+
+
+def test_the_worker_parses_new_interviews_after_recomputing(wave, embedded_tasks):
+    from analytics.tasks import recompute_wave_estimates
+
+    assert not WaveCache(wave.pk).folder.exists()
+    recompute_wave_estimates(wave.pk, force=True)
+    cache = WaveCache(wave.pk)
+    assert _segments(wave) == 1
+    assert cache.update() == 0  # already holds every interview
