@@ -51,8 +51,32 @@ from analytics.codebook import (
     build_codebook,
 )
 from surveys.models import FormVersion, ReviewStatus, Submission, Wave
+from surveys.selectors import wave_token
 
 logger = logging.getLogger(__name__)
+
+
+def _return_freed_memory() -> None:
+    """Let freed batch buffers go back to the system, so an export's memory stays flat.
+
+    Arrow's default allocator (mimalloc) keeps the pages a thread frees for that thread,
+    and an export hands every batch from its reading thread to its writing thread; the C
+    library's allocator gives them back, once its threshold for serving a request from
+    its own mapping is fixed (by default it rises to 32 MB after the first large buffers
+    are freed, and every later batch then stays in the heap). Measured on a million
+    interviews: peaks about 120 MB lower, at about the same speed.
+    """
+    if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
+        pa.set_memory_pool(pa.system_memory_pool())
+    if "MALLOC_MMAP_THRESHOLD_" not in os.environ:
+        with contextlib.suppress(OSError, AttributeError):  # not the GNU C library
+            import ctypes
+
+            m_mmap_threshold = -3
+            ctypes.CDLL("libc.so.6").mallopt(m_mmap_threshold, 256 * 1024)
+
+
+_return_freed_memory()
 
 # Interviews per batch: large enough that Arrow's kernels dominate, small enough that a
 # batch's raw JSON, parsed columns and printed text stay small (about 40 kB of memory per
@@ -331,18 +355,20 @@ def _fetch_postgresql(
                 raw.cursor() as copy_cursor,
                 copy_cursor.copy(f"COPY ({statement}) TO STDOUT WITH (FORMAT csv)") as copy,
             ):
-                rows: list[bytes] = []
-                # libpq delivers one row per COPY message. A consumer that gave up leaves
+                # libpq delivers one row per COPY message, appended to one growing
+                # buffer per chunk (no object per row). A consumer that gave up leaves
                 # the rest to be read out, so the connection is usable afterwards.
+                chunk, rows = bytearray(), 0
                 for message in copy:
                     if stop.is_set():
                         continue
-                    rows.append(bytes(message))
-                    if len(rows) == batch_size:
-                        hand_over(b"".join(rows))
-                        rows = []
+                    chunk += message
+                    rows += 1
+                    if rows == batch_size:
+                        hand_over(chunk)
+                        chunk, rows = bytearray(), 0
                 if rows:
-                    hand_over(b"".join(rows))
+                    hand_over(chunk)
             hand_over(_COPY_DONE)
         except BaseException as exc:  # handed to the consumer, which raises it
             hand_over(exc)
@@ -357,7 +383,7 @@ def _fetch_postgresql(
             if isinstance(item, BaseException):
                 raise item
             table = pa_csv.read_csv(
-                pa.BufferReader(item),
+                pa.BufferReader(pa.py_buffer(item)),
                 read_options=read_options,
                 parse_options=parse_options,
                 convert_options=convert_options,
@@ -602,8 +628,6 @@ class WaveCache:
     folder: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        from analytics.snapshot import wave_token
-
         self.schema = wave_answers_schema(self.wave_id)
         fetched = _fetch_schema()
         columns = fetched.remove(len(fetched) - 1)
@@ -713,10 +737,10 @@ class WaveCache:
 
     def _segments(self) -> list[_Segment]:
         segments = []
-        for path in sorted(self.folder.glob("seg-*.arrow")):
+        for path in self.folder.glob("seg-*.arrow"):
             with np.load(path.with_suffix(".npz")) as sidecar:
                 segments.append(_Segment(path, sidecar["ids"], sidecar["offsets"]))
-        return segments
+        return sorted(segments, key=lambda segment: int(segment.ids[0]))
 
     def _deleted(self) -> np.ndarray:
         parts = [np.load(path) for path in sorted(self.folder.glob("deleted-*.npy"))]
@@ -770,6 +794,12 @@ class WaveCache:
     ) -> Iterator[RawBatch]:
         if not segments:
             return
+        if _in_id_order(segments):
+            excluded = np.union1d(deleted, rejected)
+            yield from self._read_in_order(segments, schema, excluded, limit)
+            return
+        # Segments that overlap (two processes appended the same interviews) or interleave
+        # (interviews committed late): gather rows by their place in id order.
         ids = np.concatenate([s.ids for s in segments])
         segment_of = np.concatenate(
             [np.full(len(s.ids), i, dtype=np.int32) for i, s in enumerate(segments)]
@@ -793,6 +823,33 @@ class WaveCache:
         finally:
             reader.close()
 
+    def _read_in_order(
+        self,
+        segments: list[_Segment],
+        schema: pa.Schema,
+        excluded: np.ndarray,
+        limit: int | None,
+    ) -> Iterator[RawBatch]:
+        """The usual case, segment after segment and batch after batch, as stored."""
+        remaining = limit
+        for segment in segments:
+            keep = ~np.isin(segment.ids, excluded) if len(excluded) else None
+            with pa.OSFile(str(segment.path)) as source:
+                reader = pa.ipc.open_file(source)
+                for number in range(reader.num_record_batches):
+                    if remaining is not None and remaining <= 0:
+                        return
+                    batch = reader.get_batch(number)
+                    if keep is not None:
+                        mask = keep[segment.offsets[number] : segment.offsets[number + 1]]
+                        if not mask.all():
+                            batch = batch.filter(pa.array(mask))
+                    if remaining is not None:
+                        batch = batch.slice(0, remaining)
+                        remaining -= batch.num_rows
+                    if batch.num_rows:
+                        yield self._from_cache_table(pa.Table.from_batches([batch]), schema)
+
     def _from_cache_table(self, table: pa.Table, schema: pa.Schema) -> RawBatch:
         present = set(table.column_names)
         answers = pa.table(
@@ -809,6 +866,16 @@ class WaveCache:
             fetched={name: table.column(name).combine_chunks() for name in QUERY_FIELDS},
             answers=answers,
         )
+
+
+def _in_id_order(segments: list[_Segment]) -> bool:
+    """Whether the segments, one after another, hold strictly increasing ids."""
+    last = -1
+    for segment in segments:
+        if segment.ids[0] <= last or (len(segment.ids) > 1 and (np.diff(segment.ids) <= 0).any()):
+            return False
+        last = int(segment.ids[-1])
+    return True
 
 
 class _BatchReader:

@@ -31,7 +31,8 @@ from django.conf import settings
 from django.db import connection
 
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
-from surveys.models import ReviewStatus, Submission, Wave
+from surveys.models import ReviewStatus, Submission
+from surveys.selectors import wave_token
 
 SNAPSHOT_FORMAT = 3
 MOTIVE_CODES = [f"M{k}" for k in range(1, 8)]
@@ -384,12 +385,6 @@ def _accepted_ids(wave_id: int, upto: int) -> np.ndarray:
             [upto],
         )
         return np.fromiter((row[0] for row in cursor.fetchall()), dtype=np.int64)
-
-
-def wave_token(wave_id: int) -> int:
-    """The wave's creation time in microseconds (0 when the wave does not exist)."""
-    created = Wave.objects.filter(pk=wave_id).values_list("created_at", flat=True).first()
-    return int(created.timestamp() * 1_000_000) if created else 0
 
 
 def refresh(

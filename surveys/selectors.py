@@ -24,3 +24,13 @@ def link_for_token(token: str) -> InvitationLink | None:
         .filter(token=token)
         .first()
     )
+
+
+def wave_token(wave_id: int) -> int:
+    """The wave's creation time in microseconds (0 when the wave does not exist).
+
+    Files derived from a wave (snapshots, export caches) carry it, so a file left by
+    another database whose wave had the same id is never taken for this wave's.
+    """
+    created = Wave.objects.filter(pk=wave_id).values_list("created_at", flat=True).first()
+    return int(created.timestamp() * 1_000_000) if created else 0
