@@ -10,7 +10,7 @@ Arrow columns by `analytics.microdata` (from each wave's export cache, so an int
 answers JSON is parsed once, not at every export) and mapped from codes to labels column
 by column (a numpy lookup table per variable), so no Python code runs per cell on the hot
 path. CSV is written by Arrow's writer in a thread of its own, so the file is written on
-one core while the next batch is read on the other; XLSX through XlsxWriter; SPSS and
+one core while the next batch is read on the other; XLSX through `analytics.xlsx`, column-wise as well; SPSS and
 Stata files through pyreadstat from compact per-column arrays (int8/int16 codes).
 
 Export jobs: `create_export_job`, `run_export_job` and `retry_export_job` are the writes;
