@@ -9,9 +9,10 @@ Microdata: one row per interview, the columns of `analytics.codebook`, read as t
 Arrow columns by `analytics.microdata` (from each wave's export cache, so an interview's
 answers JSON is parsed once, not at every export) and mapped from codes to labels column
 by column (a numpy lookup table per variable), so no Python code runs per cell on the hot
-path. CSV is written by Arrow's writer in a thread of its own, so the file is written on
-one core while the next batch is read on the other; XLSX through `analytics.xlsx`, column-wise as well; SPSS and
-Stata files through pyreadstat from compact per-column arrays (int8/int16 codes).
+path. CSV (Arrow's writer) and XLSX (`analytics.xlsx`, column-wise as well) are written
+in a thread of their own, so the file is written on one core while the next batch is
+read on the other; SPSS and Stata files through pyreadstat from compact per-column arrays
+(int8/int16 codes).
 
 Export jobs: `create_export_job`, `run_export_job` and `retry_export_job` are the writes;
 the Celery task in `analytics.export_tasks` only calls `run_export_job`.
