@@ -581,6 +581,8 @@ CACHE_FORMAT = 1
 ANSWER_PREFIX = "answer:"  # cached answer columns, apart from the design fields
 # Interviews whose ids are looked up in one query while reconciling.
 ID_CHUNK = 5_000
+# Segments a wave's cache may hold before its smaller ones are merged.
+MAX_SEGMENTS = 16
 
 
 def cache_root() -> Path:
@@ -673,10 +675,13 @@ class WaveCache:
 
     def _append(self, submissions: models.QuerySet[Submission]) -> int:
         """Fetch, parse and store these interviews as one segment."""
-        batches = fetch_batches(submissions, BATCH_ROWS)
-        first = next(batches, None)
-        if first is None:
-            return 0
+        return self._write_segment(
+            self._to_cache_table(_raw(record_batch, self.schema))
+            for record_batch in fetch_batches(submissions, BATCH_ROWS)
+        )
+
+    def _write_segment(self, tables: Iterator[pa.Table]) -> int:
+        """Store tables of cached columns as one segment; returns its row count."""
         name = f"seg-{os.urandom(8).hex()}"
         tmp = self.folder / f".{name}.arrow.part"
         ids: list[np.ndarray] = []
@@ -684,8 +689,7 @@ class WaveCache:
         try:
             with pa.OSFile(str(tmp), "wb") as sink:
                 writer: pa.ipc.RecordBatchFileWriter | None = None
-                for record_batch in itertools.chain([first], batches):
-                    table = self._to_cache_table(_raw(record_batch, self.schema))
+                for table in tables:
                     if writer is None:
                         writer = pa.ipc.new_file(
                             sink,
@@ -695,7 +699,8 @@ class WaveCache:
                     writer.write_batch(table.combine_chunks().to_batches()[0])
                     ids.append(table.column("id").to_numpy())
                     offsets.append(offsets[-1] + table.num_rows)
-                assert writer is not None
+                if writer is None:
+                    return 0
                 writer.close()
             np.savez(
                 self.folder / f"{name}.npz",
@@ -707,6 +712,30 @@ class WaveCache:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
         return offsets[-1]
+
+    def compact(self) -> bool:
+        """Merge the smaller segments into one once there are more than MAX_SEGMENTS.
+
+        Every recomputation may append a segment of a few interviews; merging keeps the
+        number of files small. The merged segment is in place before the others are
+        removed, and readers hold their files open, so a reading export is undisturbed.
+        """
+        segments = self._segments()
+        if len(segments) <= MAX_SEGMENTS:
+            return False
+        largest = max(segments, key=lambda segment: len(segment.ids))
+        smaller = [segment for segment in segments if segment is not largest]
+        positions = _Positions(smaller)
+        order = positions.first[~np.isin(positions.unique_ids, largest.ids)]
+        with _BatchReader(smaller) as reader:
+            self._write_segment(
+                reader.take(positions.segment_of[chunk], positions.row_of[chunk])
+                for chunk in _chunks(order, BATCH_ROWS)
+            )
+        for segment in smaller:
+            segment.path.unlink(missing_ok=True)
+            segment.path.with_suffix(".npz").unlink(missing_ok=True)
+        return True
 
     def _to_cache_table(self, raw: RawBatch) -> pa.Table:
         arrays = [raw.ids, *(raw.fetched[name] for name in QUERY_FIELDS), *raw.answers.columns]
@@ -736,11 +765,18 @@ class WaveCache:
     # ---------------------------------------------------------------- reading
 
     def _segments(self) -> list[_Segment]:
-        segments = []
-        for path in self.folder.glob("seg-*.arrow"):
-            with np.load(path.with_suffix(".npz")) as sidecar:
-                segments.append(_Segment(path, sidecar["ids"], sidecar["offsets"]))
-        return sorted(segments, key=lambda segment: int(segment.ids[0]))
+        """The segments, by first id. One removed while listing (merged by a compaction,
+        whose merged segment was in place first) means listing again."""
+        for _attempt in range(5):
+            segments = []
+            try:
+                for path in self.folder.glob("seg-*.arrow"):
+                    with np.load(path.with_suffix(".npz")) as sidecar:
+                        segments.append(_Segment(path, sidecar["ids"], sidecar["offsets"]))
+            except FileNotFoundError:
+                continue
+            return sorted(segments, key=lambda segment: int(segment.ids[0]))
+        raise OSError(f"the export cache of wave {self.wave_id} keeps changing; try again")
 
     def _deleted(self) -> np.ndarray:
         parts = [np.load(path) for path in sorted(self.folder.glob("deleted-*.npy"))]
@@ -763,92 +799,93 @@ class WaveCache:
                 return
         try:
             self.update()
-            segments = self._segments()
+            reader = self._open()
         except (OSError, ValueError, pa.ArrowException):
             # An unreadable cache (a disk full, a file damaged) is dropped and rebuilt.
             logger.exception("export cache of wave %s unreadable; rebuilding", self.wave_id)
             shutil.rmtree(self.folder, ignore_errors=True)
             self.update()
-            segments = self._segments()
+            reader = self._open()
         rejected = np.fromiter(
             Submission.objects.filter(
                 wave_id=self.wave_id, review_status=ReviewStatus.REJECTED
             ).values_list("id", flat=True),
             dtype=np.int64,
         )
-        try:
-            yield from self._read(segments, schema, self._deleted(), rejected, batch_size, limit)
-        except (OSError, ValueError, pa.ArrowException):
-            # Rows may already be written: fail this export, and let a retry rebuild.
-            shutil.rmtree(self.folder, ignore_errors=True)
-            raise
+        with reader:
+            try:
+                yield from self._read(reader, schema, self._deleted(), rejected, batch_size, limit)
+            except (ValueError, pa.ArrowException):
+                # A batch damaged past its file's footer. Rows may already be written:
+                # fail this export, and let the next one rebuild.
+                shutil.rmtree(self.folder, ignore_errors=True)
+                raise
+
+    def _open(self) -> _BatchReader:
+        """The segments, opened; one removed between listing and opening means listing
+        again (see `_segments`)."""
+        for _attempt in range(5):
+            try:
+                return _BatchReader(self._segments())
+            except FileNotFoundError:
+                continue
+        raise OSError(f"the export cache of wave {self.wave_id} keeps changing; try again")
 
     def _read(
         self,
-        segments: list[_Segment],
+        reader: _BatchReader,
         schema: pa.Schema,
         deleted: np.ndarray,
         rejected: np.ndarray,
         batch_size: int,
         limit: int | None,
     ) -> Iterator[RawBatch]:
+        segments = reader.segments
         if not segments:
             return
         if _in_id_order(segments):
             excluded = np.union1d(deleted, rejected)
-            yield from self._read_in_order(segments, schema, excluded, limit)
+            yield from self._read_in_order(reader, schema, excluded, limit)
             return
         # Segments that overlap (two processes appended the same interviews) or interleave
-        # (interviews committed late): gather rows by their place in id order.
-        ids = np.concatenate([s.ids for s in segments])
-        segment_of = np.concatenate(
-            [np.full(len(s.ids), i, dtype=np.int32) for i, s in enumerate(segments)]
-        )
-        row_of = np.concatenate([np.arange(len(s.ids), dtype=np.int64) for s in segments])
-        # First copy of each id, in id order; then drop deleted and rejected interviews.
-        unique_ids, first = np.unique(ids, return_index=True)
-        keep = np.ones(len(unique_ids), dtype=bool)
+        # (interviews committed late): gather rows by their place in id order, keeping
+        # the first copy of each id and leaving out deleted and rejected interviews.
+        positions = _Positions(segments)
+        keep = np.ones(len(positions.unique_ids), dtype=bool)
         for excluded in (deleted, rejected):
             if len(excluded):
-                keep &= ~np.isin(unique_ids, excluded)
-        order = first[keep]
+                keep &= ~np.isin(positions.unique_ids, excluded)
+        order = positions.first[keep]
         if limit is not None:
             order = order[:limit]
-        reader = _BatchReader(segments)
-        try:
-            for start in range(0, len(order), batch_size):
-                chunk = order[start : start + batch_size]
-                table = reader.take(segment_of[chunk], row_of[chunk])
-                yield self._from_cache_table(table, schema)
-        finally:
-            reader.close()
+        for chunk in _chunks(order, batch_size):
+            table = reader.take(positions.segment_of[chunk], positions.row_of[chunk])
+            yield self._from_cache_table(table, schema)
 
     def _read_in_order(
         self,
-        segments: list[_Segment],
+        reader: _BatchReader,
         schema: pa.Schema,
         excluded: np.ndarray,
         limit: int | None,
     ) -> Iterator[RawBatch]:
         """The usual case, segment after segment and batch after batch, as stored."""
         remaining = limit
-        for segment in segments:
+        for index, segment in enumerate(reader.segments):
             keep = ~np.isin(segment.ids, excluded) if len(excluded) else None
-            with pa.OSFile(str(segment.path)) as source:
-                reader = pa.ipc.open_file(source)
-                for number in range(reader.num_record_batches):
-                    if remaining is not None and remaining <= 0:
-                        return
-                    batch = reader.get_batch(number)
-                    if keep is not None:
-                        mask = keep[segment.offsets[number] : segment.offsets[number + 1]]
-                        if not mask.all():
-                            batch = batch.filter(pa.array(mask))
-                    if remaining is not None:
-                        batch = batch.slice(0, remaining)
-                        remaining -= batch.num_rows
-                    if batch.num_rows:
-                        yield self._from_cache_table(pa.Table.from_batches([batch]), schema)
+            for number in range(len(segment.offsets) - 1):
+                if remaining is not None and remaining <= 0:
+                    return
+                batch = reader.batch(index, number)
+                if keep is not None:
+                    mask = keep[segment.offsets[number] : segment.offsets[number + 1]]
+                    if not mask.all():
+                        batch = batch.filter(pa.array(mask))
+                if remaining is not None:
+                    batch = batch.slice(0, remaining)
+                    remaining -= batch.num_rows
+                if batch.num_rows:
+                    yield self._from_cache_table(pa.Table.from_batches([batch]), schema)
 
     def _from_cache_table(self, table: pa.Table, schema: pa.Schema) -> RawBatch:
         present = set(table.column_names)
@@ -878,29 +915,64 @@ def _in_id_order(segments: list[_Segment]) -> bool:
     return True
 
 
-class _BatchReader:
-    """Rows of cached segments by (segment, row), reading each record batch once in order.
+@dataclass
+class _Positions:
+    """Where each distinct id of some segments lies: its first copy's place in the
+    concatenated segments, and that place as (segment, row)."""
 
-    Keeps the few batches read last, so rows of one batch spread over two chunks of the
-    output (and rows committed late, stored in a later segment) are read once.
+    unique_ids: np.ndarray
+    first: np.ndarray
+    segment_of: np.ndarray
+    row_of: np.ndarray
+
+    def __init__(self, segments: list[_Segment]) -> None:
+        ids = np.concatenate([s.ids for s in segments])
+        self.segment_of = np.concatenate(
+            [np.full(len(s.ids), i, dtype=np.int32) for i, s in enumerate(segments)]
+        )
+        self.row_of = np.concatenate([np.arange(len(s.ids), dtype=np.int64) for s in segments])
+        self.unique_ids, self.first = np.unique(ids, return_index=True)
+
+
+def _chunks(order: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    for start in range(0, len(order), size):
+        yield order[start : start + size]
+
+
+class _BatchReader:
+    """Record batches of cached segments, by (segment, batch) or rows by (segment, row).
+
+    Opens every segment at once, so a compaction that removes them meanwhile does not
+    disturb the reading, and keeps the few batches read last, so rows of one batch spread
+    over two chunks of the output (or committed late, in a later segment) are read once.
     """
 
     KEEP = 4
 
     def __init__(self, segments: list[_Segment]) -> None:
         self.segments = segments
-        self._files: dict[int, tuple[pa.NativeFile, pa.ipc.RecordBatchFileReader]] = {}
+        self._sources: list[pa.NativeFile] = []
+        try:
+            for segment in segments:
+                self._sources.append(pa.OSFile(str(segment.path)))
+        except BaseException:
+            self.close()
+            raise
+        self._readers = [pa.ipc.open_file(source) for source in self._sources]
         self._batches: OrderedDict[tuple[int, int], pa.RecordBatch] = OrderedDict()
 
-    def _batch(self, segment: int, number: int) -> pa.RecordBatch:
+    def __enter__(self) -> _BatchReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def batch(self, segment: int, number: int) -> pa.RecordBatch:
         key = (segment, number)
         if key in self._batches:
             self._batches.move_to_end(key)
             return self._batches[key]
-        if segment not in self._files:
-            source = pa.OSFile(str(self.segments[segment].path))
-            self._files[segment] = (source, pa.ipc.open_file(source))
-        batch = self._files[segment][1].get_batch(number)
+        batch = self._readers[segment].get_batch(number)
         self._batches[key] = batch
         if len(self._batches) > self.KEEP:
             self._batches.popitem(last=False)
@@ -921,7 +993,7 @@ class _BatchReader:
         for run in np.split(np.arange(len(rows)), boundaries):
             segment, number = int(segments[run[0]]), int(batch_numbers[run[0]])
             start = self.segments[segment].offsets[number]
-            batch = self._batch(segment, number)
+            batch = self.batch(segment, number)
             wanted = rows[run] - start
             if (np.diff(wanted) == 1).all():  # consecutive rows: a slice
                 pieces.append(batch.slice(int(wanted[0]), len(wanted)))
@@ -930,14 +1002,18 @@ class _BatchReader:
         return pa.Table.from_batches(pieces)
 
     def close(self) -> None:
-        for source, _reader in self._files.values():
+        for source in self._sources:
             source.close()
-        self._files.clear()
+        self._sources.clear()
         self._batches.clear()
 
 
 def update_wave_cache(wave_id: int) -> int:
-    """Bring a wave's export cache up to date (the worker calls this after recomputing)."""
+    """Bring a wave's export cache up to date and merge its small segments (the worker
+    calls this after recomputing). Returns how many interviews were added."""
     if not Wave.objects.filter(pk=wave_id).exists():
         return 0
-    return WaveCache(wave_id).update()
+    cache = WaveCache(wave_id)
+    added = cache.update()
+    cache.compact()
+    return added
