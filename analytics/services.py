@@ -24,6 +24,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
@@ -90,6 +91,21 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
     if queued:
         transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
     return bool(queued)
+
+
+def schedule_export_cache_update(*, wave_id: int) -> bool:
+    """Have a worker parse the wave's new interviews into its export cache, at most once
+    per EXPORT_CACHE_DELAY: the first call of a period queues the update at its end, and
+    the calls until then are covered by it. Returns whether an update was queued."""
+    from django.core.cache import cache
+
+    from analytics.export_tasks import update_export_cache
+
+    delay = settings.EXPORT_CACHE_DELAY
+    if delay > 0 and not cache.add(f"tanys:export-cache:{wave_id}", 1, timeout=delay):
+        return False
+    update_export_cache.apply_async(args=[wave_id], countdown=delay)
+    return True
 
 
 def interviews_changed(*, wave_ids: Iterable[int], answers_edited: bool = False) -> None:

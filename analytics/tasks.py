@@ -32,10 +32,8 @@ def recompute_wave_estimates(wave_id: int, force: bool = False) -> str:
     """Bring one wave's stored estimates up to date (coalesced, idempotent)."""
     outcome = services.recompute_wave(wave_id=wave_id, force=force)
     if outcome == "computed":
-        # New interviews: parse them for exports now, not when a researcher waits.
-        from analytics.export_tasks import update_export_cache
-
-        update_export_cache.delay(wave_id)
+        # New interviews: parse them for exports ahead of time, not when a researcher waits.
+        services.schedule_export_cache_update(wave_id=wave_id)
     if outcome == "busy" and not recompute_wave_estimates.app.conf.task_always_eager:
         # Another run holds the wave. It re-checks for new interviews when it ends; if
         # its worker died, the claim goes stale and this retry takes over.
