@@ -714,14 +714,19 @@ class WaveCache:
         return offsets[-1]
 
     def compact(self) -> bool:
-        """Merge the smaller segments into one once there are more than MAX_SEGMENTS.
+        """Merge the smaller segments into one once there are more than MAX_SEGMENTS, or
+        when two processes appended the same interviews.
 
         Every recomputation may append a segment of a few interviews; merging keeps the
         number of files small. The merged segment is in place before the others are
         removed, and readers hold their files open, so a reading export is undisturbed.
         """
         segments = self._segments()
-        if len(segments) <= MAX_SEGMENTS:
+        if len(segments) < 2:
+            return False
+        stored = sum(len(segment.ids) for segment in segments)
+        distinct = len(np.unique(np.concatenate([segment.ids for segment in segments])))
+        if len(segments) <= MAX_SEGMENTS and distinct == stored:
             return False
         largest = max(segments, key=lambda segment: len(segment.ids))
         smaller = [segment for segment in segments if segment is not largest]
