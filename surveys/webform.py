@@ -8,6 +8,13 @@ answers in localStorage and sends them as JSON with a client-made instance id. C
 language reloads the page in the other language; the answers come back from
 localStorage, so nothing is lost.
 
+Repeats (rosters): a field inside a repeat is named with its entry, ``household[2].age``
+(entries from 1), the key under which `surveys.validation` reports its errors. The
+answers hold a repeat as a list of per-entry dicts. Without JavaScript the page shows the
+entries posted plus a blank one (or as many as ``repeat_count`` asks for), and "Add
+another" posts the page back with one more; with JavaScript, form.js adds and removes
+entries by copying the blank entry of the repeat's ``<template>``.
+
 Duplicate policy for public links: a browser keeps one instance id per link until it has
 submitted; a retry with that id stores nothing new, and the browser then remembers that
 it took part and says so when the link is opened again (with a button for another person
@@ -20,13 +27,16 @@ only a coarse device class (phone, tablet, desktop).
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import math
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -35,11 +45,19 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from surveys.definition import interface_language, stored_choice_value
+from surveys.definition import INPUT_TYPES, interface_language, stored_choice_value
+from surveys.expressions import evaluate, to_number
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
 from surveys.services import MAX_ANSWERS_BYTES, SubmissionRefused, submit_interview
-from surveys.validation import FORM_ERRORS, TEXT_MAX_LENGTH, AnswerErrors
+from surveys.validation import (
+    FORM_ERRORS,
+    MAX_REPEAT_INSTANCES,
+    TEXT_MAX_LENGTH,
+    AnswerErrors,
+    convert,
+    stored_calculation,
+)
 
 LANGUAGE_NAMES = {"kk": "Қазақша", "ru": "Русский", "en": "English"}
 REFUSAL_STATUS = {
@@ -68,7 +86,12 @@ def user_agent_class(user_agent: str) -> str:
 
 @dataclass
 class Item:
-    """A question or note as the template renders it."""
+    """A question or note as the template renders it.
+
+    ``name`` is the answer's key: the question's name, or inside a repeat its path with
+    the entry number, ``household[2].age``, as the server reports errors and as the plain
+    HTML form names its fields.
+    """
 
     name: str
     type: str
@@ -79,6 +102,8 @@ class Item:
     appearance: str = ""
     value: Any = None
     errors: list[str] = field(default_factory=list)
+
+    is_repeat = False
 
     @property
     def input_id(self) -> str:
@@ -92,11 +117,52 @@ class Item:
 
 
 @dataclass
+class Entry:
+    """One instance of a repeat: its number (from 1) and its questions and inner repeats."""
+
+    number: int
+    items: list[Item | Repeat]
+
+
+@dataclass
+class Repeat:
+    """A repeat section: its entries, and whether their number comes from ``repeat_count``.
+
+    ``path`` names the repeat in the form without entry numbers (``trees.stems``); it ties
+    a section to the blank entry form.js copies when it adds one.
+    """
+
+    name: str
+    path: str
+    label: str
+    hint: str
+    counted: bool
+    entries: list[Entry]
+    errors: list[str] = field(default_factory=list)
+
+    is_repeat = True
+
+
+@dataclass
+class EntryTemplate:
+    """A blank entry of a repeat, numbered 0, for form.js to copy and renumber."""
+
+    path: str
+    key: str
+    counted: bool
+    entry: Entry
+
+
+@dataclass
 class Page:
     number: int
     title: str
     section: str
-    items: list[Item]
+    items: list[Item | Repeat]
+
+
+# The entry number of the blank entries form.js copies; real entries count from 1.
+TEMPLATE_ENTRY = 0
 
 
 def build_pages(
@@ -109,60 +175,216 @@ def build_pages(
 
     Without field-list groups and without ``style=pages`` the whole form is one page.
     Groups that are not field lists give their label to their pages as a section title.
+    A repeat outside a field-list group is a page of its own, with all its entries.
+
+    A repeat shows the entries in ``values`` plus one blank entry, or, when it has a
+    ``repeat_count`` that the values give, that many entries.
     """
-    values = values or {}
-    errors = errors or {}
+    return _PageBuilder(definition, language, values or {}, errors or {}).pages()
 
-    def text(texts: dict[str, str] | None) -> str:
-        return pick_translation(texts, language)
 
-    def item(node: dict[str, Any]) -> Item:
+def entry_templates(definition: dict[str, Any], language: str) -> list[EntryTemplate]:
+    """A blank entry for every repeat of the form, nested repeats included."""
+    builder = _PageBuilder(definition, language, {}, {}, blank_entries=0)
+    found: list[EntryTemplate] = []
+
+    def visit(nodes: list[dict[str, Any]], path: str, prefix: str) -> None:
+        for node in nodes:
+            if node["kind"] == "group":
+                visit(node.get("children", []), path, prefix)
+            elif node["kind"] == "repeat":
+                key = prefix + node["name"]
+                inner = f"{key}[{TEMPLATE_ENTRY}]."
+                node_path = path + node["name"]
+                entry = Entry(
+                    TEMPLATE_ENTRY,
+                    builder.visible(node.get("children", []), {}, {}, inner, node_path + "."),
+                )
+                counted = node.get("repeat_count") is not None
+                found.append(EntryTemplate(node_path, key, counted, entry))
+                visit(node.get("children", []), node_path + ".", inner)
+
+    visit(definition.get("children", []), "", "")
+    return found
+
+
+class _PageBuilder:
+    def __init__(
+        self,
+        definition: dict[str, Any],
+        language: str,
+        values: dict[str, Any],
+        errors: dict[str, list[str]],
+        *,
+        blank_entries: int = 1,
+    ):
+        self.blank_entries = blank_entries
+        self.definition = definition
+        self.language = language
+        self.values = values
+        self.errors = errors
+
+    def text(self, texts: dict[str, str] | None) -> str:
+        return pick_translation(texts, self.language)
+
+    def item(self, node: dict[str, Any], scope: dict[str, Any], prefix: str) -> Item:
+        key = prefix + node["name"]
         choices = [
-            (c["name"], text(c["label"]) or c["name"])
-            for c in definition["choices"].get(node.get("list_name") or "", [])
+            (c["name"], self.text(c["label"]) or c["name"])
+            for c in self.definition["choices"].get(node.get("list_name") or "", [])
         ]
         return Item(
-            name=node["name"],
+            name=key,
             type=node["type"],
-            label=text(node.get("label")),
-            hint=text(node.get("hint")),
+            label=self.text(node.get("label")),
+            hint=self.text(node.get("hint")),
             required=node.get("required") is True,
             choices=choices,
             appearance=node.get("appearance", ""),
-            value=values.get(node["name"]),
-            errors=errors.get(node["name"], []),
+            value=scope.get(node["name"]),
+            errors=self.errors.get(key, []),
         )
 
-    def visible(nodes: list[dict[str, Any]]) -> list[Item]:
-        found = []
+    def repeat(
+        self,
+        node: dict[str, Any],
+        scope: dict[str, Any],
+        working: dict[str, Any],
+        prefix: str,
+        path: str,
+    ) -> Repeat:
+        key = prefix + node["name"]
+        rows = scope.get(node["name"])
+        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        count = repeat_count(node, working)
+        if count is None:
+            count = len(rows)
+            if node.get("repeat_count") is None:
+                count += self.blank_entries
+        children = node.get("children", [])
+        entries = []
+        for number in range(1, min(count, MAX_REPEAT_INSTANCES) + 1):
+            row = rows[number - 1] if number <= len(rows) else {}
+            entries.append(
+                Entry(
+                    number,
+                    self.visible(
+                        children,
+                        row,
+                        entry_working(children, row, working, self.definition),
+                        f"{key}[{number}].",
+                        f"{path}{node['name']}.",
+                    ),
+                )
+            )
+        return Repeat(
+            name=key,
+            path=path + node["name"],
+            label=self.text(node.get("label")),
+            hint=self.text(node.get("hint")),
+            counted=node.get("repeat_count") is not None,
+            entries=entries,
+            errors=self.errors.get(key, []),
+        )
+
+    def visible(
+        self,
+        nodes: list[dict[str, Any]],
+        scope: dict[str, Any],
+        working: dict[str, Any],
+        prefix: str = "",
+        path: str = "",
+    ) -> list[Item | Repeat]:
+        found: list[Item | Repeat] = []
         for node in nodes:
             if node["kind"] == "group":
-                found.extend(visible(node.get("children", [])))
-            elif node["kind"] == "question" and node["type"] != "calculate":
-                found.append(item(node))
+                found.extend(self.visible(node.get("children", []), scope, working, prefix, path))
+            elif node["kind"] == "repeat":
+                found.append(self.repeat(node, scope, working, prefix, path))
+            elif node["type"] != "calculate":
+                found.append(self.item(node, scope, prefix))
         return found
 
-    paged = definition.get("style") == "pages" or any(
-        "field-list" in node.get("appearance", "")
-        for node in _walk_groups(definition.get("children", []))
-    )
-    if not paged:
-        return [Page(1, "", "", visible(definition.get("children", [])))]
-    pages: list[Page] = []
+    def pages(self) -> list[Page]:
+        children = self.definition.get("children", [])
+        working = entry_working(children, self.values, {}, self.definition)
+        paged = self.definition.get("style") == "pages" or any(
+            "field-list" in node.get("appearance", "") for node in _walk_groups(children)
+        )
+        if not paged:
+            return [Page(1, "", "", self.visible(children, self.values, working))]
+        pages: list[Page] = []
 
-    def collect(nodes: list[dict[str, Any]], section: str) -> None:
-        for node in nodes:
-            if node["kind"] == "group" and "field-list" in node.get("appearance", ""):
-                pages.append(
-                    Page(len(pages) + 1, text(node.get("label")), section, visible([node]))
-                )
-            elif node["kind"] == "group":
-                collect(node.get("children", []), text(node.get("label")) or section)
-            elif node["kind"] == "question" and node["type"] != "calculate":
-                pages.append(Page(len(pages) + 1, "", section, [item(node)]))
+        def collect(nodes: list[dict[str, Any]], section: str) -> None:
+            for node in nodes:
+                if node["kind"] == "group" and "field-list" in node.get("appearance", ""):
+                    items = self.visible([node], self.values, working)
+                    pages.append(Page(len(pages) + 1, self.text(node.get("label")), section, items))
+                elif node["kind"] == "group":
+                    collect(node.get("children", []), self.text(node.get("label")) or section)
+                elif node["kind"] == "repeat":
+                    items = [self.repeat(node, self.values, working, "", "")]
+                    pages.append(Page(len(pages) + 1, "", section, items))
+                elif node["type"] != "calculate":
+                    pages.append(
+                        Page(len(pages) + 1, "", section, [self.item(node, self.values, "")])
+                    )
 
-    collect(definition.get("children", []), "")
-    return pages
+        collect(children, "")
+        return pages
+
+
+def entry_working(
+    nodes: list[dict[str, Any]],
+    row: dict[str, Any],
+    outer: dict[str, Any],
+    definition: dict[str, Any],
+) -> dict[str, Any]:
+    """The values expressions see in one entry (or at the top level), for counting entries.
+
+    The answers given, converted where they can be, over the outer ones, and the
+    calculations in form order. Relevance is left to the server's validation, which has
+    the last word; this only decides how many entries the page shows.
+    """
+    working = dict(outer)
+    questions: list[dict[str, Any]] = []
+
+    def gather(level: list[dict[str, Any]]) -> None:
+        for node in level:
+            if node["kind"] == "group":
+                gather(node.get("children", []))
+            elif node["kind"] == "question":
+                questions.append(node)
+
+    gather(nodes)
+    for node in questions:
+        value = row.get(node["name"])
+        if node["type"] in INPUT_TYPES and not _blank(value):
+            # An answer that does not convert is left out, as validation does.
+            with contextlib.suppress(Exception):
+                working[node["name"]] = convert(node, value, definition)
+    for node in questions:
+        if node["type"] == "calculate":
+            result = stored_calculation(evaluate(node.get("calculation"), working))
+            if result is None:
+                working.pop(node["name"], None)
+            else:
+                working[node["name"]] = result
+    return working
+
+
+def _blank(value: Any) -> bool:
+    return value is None or value == [] or (isinstance(value, str) and not value.strip())
+
+
+def repeat_count(node: dict[str, Any], working: dict[str, Any]) -> int | None:
+    """The number of entries ``repeat_count`` asks for, or None when it gives no number."""
+    if node.get("repeat_count") is None:
+        return None
+    wanted = to_number(evaluate(node["repeat_count"], working))
+    if not math.isfinite(wanted):
+        return None
+    return min(int(wanted), MAX_REPEAT_INSTANCES) if wanted > 0 else 0
 
 
 def _walk_groups(nodes: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -186,6 +408,7 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
             ("constraint", "c"),
             ("calculation", "x"),
             ("choice_filter", "f"),
+            ("repeat_count", "rc"),
         ):
             if n.get(key) not in (None, False):
                 out[short] = n[key]
@@ -241,6 +464,10 @@ def interface_messages() -> dict[str, str]:
             "Your answers could not be sent. They are saved on this device; check the connection and press Submit again."
         ),
         "refused": gettext("The answers could not be accepted."),
+        "entry": gettext("Entry %(number)s"),
+        "removed": gettext(
+            "Entries beyond the number given were removed, with the answers they held."
+        ),
     }
 
 
@@ -386,6 +613,7 @@ def _render_form(
                 if code != "default"
             ],
             "pages": pages,
+            "templates": entry_templates(definition, language),
             "config": config,
             "form_errors": (errors or {}).get(FORM_ERRORS, []),
             "has_errors": bool(errors),
@@ -496,16 +724,19 @@ def _submit_html(request: HttpRequest, link: InvitationLink) -> HttpResponse:
     language = request.POST.get("_language", "")
     if language not in version.languages:
         language = version.default_language
-    answers: dict[str, Any] = {}
-    for name, question in version.questions.items():
-        if question["type"] == "select_multiple":
-            chosen = request.POST.getlist(name)
-            if chosen:
-                answers[name] = chosen
-        elif question["type"] not in {"note", "calculate"} and request.POST.get(name, "") != "":
-            answers[name] = request.POST[name]
+    answers = posted_answers(request.POST, version.definition)
     instance_id = request.POST.get("_instance_id", "")
     started_at = request.POST.get("_started_at", "")
+    if "_add" in request.POST:
+        # "Add another" without JavaScript: the page again, with a blank entry to fill.
+        return _render_form(
+            request,
+            link,
+            language,
+            values=answers,
+            instance_id=instance_id,
+            started_at=started_at,
+        )
     try:
         _submit(
             request,
@@ -539,6 +770,57 @@ def _submit_html(request: HttpRequest, link: InvitationLink) -> HttpResponse:
             status=REFUSAL_STATUS.get(exc.code, 400),
         )
     return redirect(reverse("surveys:thanks", args=[link.token]) + f"?lang={language}")
+
+
+def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any]:
+    """The answers of the plain HTML form, repeats as lists of per-entry dicts.
+
+    Inside a repeat a field is named with its entry, ``household[2].age``. Entries with
+    no answer at all are dropped, unless the repeat has a ``repeat_count``: then the
+    entries are as many as the count asks for, when the posted answers give it.
+    """
+
+    def read(nodes: list[dict[str, Any]], prefix: str, outer: dict[str, Any]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        repeats: list[dict[str, Any]] = []
+
+        def visit(level: list[dict[str, Any]]) -> None:
+            for node in level:
+                key = prefix + node["name"]
+                if node["kind"] == "group":
+                    visit(node.get("children", []))
+                elif node["kind"] == "repeat":
+                    repeats.append(node)
+                elif node["type"] == "select_multiple":
+                    chosen = post.getlist(key)
+                    if chosen:
+                        found[node["name"]] = chosen
+                elif node["type"] in INPUT_TYPES and post.get(key, "") != "":
+                    found[node["name"]] = post[key]
+
+        visit(nodes)
+        # A repeat's count may depend on any answer of its level, so repeats come last.
+        working = entry_working(nodes, found, outer, definition)
+        for node in repeats:
+            key = prefix + node["name"]
+            numbers = [
+                int(m[1])
+                for name in post
+                if (m := re.match(re.escape(key) + r"\[([0-9]{1,4})\]\.", name))
+            ]
+            last = min(max(numbers, default=0), MAX_REPEAT_INSTANCES)
+            children = node.get("children", [])
+            rows = [read(children, f"{key}[{n}].", working) for n in range(1, last + 1)]
+            count = repeat_count(node, working)
+            if node.get("repeat_count") is None:
+                rows = [row for row in rows if row]
+            elif count is not None:
+                rows = rows[:count] + [{} for _ in range(count - len(rows))]
+            if rows:
+                found[node["name"]] = rows
+        return found
+
+    return read(definition.get("children", []), "", {})
 
 
 @require_GET

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from surveys.models import FormVersion, InvitationLink, Wave
 from surveys.services import create_links, import_xlsform, open_wave
+from tests.factories import build_xlsform
 
 INSTRUMENT = (
     Path(__file__).resolve().parents[2] / "surveys" / "instruments" / "informal_networks.xlsx"
@@ -64,3 +65,39 @@ def complete_answers(**changes: object) -> dict[str, object]:
     }
     answers.update(changes)
     return {k: v for k, v in answers.items() if v is not None}
+
+
+LANGS = ["label::Қазақша (kk)", "label::Русский (ru)", "label::English (en)"]
+ROSTER_SURVEY = [
+    ["type", "name", *LANGS, "relevant", "required", "constraint", "repeat_count", "calculation"],
+    ["text", "REGION", "Аймақ", "Регион", "Region", "", "yes"],
+    ["calculate", "URBAN", "", "", "", "", "", "", "", "1"],
+    ["integer", "n_children", "Балалар саны", "Число детей", "How many children?", "", "", "", ""],
+    ["begin_repeat", "member", "Үй мүшелері", "Члены семьи", "Household members"],
+    ["text", "first_name", "Аты", "Имя", "First name", "", "yes"],
+    ["integer", "age", "Жасы", "Возраст", "Age", "", "yes", ". >= 0 and . < 120"],
+    ["select_one yesno", "works", "Жұмыс істей ме?", "Работает?", "Works?", "${age} >= 18", "yes"],
+    ["end_repeat", "member"],
+    ["begin_repeat", "child", "Балалар", "Дети", "Children", "", "", "", "${n_children}"],
+    ["text", "child_name", "Баланың аты", "Имя ребёнка", "Child's name", "", "yes"],
+    ["end_repeat", "child"],
+]
+ROSTER_CHOICES = [
+    ["list_name", "name", *LANGS],
+    ["yesno", "1", "Иә", "Да", "Yes"],
+    ["yesno", "2", "Жоқ", "Нет", "No"],
+]
+
+
+def roster_wave(*, survey: list[list[object]] | None = None, style: str = "") -> Wave:
+    """A household roster: a repeat without a count, and one counted by an earlier answer."""
+    settings = [
+        ["form_id", "version", "default_language", "style"],
+        ["roster", "1", "English (en)", style],
+    ]
+    version, _ = import_xlsform(
+        survey_code="roster",
+        content=build_xlsform(survey or ROSTER_SURVEY, ROSTER_CHOICES, settings),
+        filename="roster.xlsx",
+    )
+    return open_wave(survey=version.survey, code="R1", geography="KZ2022", form_version=version)

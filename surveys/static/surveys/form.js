@@ -1,7 +1,12 @@
 /* The respondent web form: pages, live skip logic and checks, save and resume, submit.
    Walks the compiled form exactly as surveys/validation.py does (see its docstring), using
    window.TanysExpr from expressions.js, so the browser and the server agree; the server
-   has the last word. Plain ES2017, no dependencies. */
+   has the last word. Plain ES2017, no dependencies.
+
+   Answers are kept as the server takes them: a repeat is a list of per-entry objects,
+   answers.household = [{age: '34'}, ...]. On the page a question in a repeat is keyed by
+   its path, 'household[2].age' (entries from 1), as the server names its errors. The
+   entries of a repeat are copied from the blank entry in its <template>, numbered 0. */
 (function () {
   'use strict';
   const X = window.TanysExpr;
@@ -11,17 +16,29 @@
   const form = document.getElementById('tanys-form');
   const summary = document.getElementById('summary');
   const pages = Array.from(form.querySelectorAll('section.page'));
-  const boxes = {};
-  form.querySelectorAll('[data-q]').forEach((el) => { boxes[el.dataset.q] = el; });
+  // Question boxes and repeat sections by key; rebuilt when entries come and go.
+  let boxes = {};
+  function indexBoxes() {
+    boxes = {};
+    form.querySelectorAll('[data-q], [data-repeat]').forEach((el) => { boxes[el.dataset.q || el.dataset.repeat] = el; });
+    form.querySelectorAll('[data-add]').forEach((b) => { b.type = 'button'; });
+  }
+  indexBoxes();
   const $ = (id) => document.getElementById(id);
   const INT_RE = /^[+-]?[0-9]+$/, DEC_RE = /^[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)$/;
   const DATE_RE = /^([0-9]{4})-([0-9]{2})-([0-9]{2})$/, CODE_RE = /^[+-]?[0-9]+$/;
   const INPUT_TYPES = ['integer', 'decimal', 'text', 'select_one', 'select_multiple', 'date'];
 
-  const questions = {};
-  (function index(nodes) {
-    nodes.forEach((n) => { if (n.k === 'q') questions[n.n] = n; if (n.ch) index(n.ch); });
-  })(cfg.logic.nodes);
+  // The questions of one level: its own and those of its groups, not those of its repeats.
+  function levelQuestions(nodes, found) {
+    nodes.forEach((n) => { if (n.k === 'q') found.push(n); else if (n.k === 'g') levelQuestions(n.ch || [], found); });
+    return found;
+  }
+  function levelNames(nodes, found) {
+    nodes.forEach((n) => { if (n.k === 'g') levelNames(n.ch || [], found); else found.add(n.n); });
+    return found;
+  }
+  const topQuestions = levelQuestions(cfg.logic.nodes, []);
 
   // ---------------------------------------------------------------- state
   function uuid4() {
@@ -87,58 +104,160 @@
     return set;
   }
 
-  // One pass in form order, as the server does: returns relevance, filters and errors.
+  const filled = (v) => (Array.isArray(v) ? v.some(filled) : v && typeof v === 'object' ? Object.keys(v).some((k) => filled(v[k])) : !blank(v));
+
+  // One pass in form order, as the server does: returns relevance, filters, errors, the
+  // number of entries each repeat has and the answers to send. A repeat_count that gives a
+  // number sets the number of entries of its repeat in the answers kept.
   function walk() {
-    const working = {}, relevant = new Set(), errors = {}, filters = {};
-    Object.keys(questions).forEach((name) => {
-      const n = questions[name], raw = state.answers[name];
+    const relevant = new Set(), errors = {}, filters = {}, sizes = {}, notices = {};
+    const working = {};
+    topQuestions.forEach((n) => {
+      const raw = state.answers[n.n];
       if (INPUT_TYPES.indexOf(n.t) >= 0 && !blank(raw)) {
-        try { working[name] = convert(n, raw); } catch (e) { /* checked in order below */ }
+        try { working[n.n] = convert(n, raw); } catch (e) { /* checked in order below */ }
       }
     });
-    const truth = (ast, opts) => X.toBoolean(X.evaluate(ast, working, opts));
-    function question(n, here) {
+    const truth = (ast, w, opts) => X.toBoolean(X.evaluate(ast, w, opts));
+    function question(n, raw, w, send, here, key) {
       const name = n.n;
-      if (n.t === 'note') { delete working[name]; if (here) relevant.add(name); return; }
-      if (!here) { delete working[name]; return; }
-      relevant.add(name);
+      if (n.t === 'note') { delete w[name]; if (here) relevant.add(key); return; }
+      if (!here) { delete w[name]; return; }
+      relevant.add(key);
       if (n.t === 'calculate') {
-        const v = calcValue(X.evaluate(n.x, working));
-        if (v === undefined) delete working[name]; else working[name] = v;
+        const v = calcValue(X.evaluate(n.x, w));
+        if (v === undefined) delete w[name]; else w[name] = v;
         return;
       }
-      if (n.f) filters[name] = allowed(n, working);
-      const raw = state.answers[name];
-      if (blank(raw)) {
-        delete working[name];
-        const required = Array.isArray(n.q) ? truth(n.q, { current: '' }) : n.q === true;
-        if (required) errors[name] = n.rm || M.required;
+      if (n.f) filters[key] = allowed(n, w);
+      const value = raw[name];
+      if (blank(value)) {
+        delete w[name];
+        const required = Array.isArray(n.q) ? truth(n.q, w, { current: '' }) : n.q === true;
+        if (required) errors[key] = n.rm || M.required;
         return;
       }
+      send[name] = value;
       let v;
-      try { v = convert(n, raw); } catch (e) { delete working[name]; errors[name] = e.message; return; }
-      if (filters[name] && !(Array.isArray(v) ? v : [String(v)]).every((c) => filters[name].has(c))) {
-        delete working[name]; errors[name] = M.choice; return;
+      try { v = convert(n, value); } catch (e) { delete w[name]; errors[key] = e.message; return; }
+      if (filters[key] && !(Array.isArray(v) ? v : [String(v)]).every((c) => filters[key].has(c))) {
+        delete w[name]; errors[key] = M.choice; return;
       }
-      working[name] = v;
-      if (n.c && !truth(n.c, { current: v })) errors[name] = n.cm || M.constraint;
+      w[name] = v;
+      if (n.c && !truth(n.c, w, { current: v })) errors[key] = n.cm || M.constraint;
     }
-    (function visit(nodes, rel) {
+    function repeat(n, raw, w, send, here, key) {
+      delete w[n.n];
+      sizes[key] = 0;
+      if (!here) return;
+      relevant.add(key);
+      if (!Array.isArray(raw[n.n])) raw[n.n] = [];
+      const list = raw[n.n];
+      let size = list.length;
+      if (n.rc) {
+        const wanted = X.toNumber(X.evaluate(n.rc, w));
+        // No number yet (a count being retyped): no entries, but keep what was answered.
+        size = isFinite(wanted) ? Math.min(200, wanted > 0 ? Math.floor(wanted) : 0) : 0;
+        if (isFinite(wanted)) {
+          while (list.length < size) list.push({});
+          if (list.splice(size).some(filled)) notices[key] = M.removed;
+        }
+      }
+      sizes[key] = size;
+      const names = levelNames(n.ch || [], new Set()), rows = [];
+      for (let i = 0; i < size; i++) {
+        const entry = list[i] && typeof list[i] === 'object' ? list[i] : (list[i] = {});
+        const inner = Object.assign({}, w), row = {};
+        Object.keys(entry).forEach((k) => { if (names.has(k)) inner[k] = entry[k]; });
+        visit(n.ch || [], entry, inner, row, true, key + '[' + (i + 1) + '].');
+        rows.push(row);
+      }
+      send[n.n] = rows;
+    }
+    function visit(nodes, raw, w, send, rel, prefix) {
       nodes.forEach((n) => {
-        const here = rel && (n.r === undefined || truth(n.r));
-        if (n.k === 'g') visit(n.ch || [], here);
-        else if (n.k === 'q') question(n, here);
+        const here = rel && (n.r === undefined || truth(n.r, w));
+        if (n.k === 'g') visit(n.ch || [], raw, w, send, here, prefix);
+        else if (n.k === 'r') repeat(n, raw, w, send, here, prefix + n.n);
+        else question(n, raw, w, send, here, prefix + n.n);
       });
-    })(cfg.logic.nodes, true);
-    return { relevant, errors, filters };
+    }
+    const send = {};
+    visit(cfg.logic.nodes, state.answers, working, send, true, '');
+    return { relevant, errors, filters, sizes, notices, send };
+  }
+
+  // Where the answer under a key lives: the object holding it and the name within it.
+  function locate(key) {
+    let obj = state.answers, rest = key, m;
+    while ((m = /^([^[]+)\[([0-9]+)\]\.(.*)$/.exec(rest))) {
+      if (!Array.isArray(obj[m[1]])) obj[m[1]] = [];
+      const list = obj[m[1]], i = +m[2] - 1;
+      if (!list[i] || typeof list[i] !== 'object') list[i] = {};
+      obj = list[i];
+      rest = m[3];
+    }
+    return { obj, name: rest };
+  }
+  function valueAt(key) {
+    let obj = state.answers, rest = key, m;
+    while ((m = /^([^[]+)\[([0-9]+)\]\.(.*)$/.exec(rest))) {
+      obj = Array.isArray(obj[m[1]]) ? obj[m[1]][+m[2] - 1] : undefined;
+      if (!obj || typeof obj !== 'object') return undefined;
+      rest = m[3];
+    }
+    return obj[rest];
+  }
+  function listAt(key) {
+    const at = locate(key);
+    if (!Array.isArray(at.obj[at.name])) at.obj[at.name] = [];
+    return at.obj[at.name];
   }
 
   // ---------------------------------------------------------------- the page
   let result = walk();
-  const inputsOf = (name) => Array.from(boxes[name].querySelectorAll('input, select, textarea'));
+  const keyOf = (box) => box.dataset.q || box.dataset.repeat;
+  // The inputs of a question; a repeat section has none of its own.
+  const inputsOf = (name) => (boxes[name].dataset.q ? Array.from(boxes[name].querySelectorAll('input, select, textarea')) : []);
   const pageOf = (el) => el.closest('section.page');
   const pageNumber = (page) => +page.dataset.page;
-  const pageShown = (page) => pageNumber(page) === 0 || Array.from(page.querySelectorAll('[data-q]')).some((b) => result.relevant.has(b.dataset.q));
+  const pageShown = (page) => pageNumber(page) === 0 || Array.from(page.querySelectorAll('[data-q], [data-repeat]')).some((b) => result.relevant.has(keyOf(b)));
+
+  // Entries on the page to match the answers kept: the missing ones copied from the
+  // blank entry, with their answers written in; the extra ones removed.
+  function makeEntry(section, number) {
+    const tpl = form.querySelector('template[data-template="' + section.dataset.path + '"]');
+    const holder = document.createElement('div');
+    holder.innerHTML = tpl.innerHTML.split(tpl.dataset.key + '[0].').join(section.dataset.repeat + '[' + number + '].');
+    const entry = holder.firstElementChild;
+    entry.dataset.entry = number;
+    entry.querySelector('.entry-title').textContent = M.entry.replace('%(number)s', number);
+    return entry;
+  }
+  function syncEntries() {
+    let changed = false, again = true;
+    while (again) {
+      again = false;
+      form.querySelectorAll('[data-repeat]').forEach((section) => {
+        if (!section.isConnected) return;
+        const list = listAt(section.dataset.repeat), holder = section.querySelector('.entries');
+        const entries = Array.from(holder.children);
+        entries.slice(list.length).forEach((e) => { e.remove(); again = true; });
+        for (let i = entries.length; i < list.length; i++) {
+          const entry = makeEntry(section, i + 1);
+          holder.appendChild(entry);
+          entry.querySelectorAll('[data-q]').forEach((box) => {
+            boxes[box.dataset.q] = box;
+            writeAnswer(box.dataset.q, valueAt(box.dataset.q));
+          });
+          again = true;
+        }
+      });
+      changed = changed || again;
+    }
+    if (changed) indexBoxes();
+    return changed;
+  }
   const shownPages = () => pages.filter(pageShown);
 
   function readAnswer(name) {
@@ -158,6 +277,7 @@
 
   function showError(name, message) {
     const box = boxes[name], err = $('e-' + name);
+    if (!box) return;
     box.classList.toggle('invalid', !!message);
     if (err) err.textContent = message || '';
     inputsOf(name).forEach((el) => { if (message) el.setAttribute('aria-invalid', 'true'); else el.removeAttribute('aria-invalid'); });
@@ -168,6 +288,12 @@
       boxes[name].hidden = !result.relevant.has(name);
       const f = result.filters[name];
       if (f !== undefined) boxes[name].querySelectorAll('[data-code]').forEach((o) => { o.hidden = !f.has(o.dataset.code); });
+      if (boxes[name].dataset.repeat) {
+        const size = result.sizes[name] || 0;
+        boxes[name].querySelector('.entries').childNodes.forEach((e) => { if (e.nodeType === 1) e.hidden = +e.dataset.entry > size; });
+        const notice = $('n-' + name);
+        if (notice) notice.textContent = result.notices[name] || '';
+      }
     });
     const shown = shownPages();
     let current = pages.find((p) => pageNumber(p) === state.page);
@@ -197,18 +323,20 @@
     const list = document.createElement('ul');
     bad.forEach((n) => {
       const li = document.createElement('li'), a = document.createElement('a');
-      const label = boxes[n].querySelector('legend, label.label');
+      const label = boxes[n].querySelector(boxes[n].dataset.q ? 'legend, label.label' : '.repeat-title');
+      const entry = boxes[n].parentElement.closest('.entry');
       a.href = '#q-' + n;
-      a.textContent = (label ? label.firstChild.textContent.trim() : n) + ' — ' + errors[n];
+      a.textContent = (entry ? entry.querySelector('.entry-title').textContent + ': ' : '') +
+        (label ? label.firstChild.textContent.trim() : n) + ' — ' + errors[n];
       li.appendChild(a); list.appendChild(li);
     });
     summary.append(p, list);
-    const target = inputsOf(bad[0])[0];
+    const target = inputsOf(bad[0])[0] || boxes[bad[0]].querySelector('button');
     if (target) target.focus();
     return false;
   }
 
-  const namesOn = (page) => Array.from(page.querySelectorAll('[data-q]')).map((b) => b.dataset.q).filter((n) => result.relevant.has(n));
+  const namesOn = (page) => Array.from(page.querySelectorAll('[data-q], [data-repeat]')).map(keyOf).filter((n) => result.relevant.has(n));
 
   function go(step) {
     const current = render(), shown = shownPages(), at = shown.indexOf(current);
@@ -219,20 +347,25 @@
     save();
     summary.textContent = '';
     render();
-    const heading = target.querySelector('h1, h2') || target.querySelector('input, select, textarea');
+    const heading = target.querySelector('h1, h2, h3') || target.querySelector('input, select, textarea');
     if (heading) heading.focus();
     window.scrollTo(0, 0);
+  }
+
+  function refresh() {
+    result = walk();
+    syncEntries();
+    save();
+    render();
   }
 
   function onChange(event) {
     const box = event.target.closest('[data-q]');
     if (!box) return;
-    const name = box.dataset.q;
-    state.answers[name] = readAnswer(name);
+    const name = box.dataset.q, at = locate(name);
+    at.obj[at.name] = readAnswer(name);
     if (!state.started) state.started = new Date().toISOString();
-    save();
-    result = walk();
-    render();
+    refresh();
     // A corrected answer loses its message at once; new problems are reported when the
     // respondent moves on, so the page does not shift under a finger or a pointer.
     if (!result.errors[name]) showError(name, '');
@@ -250,11 +383,7 @@
       report(result.errors, namesOn(pageOf(boxes[firstBad])));
       return;
     }
-    const answers = {};
-    names.forEach((n) => {
-      const q = questions[n];
-      if (INPUT_TYPES.indexOf(q.t) >= 0 && !blank(state.answers[n])) answers[n] = state.answers[n];
-    });
+    const answers = result.send;
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');
@@ -311,9 +440,36 @@
     });
     return;
   }
-  Object.keys(state.answers).forEach((name) => { if (boxes[name]) writeAnswer(name, state.answers[name]); });
+  syncEntries();
+  Object.keys(boxes).forEach((name) => {
+    const value = boxes[name].dataset.q ? valueAt(name) : undefined;
+    if (value !== undefined) writeAnswer(name, value);
+  });
   form.addEventListener('input', onChange);
   form.addEventListener('change', onChange);
+  // Add another / Remove: the answers kept change, then the page follows them.
+  form.addEventListener('click', (e) => {
+    const add = e.target.closest('[data-add]'), remove = e.target.closest('[data-remove]');
+    if (!add && !remove) return;
+    e.preventDefault();
+    const section = (add || remove).closest('[data-repeat]'), key = section.dataset.repeat;
+    const list = listAt(key), holder = section.querySelector('.entries');
+    let focus;
+    if (add) {
+      list.push({});
+      refresh();
+      focus = holder.lastElementChild;
+    } else {
+      const number = +remove.closest('.entry').dataset.entry;
+      list.splice(number - 1, 1);
+      // Later entries move up a number: draw them again from the answers kept.
+      Array.from(holder.children).slice(number - 1).forEach((entry) => entry.remove());
+      refresh();
+      focus = holder.children[number - 1] || holder.children[number - 2];
+    }
+    const target = focus ? focus.querySelector('input, select, textarea') : section.querySelector('[data-add], .repeat-title');
+    if (target) target.focus();
+  });
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     if ($('submit').hidden) go(1); else submit();
