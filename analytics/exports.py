@@ -53,7 +53,7 @@ from analytics.codebook import (
     fit_label,
     write_codebook_xlsx,
 )
-from analytics.microdata import Batch, MicrodataSelection, iter_microdata_batches
+from analytics.microdata import Batch, MicrodataSelection, Preparing, iter_microdata_batches
 from analytics.models import ExportJob, IndicatorEstimate, ResultSet
 from surveys.models import Wave
 
@@ -509,6 +509,7 @@ def write_microdata_csv(
     codebook: Codebook,
     out: IO[bytes] | pa.NativeFile,
     progress: Progress | None = None,
+    preparing: Preparing | None = None,
 ) -> int:
     mappers = _mappers(codebook, selection)
     names = [v.name for v in codebook.variables]
@@ -525,7 +526,7 @@ def write_microdata_csv(
 
     done = 0
     with _WriterThread(write) as writer:
-        for batch in iter_microdata_batches(selection, codebook):
+        for batch in iter_microdata_batches(selection, codebook, preparing=preparing):
             writer.put(pa.Table.from_arrays(_printable(codebook, batch, mappers), names=names))
             done += batch.length
             if progress:
@@ -542,7 +543,11 @@ XLSX_BYTES_PER_CELL = 64
 
 
 def write_microdata_xlsx(
-    selection: MicrodataSelection, codebook: Codebook, path: Path, progress: Progress | None = None
+    selection: MicrodataSelection,
+    codebook: Codebook,
+    path: Path,
+    progress: Progress | None = None,
+    preparing: Preparing | None = None,
 ) -> int:
     """XLSX through `analytics.xlsx`, which builds the sheet XML column-wise with Arrow.
 
@@ -565,7 +570,7 @@ def write_microdata_xlsx(
             zip64=(rows + 1) * len(names) * XLSX_BYTES_PER_CELL > 0.9 * zipfile.ZIP64_LIMIT,
         )
         with _WriterThread(sheet.write_batch) as writer:
-            for batch in iter_microdata_batches(selection, codebook):
+            for batch in iter_microdata_batches(selection, codebook, preparing=preparing):
                 writer.put(_printable_xlsx(codebook, batch, mappers))
                 done += batch.length
                 if progress:
@@ -605,6 +610,7 @@ def write_microdata_stats(
     path: Path,
     file_format: str,
     progress: Progress | None = None,
+    preparing: Preparing | None = None,
 ) -> int:
     """SPSS .sav or Stata .dta with variable and value labels in the selection's language.
 
@@ -617,7 +623,7 @@ def write_microdata_stats(
 
     parts: dict[str, list[np.ndarray]] = {v.name: [] for v in codebook.variables}
     done = 0
-    for batch in iter_microdata_batches(selection, codebook):
+    for batch in iter_microdata_batches(selection, codebook, preparing=preparing):
         for variable in codebook.variables:
             array = batch.columns[variable.name]
             if variable.storage == "int":
@@ -708,17 +714,22 @@ def write_microdata(
     path: Path,
     progress: Progress | None = None,
     codebook: Codebook | None = None,
+    preparing: Preparing | None = None,
 ) -> int:
-    """Write the selection's interviews to `path` in `file_format`. Returns the rows written."""
+    """Write the selection's interviews to `path` in `file_format`. Returns the rows written.
+
+    `progress` hears the rows written so far; `preparing`, before that, how many new
+    interviews have been parsed into the waves' export caches (see `analytics.microdata`).
+    """
     codebook = codebook or selection.codebook()
     if file_format == "csv":
         # A native file: Arrow's writer then writes without taking the GIL.
         with pa.OSFile(str(path), "wb") as out:
-            return write_microdata_csv(selection, codebook, out, progress)
+            return write_microdata_csv(selection, codebook, out, progress, preparing)
     if file_format == "xlsx":
-        return write_microdata_xlsx(selection, codebook, path, progress)
+        return write_microdata_xlsx(selection, codebook, path, progress, preparing)
     if file_format in {"sav", "dta"}:
-        return write_microdata_stats(selection, codebook, path, file_format, progress)
+        return write_microdata_stats(selection, codebook, path, file_format, progress, preparing)
     raise ExportError(_("Unknown format: %(format)s.") % {"format": file_format})
 
 
@@ -808,6 +819,7 @@ def retry_export_job(*, job: ExportJob) -> ExportJob:
         updated = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.FAILED).update(
             status=ExportJob.Status.QUEUED,
             error="",
+            stage="",
             rows_done=0,
             rows_total=None,
             started_at=None,
@@ -844,7 +856,7 @@ def run_export_job(*, job_id: int) -> None:
             models.Q(status=ExportJob.Status.QUEUED)
             | models.Q(status=ExportJob.Status.RUNNING, started_at__lt=now - STALE_RUNNING)
         )
-        .update(status=ExportJob.Status.RUNNING, started_at=now, rows_done=0, error="")
+        .update(status=ExportJob.Status.RUNNING, started_at=now, stage="", rows_done=0, error="")
     )
     if not claimed:
         return
@@ -895,7 +907,9 @@ def _build(job: ExportJob, path: Path) -> int:
                 indicators=params.get("indicators") or None,
             )
         )
-        ExportJob.objects.filter(pk=job.pk).update(rows_total=len(rows))
+        ExportJob.objects.filter(pk=job.pk).update(
+            stage=ExportJob.Stage.WRITING, rows_total=len(rows)
+        )
         with open(path, "wb") as out:
             write_regional(rows, job.file_format, out)
         return len(rows)
@@ -907,61 +921,79 @@ def _build(job: ExportJob, path: Path) -> int:
         write_codebook_xlsx(codebook, path)
         return len(codebook.variables)
     total = selection.submissions().count()
-    ExportJob.objects.filter(pk=job.pk).update(rows_total=total)
     from django.db import connection
 
-    if connection.vendor != "postgresql":
-
-        def progress(done: int) -> None:
-            ExportJob.objects.filter(pk=job.pk).update(rows_done=done)
-
-        return write_microdata(selection, job.file_format, path, progress, codebook)
-    with _JobProgress(job.pk) as reporter:
-        return write_microdata(selection, job.file_format, path, reporter, codebook)
+    # On PostgreSQL the export's connection is busy with a COPY while interviews are
+    # parsed, so progress goes through a thread and connection of its own.
+    with _JobProgress(job.pk, total, threaded=connection.vendor == "postgresql") as reporter:
+        return write_microdata(
+            selection, job.file_format, path, reporter, codebook, preparing=reporter.preparing
+        )
 
 
 class _JobProgress:
-    """Records a job's rows done once a second from its own thread and connection.
+    """Records what a job is doing (its stage, rows done and rows in that stage).
 
-    On PostgreSQL the export's connection is busy with a COPY while rows are written, so
-    progress never goes through it; the update skips a locked row rather than wait.
+    Threaded, it writes once a second from its own thread and connection, and skips a
+    locked row rather than wait; otherwise it writes at each call.
     """
 
-    def __init__(self, job_id: int) -> None:
+    def __init__(self, job_id: int, total: int, *, threaded: bool) -> None:
         self.job_id = job_id
-        self.done = 0
-        self._written = 0
+        self.total = total
+        self.threaded = threaded
+        self.state: tuple[str, int, int] = (ExportJob.Stage.WRITING, 0, total)
+        self._written: tuple[str, int, int] | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tanys-export-progress", daemon=True)
 
     def __call__(self, done: int) -> None:
-        self.done = done
+        """Rows written so far."""
+        self._set((ExportJob.Stage.WRITING, done, self.total))
+
+    def preparing(self, done: int, total: int) -> None:
+        """New interviews parsed into the export cache so far, out of `total`."""
+        self._set((ExportJob.Stage.PREPARING, done, total))
+
+    def _set(self, state: tuple[str, int, int]) -> None:
+        self.state = state
+        if not self.threaded:
+            self._record(lock=False)
+
+    def _record(self, *, lock: bool) -> None:
+        state = self.state
+        if state == self._written:
+            return
+        stage, done, total = state
+        rows = ExportJob.objects.filter(pk=self.job_id)
+        if lock:
+            with transaction.atomic():
+                unlocked = rows.select_for_update(skip_locked=True)
+                ExportJob.objects.filter(pk__in=unlocked.values("pk")).update(
+                    stage=stage, rows_done=done, rows_total=total
+                )
+        else:
+            rows.update(stage=stage, rows_done=done, rows_total=total)
+        self._written = state
 
     def __enter__(self) -> _JobProgress:
-        self._thread.start()
+        self._record(lock=False)  # the connection is still free: the first state now
+        if self.threaded:
+            self._thread.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
+        if self.threaded:
+            self._stop.set()
+            self._thread.join()
 
     def _run(self) -> None:
         from django.db import connections
 
         try:
             while not self._stop.wait(1.0):
-                done = self.done
-                if done == self._written:
-                    continue
                 try:
-                    with transaction.atomic():
-                        unlocked = ExportJob.objects.filter(pk=self.job_id).select_for_update(
-                            skip_locked=True
-                        )
-                        ExportJob.objects.filter(pk__in=unlocked.values("pk")).update(
-                            rows_done=done
-                        )
-                    self._written = done
+                    self._record(lock=True)
                 except Exception:  # progress is informative; the export goes on
                     logger.warning("progress of export job %s not recorded", self.job_id)
         finally:

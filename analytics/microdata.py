@@ -29,7 +29,7 @@ import os
 import shutil
 import threading
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -468,6 +468,11 @@ def _raw(record_batch: pa.RecordBatch, schema: pa.Schema) -> RawBatch:
     )
 
 
+# Told (interviews parsed, interviews to parse) while a wave's export cache is brought up
+# to date.
+Preparing = Callable[[int, int], None]
+
+
 def live_raw_batches(
     submissions: models.QuerySet[Submission],
     schema: pa.Schema,
@@ -502,10 +507,13 @@ def iter_microdata_batches(
     *,
     batch_size: int = BATCH_ROWS,
     use_cache: bool = True,
+    preparing: Preparing | None = None,
 ) -> Iterator[Batch]:
     """Interviews of the selection as typed column batches, in codebook order.
 
     Interviews come wave by wave (in wave id order), each wave in interview id order.
+    `preparing` hears how many of a wave's new interviews have been parsed into its
+    export cache, out of how many, before that wave's rows come.
     """
     schema = _answers_schema(codebook)
     asked: dict[str, set[str]] = {}
@@ -523,7 +531,9 @@ def iter_microdata_batches(
         if remaining is not None and remaining <= 0:
             return
         if use_cache:
-            raws = WaveCache(wave_id).raw_batches(schema, batch_size=batch_size, limit=remaining)
+            raws = WaveCache(wave_id).raw_batches(
+                schema, batch_size=batch_size, limit=remaining, preparing=preparing
+            )
         else:
             accepted = Submission.objects.accepted().filter(wave_id=wave_id)
             raws = live_raw_batches(accepted, schema, batch_size=batch_size, limit=remaining)
@@ -643,7 +653,7 @@ class WaveCache:
 
     # ---------------------------------------------------------------- writing
 
-    def update(self) -> int:
+    def update(self, progress: Preparing | None = None) -> int:
         """Append the wave's interviews the cache lacks; returns how many were added."""
         self.folder.mkdir(parents=True, exist_ok=True)
         self._remove_stale_folders()
@@ -654,6 +664,7 @@ class WaveCache:
         upto = int(present[-1]) if len(present) else 0
         wave_rows = Submission.objects.filter(wave_id=self.wave_id)
         added = 0
+        missing = np.zeros(0, np.int64)
         if upto:
             totals = wave_rows.filter(id__lte=upto).aggregate(
                 count=models.Count("id"), total=models.Sum("id")
@@ -667,21 +678,39 @@ class WaveCache:
                 if len(gone):
                     self._write_deleted(gone)
                 missing = np.setdiff1d(in_database, cached)
-                for start in range(0, len(missing), ID_CHUNK):
-                    chunk = missing[start : start + ID_CHUNK].tolist()
-                    added += self._append(wave_rows.filter(id__in=chunk))
-        added += self._append(wave_rows.filter(id__gt=upto))
+        newer = wave_rows.filter(id__gt=upto)
+        total = len(missing) + (newer.count() if progress else 0)
+
+        def parsed(rows: int) -> None:
+            if progress:
+                progress(added + rows, max(total, added + rows))
+
+        for start in range(0, len(missing), ID_CHUNK):
+            chunk = missing[start : start + ID_CHUNK].tolist()
+            added += self._append(wave_rows.filter(id__in=chunk), parsed)
+        added += self._append(newer, parsed)
         return added
 
-    def _append(self, submissions: models.QuerySet[Submission]) -> int:
+    def _append(
+        self,
+        submissions: models.QuerySet[Submission],
+        progress: Callable[[int], None] | None = None,
+    ) -> int:
         """Fetch, parse and store these interviews as one segment."""
         return self._write_segment(
-            self._to_cache_table(_raw(record_batch, self.schema))
-            for record_batch in fetch_batches(submissions, BATCH_ROWS)
+            (
+                self._to_cache_table(_raw(record_batch, self.schema))
+                for record_batch in fetch_batches(submissions, BATCH_ROWS)
+            ),
+            progress,
         )
 
-    def _write_segment(self, tables: Iterator[pa.Table]) -> int:
-        """Store tables of cached columns as one segment; returns its row count."""
+    def _write_segment(
+        self, tables: Iterator[pa.Table], progress: Callable[[int], None] | None = None
+    ) -> int:
+        """Store tables of cached columns as one segment; returns its row count.
+
+        `progress` hears the rows stored so far, after each table."""
         name = f"seg-{os.urandom(8).hex()}"
         tmp = self.folder / f".{name}.arrow.part"
         ids: list[np.ndarray] = []
@@ -699,6 +728,8 @@ class WaveCache:
                     writer.write_batch(table.combine_chunks().to_batches()[0])
                     ids.append(table.column("id").to_numpy())
                     offsets.append(offsets[-1] + table.num_rows)
+                    if progress:
+                        progress(offsets[-1])
                 if writer is None:
                     return 0
                 writer.close()
@@ -788,7 +819,12 @@ class WaveCache:
         return np.unique(np.concatenate(parts)) if parts else np.zeros(0, np.int64)
 
     def raw_batches(
-        self, schema: pa.Schema, *, batch_size: int = BATCH_ROWS, limit: int | None = None
+        self,
+        schema: pa.Schema,
+        *,
+        batch_size: int = BATCH_ROWS,
+        limit: int | None = None,
+        preparing: Preparing | None = None,
     ) -> Iterator[RawBatch]:
         """The wave's accepted interviews in id order, in the columns of `schema`.
 
@@ -803,13 +839,13 @@ class WaveCache:
                 yield from live_raw_batches(accepted, schema, batch_size=batch_size, limit=limit)
                 return
         try:
-            self.update()
+            self.update(preparing)
             reader = self._open()
         except (OSError, ValueError, pa.ArrowException):
             # An unreadable cache (a disk full, a file damaged) is dropped and rebuilt.
             logger.exception("export cache of wave %s unreadable; rebuilding", self.wave_id)
             shutil.rmtree(self.folder, ignore_errors=True)
-            self.update()
+            self.update(preparing)
             reader = self._open()
         rejected = np.fromiter(
             Submission.objects.filter(

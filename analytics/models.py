@@ -207,7 +207,14 @@ class ExportJob(models.Model):
     kind = models.CharField(max_length=16)  # "microdata", "regional", "codebook"
     file_format = models.CharField(max_length=8)  # csv, xlsx, sav, dta, json, parquet
     parameters = models.JSONField(default=dict)
+
+    class Stage(models.TextChoices):
+        PREPARING = "preparing", _("Preparing the interviews")
+        WRITING = "writing", _("Writing the file")
+
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.QUEUED)
+    # What a running job is doing; rows_done and rows_total count that stage's rows.
+    stage = models.CharField(max_length=16, choices=Stage.choices, blank=True)
     rows_done = models.PositiveIntegerField(default=0)
     rows_total = models.PositiveIntegerField(null=True, blank=True)
     file = models.FileField(upload_to="exports/", blank=True)

@@ -118,6 +118,7 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
             "file_format",
             "parameters",
             "status",
+            "stage",
             "rows_done",
             "rows_total",
             "progress",
@@ -129,7 +130,8 @@ class ExportJobOutputSerializer(serializers.ModelSerializer):
         ]
 
     def get_progress(self, obj: ExportJob) -> float | None:
-        """Share of rows written, 0..1 (null until the total is known)."""
+        """Share of the stage's rows done, 0..1 (null until the total is known): interviews
+        parsed while ``stage`` is "preparing", rows written while it is "writing"."""
         if obj.status == ExportJob.Status.DONE:
             return 1.0
         if not obj.rows_total:

@@ -409,6 +409,10 @@ def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
         {
             "status": job.status,
             "status_label": job.get_status_display(),
+            "stage": job.stage,
+            "stage_label": job.get_stage_display()
+            if job.status == ExportJob.Status.RUNNING
+            else "",
             "rows_done": job.rows_done,
             "rows_total": job.rows_total,
             "error": job.error,

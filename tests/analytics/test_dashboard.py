@@ -6,9 +6,11 @@ import io
 
 import pandas as pd
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 
+from analytics import exports
 from analytics.models import ExportJob, WaveComputation
 from tests.analytics.factories_estimates import (
     instrument_wave,
@@ -167,3 +169,32 @@ def test_api_token_page_makes_a_token(researcher_client):
 
     token = Token.objects.get()
     assert token.key in researcher_client.get(reverse("analytics:api-token")).content.decode()
+
+
+def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, embedded_tasks):
+    wave = instrument_wave(n=30)
+    states = []
+    report = exports._JobProgress._set
+
+    def spy(self, state):
+        states.append(state)
+        report(self, state)
+
+    monkeypatch.setattr(exports._JobProgress, "_set", spy)
+    user = get_user_model().objects.get(username="researcher")
+    job = exports.create_export_job(
+        user=user, kind="microdata", file_format="csv", parameters={"waves": [wave.pk]}
+    )
+    exports.run_export_job(job_id=job.pk)
+    # the wave's 30 new interviews parsed into its export cache, then the file written
+    assert ("preparing", 30, 30) in states
+    assert states.index(("preparing", 30, 30)) < states.index(("writing", 30, 30))
+
+    ExportJob.objects.filter(pk=job.pk).update(status="running", stage="preparing")
+    status_url = reverse("analytics:export-job-status", args=[job.pk])
+    status = researcher_client.get(status_url, HTTP_ACCEPT_LANGUAGE="ru").json()
+    assert status["stage"] == "preparing" and status["stage_label"] == "Подготовка интервью"
+    page = researcher_client.get(
+        reverse("analytics:export-job", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="kk"
+    ).content.decode()
+    assert "Сұхбаттар дайындалуда" in page

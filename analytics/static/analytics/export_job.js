@@ -9,6 +9,7 @@
       bar.max = job.rows_total || 1;
       bar.value = job.status === "done" ? bar.max : job.rows_done;
       document.getElementById("job-status").textContent = job.status_label;
+      document.getElementById("job-stage").textContent = job.stage_label;
       document.getElementById("job-rows").textContent = box.dataset.textRows
         .replace("%(done)s", job.rows_done).replace("%(total)s", job.rows_total === null ? "?" : job.rows_total);
       document.getElementById("job-error").textContent = job.error;
