@@ -12,6 +12,7 @@ urlpatterns = [
     path("freshness/", views.freshness, name="freshness"),
     path("regional.<str:file_format>", views.regional_download, name="regional-download"),
     path("microdata/", views.microdata_export, name="microdata-export"),
+    path("codebook/", views.codebook, name="codebook"),
     path("exports/", views.export_jobs, name="export-jobs"),
     path("exports/<int:pk>/", views.export_job, name="export-job"),
     path("exports/<int:pk>/status/", views.export_job_status, name="export-job-status"),

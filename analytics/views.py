@@ -388,6 +388,28 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
     return redirect("analytics:export-job", pk=job.pk)
 
 
+class CodebookForm(forms.Form):
+    waves = forms.ModelMultipleChoiceField(
+        Wave.objects.order_by("survey__code", "code"), label=gettext_lazy("Waves")
+    )
+
+
+@login_required(login_url=LOGIN_URL)
+@export_microdata
+def codebook(request: HttpRequest) -> HttpResponseBase:
+    """The codebook of the chosen waves as a page: every variable of their microdata with
+    its question in Kazakh, Russian and English, its codes and labels."""
+    form = CodebookForm(request.GET or None)
+    context: dict[str, Any] = {"form": form, "codebook": None}
+    if form.is_valid():
+        waves = form.cleaned_data["waves"]
+        selection = exports.MicrodataSelection(wave_ids=tuple(w.pk for w in waves))
+        language = (get_language() or "kk")[:2]
+        book = selection.codebook()
+        context.update(codebook=book, rows=[(v, v.note.get(language, "")) for v in book.variables])
+    return render(request, "analytics/codebook.html", context)
+
+
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def export_jobs(request: HttpRequest) -> HttpResponseBase:

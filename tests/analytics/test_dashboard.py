@@ -9,6 +9,7 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from analytics import exports
 from analytics.models import ExportJob, WaveComputation
@@ -198,3 +199,24 @@ def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, 
         reverse("analytics:export-job", args=[job.pk]), HTTP_ACCEPT_LANGUAGE="kk"
     ).content.decode()
     assert "Сұхбаттар дайындалуда" in page
+
+
+def test_codebook_page_shows_every_variable_in_three_languages(researcher_client):
+    wave = instrument_wave(n=5)
+    page = researcher_client.get(
+        reverse("analytics:codebook"), {"waves": [wave.pk]}, HTTP_ACCEPT_LANGUAGE="ru"
+    ).content.decode()
+    codebook = exports.MicrodataSelection(wave_ids=(wave.pk,)).codebook()
+    p1 = next(v for v in codebook.variables if v.name == "P1")
+    for text in (p1.labels["kk"], p1.labels["ru"], p1.labels["en"]):
+        assert escape(text) in page
+    assert page.count('<tr id="var-') == len(codebook.variables)
+    assert "Отказ от ответа" in page and "Жауап беруден бас тартты" in page  # code -2
+    assert "M_OTHER" in page.split("Не включено в микроданные")[1]  # withheld, said why
+
+
+def test_codebook_page_needs_the_microdata_permission(client):
+    wave = instrument_wave(n=3)
+    client.force_login(make_user("supervisor2", "supervisor"))
+    response = client.get(reverse("analytics:codebook"), {"waves": [wave.pk]})
+    assert response.status_code == 403
