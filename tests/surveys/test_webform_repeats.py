@@ -409,3 +409,23 @@ def test_ucl_nested_repeats_are_drawn_added_and_kept(page, live_server):
     assert page.input_value(field("trees[1].stems[1].cbh")) == "12"
     assert draft(page, token)["answers"]["trees"] == [{"stem_count": "1", "stems": [{"cbh": "12"}]}]
     assert errors == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_enter_in_a_field_without_javascript_sends_the_answers(browser, live_server):
+    """Enter presses the form's first submit button: Submit, not a roster's Add another."""
+    link = public_link(roster_wave())
+    context = browser.new_context(java_script_enabled=False, locale="en-US")
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/s/{link.token}/?lang=en")
+        page.fill(field("REGION"), "KZ-75")
+        page.fill(field("n_children"), "0")
+        page.fill(field("member[1].first_name"), "Aigerim")
+        page.fill(field("member[1].age"), "12")
+        page.press(field("member[1].age"), "Enter")
+        page.wait_for_url("**/thanks/**")
+    finally:
+        context.close()
+    stored = Submission.objects.get(wave=link.wave)
+    assert stored.answers["member"] == [{"first_name": "Aigerim", "age": 12, "works": -3}]
