@@ -339,8 +339,7 @@ class _Walker:
             self.fail(key, gettext("Too many entries in this section."))
             return
         if node.get("repeat_count") is not None:
-            wanted = to_number(evaluate(node["repeat_count"], working, today=self.today))
-            wanted_count = int(wanted) if math.isfinite(wanted) and wanted > 0 else 0
+            wanted_count = repeat_count(node, working, today=self.today) or 0
             if len(instances) != wanted_count:
                 self.fail(
                     key,
@@ -359,6 +358,19 @@ class _Walker:
             self.walk(children, instance, inner_working, row, True, inner_prefix)
             rows.append(row)
         stored[name] = rows
+
+
+def repeat_count(
+    node: Mapping[str, Any], working: Mapping[str, Any], *, today: Any = None
+) -> int | None:
+    """The number of entries a repeat's ``repeat_count`` asks for (0 for a count of zero
+    or less), or None when the repeat has no count or its expression gives no number."""
+    if node.get("repeat_count") is None:
+        return None
+    wanted = to_number(evaluate(node["repeat_count"], working, today=today))
+    if not math.isfinite(wanted):
+        return None
+    return int(wanted) if wanted > 0 else 0
 
 
 def _child_names(nodes: list[Mapping[str, Any]]) -> set[str]:

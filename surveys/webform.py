@@ -30,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-import math
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -46,7 +45,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from surveys.definition import INPUT_TYPES, interface_language, stored_choice_value
-from surveys.expressions import evaluate, to_number
+from surveys.expressions import evaluate
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
 from surveys.services import MAX_ANSWERS_BYTES, SubmissionRefused, submit_interview
@@ -56,6 +55,7 @@ from surveys.validation import (
     TEXT_MAX_LENGTH,
     AnswerErrors,
     convert,
+    repeat_count,
     stored_calculation,
 )
 
@@ -256,7 +256,7 @@ class _PageBuilder:
         key = prefix + node["name"]
         rows = scope.get(node["name"])
         rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
-        count = repeat_count(node, working)
+        count = entries_wanted(node, working)
         if count is None:
             count = len(rows)
             if node.get("repeat_count") is None:
@@ -377,14 +377,11 @@ def _blank(value: Any) -> bool:
     return value is None or value == [] or (isinstance(value, str) and not value.strip())
 
 
-def repeat_count(node: dict[str, Any], working: dict[str, Any]) -> int | None:
-    """The number of entries ``repeat_count`` asks for, or None when it gives no number."""
-    if node.get("repeat_count") is None:
-        return None
-    wanted = to_number(evaluate(node["repeat_count"], working))
-    if not math.isfinite(wanted):
-        return None
-    return min(int(wanted), MAX_REPEAT_INSTANCES) if wanted > 0 else 0
+def entries_wanted(node: dict[str, Any], working: dict[str, Any]) -> int | None:
+    """How many entries to draw for a counted repeat (at most the number accepted), or
+    None when it has no count or the answers give none yet."""
+    count = repeat_count(node, working)
+    return None if count is None else min(count, MAX_REPEAT_INSTANCES)
 
 
 def _walk_groups(nodes: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
@@ -811,7 +808,7 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
             last = min(max(numbers, default=0), MAX_REPEAT_INSTANCES)
             children = node.get("children", [])
             rows = [read(children, f"{key}[{n}].", working) for n in range(1, last + 1)]
-            count = repeat_count(node, working)
+            count = entries_wanted(node, working)
             if node.get("repeat_count") is None:
                 rows = [row for row in rows if row]
             elif count is not None:
