@@ -31,8 +31,9 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -54,6 +55,7 @@ from surveys.models import FormVersion, ReviewStatus, Submission, Wave
 from surveys.selectors import wave_token
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 
 def _return_freed_memory() -> None:
@@ -122,6 +124,7 @@ class MicrodataSelection:
     def submissions(self) -> models.QuerySet[Submission]:
         return Submission.objects.accepted().filter(wave_id__in=self.wave_ids).order_by("id")
 
+    @cached_property
     def sources(self) -> tuple[list[FormVersion], list[int]]:
         """The questionnaire versions and the enumerator accounts behind the selection.
 
@@ -129,9 +132,6 @@ class MicrodataSelection:
         index alone; only pairs also seen among rejected interviews (few, through a
         partial index) are checked for an accepted interview.
         """
-        known = self.__dict__.get("_sources")
-        if known is not None:
-            return known
         rows = Submission.objects.filter(wave_id__in=self.wave_ids).order_by()
         pairs = set(rows.values_list("form_version_id", "enumerator_id").distinct())
         doubtful = pairs & set(
@@ -153,12 +153,10 @@ class MicrodataSelection:
             )
         )
         enumerators = sorted({e for _fv, e in pairs if e is not None})
-        known = (list(FormVersion.objects.filter(pk__in=ids)), enumerators)
-        object.__setattr__(self, "_sources", known)  # a frozen dataclass: set once
-        return known
+        return list(FormVersion.objects.filter(pk__in=ids)), enumerators
 
     def codebook(self) -> Codebook:
-        return build_codebook(self.sources()[0])
+        return build_codebook(self.sources[0])
 
 
 class EpochSeconds(models.Func):
@@ -517,7 +515,7 @@ def iter_microdata_batches(
     """
     schema = _answers_schema(codebook)
     asked: dict[str, set[str]] = {}
-    versions, enumerators = selection.sources()
+    versions, enumerators = selection.sources
     for version in versions:
         asked[version.version] = set(version.questions)
     lacking = {
@@ -801,17 +799,24 @@ class WaveCache:
     # ---------------------------------------------------------------- reading
 
     def _segments(self) -> list[_Segment]:
-        """The segments, by first id. One removed while listing (merged by a compaction,
-        whose merged segment was in place first) means listing again."""
+        """The segments, by first id."""
+        return self._stable(self._list_segments)
+
+    def _list_segments(self) -> list[_Segment]:
+        segments = []
+        for path in self.folder.glob("seg-*.arrow"):
+            with np.load(path.with_suffix(".npz")) as sidecar:
+                segments.append(_Segment(path, sidecar["ids"], sidecar["offsets"]))
+        return sorted(segments, key=lambda segment: int(segment.ids[0]))
+
+    def _stable(self, read: Callable[[], _T]) -> _T:
+        """`read`, again when a segment vanished under it: merged by a compaction, whose
+        merged segment was in place before the others were removed."""
         for _attempt in range(5):
-            segments = []
             try:
-                for path in self.folder.glob("seg-*.arrow"):
-                    with np.load(path.with_suffix(".npz")) as sidecar:
-                        segments.append(_Segment(path, sidecar["ids"], sidecar["offsets"]))
+                return read()
             except FileNotFoundError:
                 continue
-            return sorted(segments, key=lambda segment: int(segment.ids[0]))
         raise OSError(f"the export cache of wave {self.wave_id} keeps changing; try again")
 
     def _deleted(self) -> np.ndarray:
@@ -863,14 +868,8 @@ class WaveCache:
                 raise
 
     def _open(self) -> _BatchReader:
-        """The segments, opened; one removed between listing and opening means listing
-        again (see `_segments`)."""
-        for _attempt in range(5):
-            try:
-                return _BatchReader(self._segments())
-            except FileNotFoundError:
-                continue
-        raise OSError(f"the export cache of wave {self.wave_id} keeps changing; try again")
+        """The segments, opened (see `_stable`)."""
+        return self._stable(lambda: _BatchReader(self._list_segments()))
 
     def _read(
         self,
