@@ -165,6 +165,21 @@ FLOAT_COLUMNS = {
     "change_p_adjusted",
 }
 INT_COLUMNS = {"n", "n_numerator", "reliable"}
+# Blank in a suppressed cell's row.
+SUPPRESSED_BLANK = (
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "diff_vs_rest",
+    "diff_vs_rest_se",
+    "diff_vs_rest_p",
+    "diff_vs_rest_p_adjusted",
+    "change",
+    "change_se",
+    "change_p",
+    "change_p_adjusted",
+)
 
 
 def indicator_catalogue() -> dict[str, dict[str, Any]]:
@@ -216,7 +231,7 @@ def regional_row(
     )
     info = catalogue.get(estimate.indicator, {})
     labels = info.get("labels", {})
-    return {
+    row = {
         "survey": estimate.wave.survey.code,
         "wave": estimate.wave.code,
         "geography": estimate.geography,
@@ -225,10 +240,10 @@ def regional_row(
         "indicator": estimate.indicator,
         **{f"indicator_label_{lang}": labels.get(lang, estimate.indicator) for lang in LANGUAGES},
         "unit": info.get("unit", ""),
-        "estimate": None if estimate.suppressed else estimate.estimate,
-        "se": None if estimate.suppressed else estimate.se,
-        "ci_low": None if estimate.suppressed else estimate.ci_low,
-        "ci_high": None if estimate.suppressed else estimate.ci_high,
+        "estimate": estimate.estimate,
+        "se": estimate.se,
+        "ci_low": estimate.ci_low,
+        "ci_high": estimate.ci_high,
         "ci_method": estimate.ci_method,
         "n": estimate.n,
         "n_numerator": estimate.n_numerator,
@@ -239,18 +254,16 @@ def regional_row(
         "suppression_reason": estimate.suppression_reason,
         "review_flag": estimate.review_flag,
         "national_estimate": estimate.national_estimate,
-        "diff_vs_rest": None if estimate.suppressed else estimate.diff_vs_rest,
-        "diff_vs_rest_se": None if estimate.suppressed else estimate.diff_vs_rest_se,
-        "diff_vs_rest_p": None if estimate.suppressed else estimate.diff_vs_rest_p,
-        "diff_vs_rest_p_adjusted": None
-        if estimate.suppressed
-        else estimate.diff_vs_rest_p_adjusted,
+        "diff_vs_rest": estimate.diff_vs_rest,
+        "diff_vs_rest_se": estimate.diff_vs_rest_se,
+        "diff_vs_rest_p": estimate.diff_vs_rest_p,
+        "diff_vs_rest_p_adjusted": estimate.diff_vs_rest_p_adjusted,
         "previous_wave": estimate.previous_wave.code if estimate.previous_wave is not None else "",
         "previous_estimate": estimate.previous_estimate,
-        "change": None if estimate.suppressed else estimate.change,
-        "change_se": None if estimate.suppressed else estimate.change_se,
-        "change_p": None if estimate.suppressed else estimate.change_p,
-        "change_p_adjusted": None if estimate.suppressed else estimate.change_p_adjusted,
+        "change": estimate.change,
+        "change_se": estimate.change_se,
+        "change_p": estimate.change_p,
+        "change_p_adjusted": estimate.change_p_adjusted,
         "boundary_note": estimate.boundary_note,
         "weights_version": estimate.weights_version,
         "data_version": estimate.data_version,
@@ -258,6 +271,9 @@ def regional_row(
         if estimate.computed_at
         else None,
     }
+    if estimate.suppressed:  # n and the reason stay; what was estimated does not
+        row.update(dict.fromkeys(SUPPRESSED_BLANK))
+    return row
 
 
 def regional_rows(estimates: Iterable[IndicatorEstimate]) -> list[dict[str, Any]]:
