@@ -5,9 +5,9 @@ from django.urls import reverse
 
 from surveys.models import FormVersion
 from tests.factories import SubmissionFactory
+from tests.sources import XLSFORMS
 
 pytestmark = pytest.mark.django_db
-SHARED_FORMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "xlsforms"
 INSTRUMENT = (
     Path(__file__).resolve().parents[2] / "surveys" / "instruments" / "informal_networks.xlsx"
 )
@@ -40,7 +40,7 @@ def test_upload_imports_a_form(admin_client):
 
 
 def test_upload_of_a_broken_form_shows_where_and_stores_nothing(admin_client):
-    with (SHARED_FORMS / "duplicate_columns.xlsx").open("rb") as handle:
+    with (XLSFORMS / "duplicate_columns.xlsx").open("rb") as handle:
         response = admin_client.post(
             reverse("admin:surveys_formversion_upload"),
             {"survey_code": "broken", "xlsform": handle},

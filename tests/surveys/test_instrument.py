@@ -12,9 +12,10 @@ from openpyxl import load_workbook
 from pyxform import xls2xform
 from pyxform.xls2json import parse_file_to_json
 
+from surveys.regions import REGIONS_CSV
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INSTRUMENT = REPO_ROOT / "surveys" / "instruments" / "informal_networks.xlsx"
-REGIONS_CSV = Path(__file__).resolve().parents[3] / "shared" / "data" / "kz_regions.csv"
 
 KK, RU, EN = "Қазақша (kk)", "Русский (ru)", "English (en)"
 LANGUAGES = (KK, RU, EN)

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from surveys.services import create_links, import_xlsform, open_wave
+from tests.sources import XLSFORMS
 
-SHARED_FORMS = Path(__file__).resolve().parents[3] / "shared" / "data" / "xlsforms"
 FORMS = {
     "xlsform_spec_test.xlsx": "Enter your name",
     "choice_filter_test.xlsx": None,
@@ -23,7 +21,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def link_for(name: str) -> str:
     version, _ = import_xlsform(
         survey_code=name.split(".")[0].lower().replace("_", "-"),
-        content=(SHARED_FORMS / name).read_bytes(),
+        content=(XLSFORMS / name).read_bytes(),
         filename=name,
     )
     wave = open_wave(survey=version.survey, code="W1", geography="KZ2022", form_version=version)

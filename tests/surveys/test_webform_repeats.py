@@ -5,22 +5,16 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from pathlib import Path
 
 import pytest
 
 from surveys.models import Submission
 from surveys.services import create_links, import_xlsform, open_wave
 from surveys.webform import build_pages, posted_answers
+from tests.sources import XLSFORMS
 from tests.surveys.webform_fixtures import ROSTER_SURVEY, public_link, roster_wave
 
-UCL_FORM = (
-    Path(__file__).resolve().parents[3]
-    / "shared"
-    / "data"
-    / "xlsforms"
-    / "UCL_Biomass_Plot_Form.xlsx"
-)
+UCL_FORM = XLSFORMS / "UCL_Biomass_Plot_Form.xlsx"
 
 
 def form_post(**answers: str) -> dict[str, str]:

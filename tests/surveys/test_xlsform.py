@@ -10,9 +10,9 @@ from surveys.models import FormVersion, Survey
 from surveys.services import import_xlsform
 from surveys.xlsform import XLSFormError, compile_xlsform
 from tests.factories import SIMPLE_FORM, build_xlsform
+from tests.sources import SHARED, XLSFORMS
 
 REPO = Path(__file__).resolve().parents[2]
-SHARED_FORMS = REPO.parent / "shared" / "data" / "xlsforms"
 INSTRUMENT = REPO / "surveys" / "instruments" / "informal_networks.xlsx"
 GOOD_SHARED = [
     "xlsform_spec_test.xlsx",
@@ -26,10 +26,15 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
 def shared_form(name: str) -> bytes:
-    path = SHARED_FORMS / name
-    if not path.exists():
-        pytest.fail(f"{path} is missing: the shared forms sit beside the repository")
-    return path.read_bytes()
+    return (XLSFORMS / name).read_bytes()
+
+
+def test_copied_forms_match_the_shared_ones():
+    shared = SHARED / "xlsforms"
+    if not shared.exists():
+        pytest.skip(f"{shared} is not beside this clone: nothing to compare the copies with")
+    copied = {path.name: path.read_bytes() for path in XLSFORMS.iterdir()}
+    assert copied == {path.name: path.read_bytes() for path in shared.iterdir()}
 
 
 def problems_of(content: bytes, filename: str = "form.xlsx") -> list[str]:
