@@ -1,10 +1,11 @@
-from django.conf import settings
-from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
 from surveys import views as survey_views
 
+# MEDIA_ROOT holds private data (uploaded questionnaires, estimation snapshots, export caches
+# and export files). It is never served by URL, in any mode: files leave it only through
+# views that check the requester's permissions.
 urlpatterns = [
     path("", survey_views.home, name="home"),
     path("healthz", survey_views.healthz, name="healthz"),
@@ -14,5 +15,3 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("api/", include("config.api_urls", namespace="api")),
 ]
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
