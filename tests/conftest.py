@@ -231,8 +231,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "TANYS_COMPUTATION_STALE_SECONDS": "3",
         "DB_CONN_MAX_AGE": "0",
     }
-    stale = os.environ.get("TANYS_COMPUTATION_STALE_SECONDS")
-    os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = "3"
+    settings.COMPUTATION_STALE_SECONDS = 3
     worker = CeleryWorkerProcess(env, queue, str(tmp_path))
     try:
         with sending_to(broker, queue):
@@ -240,10 +239,6 @@ def celery_worker_process(transactional_db, settings, tmp_path):
             yield worker
     finally:
         worker.stop()
-        if stale is None:
-            os.environ.pop("TANYS_COMPUTATION_STALE_SECONDS", None)
-        else:
-            os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = stale
         import redis
 
         with redis.Redis.from_url(broker) as client:
