@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from analytics import services
-from analytics.computation import publication
-from analytics.estimation import survey_mean
 from analytics.margins import parse_margins
 from analytics.models import IndicatorEstimate, ResultSet, WaveComputation
 from analytics.selectors import computation_status, current_estimates
+from analytics.stats.estimation import survey_mean
+from analytics.stats.publication import publication
 from surveys.demo import RATES_CURRENT, generate_wave
 from surveys.models import Region, Submission
 from tests.factories import WaveFactory
