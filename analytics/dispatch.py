@@ -33,6 +33,9 @@ BROKER_ERRORS: tuple[type[BaseException], ...] = (
     ConnectionError,
     TimeoutError,
 )
+# Publishing retries briefly: a request waits about a second on a broker that is down,
+# then its work is left pending for the sweep.
+PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 # Only errors that a later attempt can get past; anything else is a bug to report.
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     OperationalError,
@@ -76,7 +79,9 @@ def run_or_queue(
             log.exception("running %s%s in-process failed", task_name, args)
         return True
     try:
-        _task(app, task_name).apply_async(args=list(args), countdown=countdown or None)
+        _task(app, task_name).apply_async(
+            args=list(args), countdown=countdown or None, retry_policy=PUBLISH_RETRY
+        )
     except BROKER_ERRORS:
         log.exception("could not queue %s%s: the broker is unreachable", task_name, args)
         if on_broker_error is not None:

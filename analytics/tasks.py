@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import worker_ready
@@ -46,7 +47,7 @@ def resume_after_restart(sender: object = None, **kwargs: object) -> None:
     export jobs whose worker died."""
     try:
         queued = services.resume_pending_computations()
-        jobs = resume_export_jobs()
+        jobs = resume_export_jobs(queued_for=timedelta(0))
     except Exception:  # never keep a worker from starting
         log.exception("could not resume pending work")
         return

@@ -180,11 +180,18 @@ def sending_to(broker: str, queue: str):
         app._pool = None
         app.amqp._producer_pool = None
 
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = broker
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     reset_pools()
     try:
         yield app
     finally:
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         app.conf.update(saved)
         reset_pools()
 

@@ -345,14 +345,14 @@ class _JobProgress:
 QUEUED_GRACE = dt.timedelta(minutes=2)
 
 
-def resume_export_jobs() -> list[int]:
-    """Queue again the jobs a worker should be building but is not: queued long ago (their
-    message lost) or running past the stale limit (their worker died). Called when a
-    worker starts and periodically."""
+def resume_export_jobs(*, queued_for: dt.timedelta = QUEUED_GRACE) -> list[int]:
+    """Queue again the jobs a worker should be building but is not: queued for longer than
+    ``queued_for`` (their message may be lost) or running past the stale limit (their
+    worker died). Called periodically and, with ``queued_for=0``, when a worker starts."""
     now = timezone.now()
     ids = list(
         ExportJob.objects.filter(
-            models.Q(status=ExportJob.Status.QUEUED, created_at__lt=now - QUEUED_GRACE)
+            models.Q(status=ExportJob.Status.QUEUED, created_at__lte=now - queued_for)
             | models.Q(status=ExportJob.Status.RUNNING, started_at__lt=now - stale_running())
         ).values_list("pk", flat=True)
     )
