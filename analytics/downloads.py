@@ -7,6 +7,7 @@ from typing import Any
 
 from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 
 from analytics.exports.formats import CONTENT_TYPES
 from analytics.exports.jobs import export_filename
@@ -26,7 +27,13 @@ def regional_download_response(params: dict[str, Any], file_format: str) -> Http
 
 
 def export_file_response(job: ExportJob) -> HttpResponseBase:
-    """A finished job's file; 409 before it is ready."""
+    """A finished job's file; 410 once it has expired, 409 before it is ready."""
+    if job.status == ExportJob.Status.EXPIRED:
+        return HttpResponse(
+            status=410,
+            content=_("The export file expired and was deleted; ask for the export again."),
+            content_type="text/plain; charset=utf-8",
+        )
     if job.status != ExportJob.Status.DONE or not job.file:
         return HttpResponse(status=409, content=b"The export is not ready.")
     return FileResponse(

@@ -162,18 +162,24 @@ EXPORT_CACHE_DELAY = float(os.environ.get("TANYS_EXPORT_CACHE_DELAY", "60"))
 # Seconds an export job may run: the build_export task's hard time limit, and the age after
 # which a job still "running" lost its worker and is taken over.
 EXPORT_TIME_LIMIT = int(os.environ.get("TANYS_EXPORT_TIME_LIMIT", str(4 * 3600)))
+# Days a finished export file is kept; then it is deleted and its job marked expired.
+EXPORT_RETENTION_DAYS = float(os.environ.get("TANYS_EXPORT_RETENTION_DAYS", "7"))
 # Seconds between a wave's first new interview and the recomputation that includes it.
 RECOMPUTE_DELAY = float(os.environ.get("TANYS_RECOMPUTE_DELAY", "0.5"))
 # Seconds without a heartbeat after which a recomputation's claim is taken over.
 COMPUTATION_STALE_SECONDS = float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
 # Periodic work (run by `celery beat`): pending recomputations and export jobs whose message
-# never reached the broker (Redis down) are queued again.
+# never reached the broker (Redis down) are queued again; old export files are deleted.
 CELERY_BEAT_SCHEDULE = {
     "resume-pending-work": {
         "task": "analytics.tasks.resume_pending_work",
         "schedule": float(os.environ.get("TANYS_RESUME_INTERVAL", "30")),
     },
+    "expire-exports": {"task": "analytics.exports.tasks.expire_exports", "schedule": 3600.0},
 }
+# Files and folders written under MEDIA_ROOT are the owner's only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 if REDIS_URL:
     CACHES = {

@@ -37,6 +37,7 @@ from analytics.exports.reader import (
     return_freed_memory,
     wave_answers_schema,
 )
+from analytics.private_files import private_file, private_folder
 from surveys.models import ReviewStatus, Submission, Wave
 from surveys.selectors import wave_token
 
@@ -116,7 +117,8 @@ class WaveCache:
     def update(self, progress: Preparing | None = None) -> int:
         """Append the wave's interviews the cache lacks; returns how many were added."""
         return_freed_memory()
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(cache_root())
+        private_folder(self.folder)
         self._remove_stale_folders()
         segments = self._segments()
         cached = np.unique(np.concatenate([s.ids for s in segments] or [np.zeros(0, np.int64)]))
@@ -177,7 +179,7 @@ class WaveCache:
         ids: list[np.ndarray] = []
         offsets = [0]
         try:
-            with pa.OSFile(str(tmp), "wb") as sink:
+            with pa.OSFile(str(private_file(tmp)), "wb") as sink:
                 writer: pa.ipc.RecordBatchFileWriter | None = None
                 for table in tables:
                     if writer is None:
@@ -195,7 +197,7 @@ class WaveCache:
                     return 0
                 writer.close()
             np.savez(
-                self.folder / f"{name}.npz",
+                private_file(self.folder / f"{name}.npz"),
                 ids=np.concatenate(ids),
                 offsets=np.asarray(offsets, dtype=np.int64),
             )
@@ -249,7 +251,7 @@ class WaveCache:
     def _write_deleted(self, ids: np.ndarray) -> None:
         name = f"deleted-{os.urandom(8).hex()}"
         tmp = self.folder / f".{name}.npy.part"
-        with open(tmp, "wb") as out:
+        with open(private_file(tmp), "wb") as out:
             np.save(out, ids.astype(np.int64))
         os.replace(tmp, self.folder / f"{name}.npy")
 

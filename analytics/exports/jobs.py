@@ -32,6 +32,7 @@ from analytics.exports.reader import MicrodataSelection
 from analytics.exports.regional import regional_rows, write_regional
 from analytics.exports.writers import write_microdata
 from analytics.models import ExportJob
+from analytics.private_files import private_file, private_folder
 from analytics.selectors import regional_estimates
 from surveys.models import Wave
 
@@ -206,8 +207,10 @@ def run_export_job(*, job_id: int) -> None:
     partial = folder / f".{name}.part"
     with translation.override(job.parameters.get("interface_language") or settings.LANGUAGE_CODE):
         try:
-            folder.mkdir(parents=True, exist_ok=True)
+            private_folder(folder)
+            private_file(partial)  # a takeover starts the file again
             rows = _build(job, partial)
+            private_file(partial)  # writers that replace the file do not keep its mode
             partial.replace(folder / name)
             ExportJob.objects.filter(pk=job.pk).update(
                 status=ExportJob.Status.DONE,
@@ -359,3 +362,30 @@ def resume_export_jobs(*, queued_for: dt.timedelta = QUEUED_GRACE) -> list[int]:
     for job_id in ids:
         dispatch.after_commit(BUILD_EXPORT, job_id)
     return ids
+
+
+def expire_export_files() -> list[int]:
+    """Delete the files of jobs finished more than EXPORT_RETENTION_DAYS ago. The jobs stay,
+    marked expired (their pages say so), and so do their parameters: asking again is one
+    click. Leftover partial files of that age go too. Returns the expired jobs' ids."""
+    now = timezone.now()
+    cutoff = now - dt.timedelta(days=settings.EXPORT_RETENTION_DAYS)
+    expired: list[int] = []
+    for job in ExportJob.objects.filter(status=ExportJob.Status.DONE, finished_at__lt=cutoff):
+        with transaction.atomic():
+            changed = ExportJob.objects.filter(pk=job.pk, status=ExportJob.Status.DONE).update(
+                status=ExportJob.Status.EXPIRED, file="", expired_at=now
+            )
+        if changed:
+            expired.append(job.pk)
+            if job.file.name:
+                job.file.storage.delete(job.file.name)
+    folder = exports_folder()
+    if folder.is_dir():
+        for leftover in folder.glob(".*.part"):
+            with contextlib.suppress(FileNotFoundError):
+                if dt.datetime.fromtimestamp(leftover.stat().st_mtime, dt.UTC) < cutoff:
+                    leftover.unlink()
+    if expired:
+        logger.info("export files of jobs %s expired", expired)
+    return expired

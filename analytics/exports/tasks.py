@@ -9,7 +9,7 @@ from django.conf import settings
 
 from analytics.dispatch import TRANSIENT_ERRORS
 from analytics.exports.cache import update_wave_cache
-from analytics.exports.jobs import run_export_job
+from analytics.exports.jobs import expire_export_files, run_export_job
 
 
 @shared_task(
@@ -34,3 +34,9 @@ def build_export(job_id: int) -> None:
 def update_export_cache(wave_id: int) -> int:
     """Parse the wave's new interviews into its export cache (idempotent: only missing ones)."""
     return update_wave_cache(wave_id)
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=3)
+def expire_exports() -> list[int]:
+    """Delete export files past EXPORT_RETENTION_DAYS (periodic, see CELERY_BEAT_SCHEDULE)."""
+    return expire_export_files()
