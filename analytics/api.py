@@ -7,9 +7,8 @@ export jobs need `surveys.export_microdata` as well. A user sees only their own 
 from __future__ import annotations
 
 import django_filters
-from django.http import FileResponse, HttpResponse
+from django.http import HttpResponse
 from django.http.response import HttpResponseBase
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -20,7 +19,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from analytics import exports
+from analytics.downloads import export_file_response, regional_download_response
 from analytics.models import ExportJob, IndicatorEstimate
+from analytics.selectors import comparison_estimates
 from analytics.serializers import (
     ComparisonQueryInputSerializer,
     ComparisonRowOutputSerializer,
@@ -29,7 +30,7 @@ from analytics.serializers import (
     ExportJobOutputSerializer,
 )
 from surveys.api import CanViewEstimates
-from surveys.models import Geography, Wave
+from surveys.models import Geography
 
 
 class EstimateFilter(django_filters.FilterSet):
@@ -88,16 +89,6 @@ def _comparison_query(request: Request) -> dict:
     return query.validated_data
 
 
-def _comparison_estimates(params: dict):  # type: ignore[no-untyped-def]
-    waves = Wave.objects.filter(pk__in=params["wave"]) if params.get("wave") else None
-    return exports.regional_estimates(
-        waves=waves,
-        geography=params.get("geography"),
-        indicators=params.get("indicator"),
-        region_codes=params.get("region"),
-    )
-
-
 class ComparisonTableView(GenericAPIView):
     """The regional comparison table: one row per wave x geography x region x indicator."""
 
@@ -110,7 +101,7 @@ class ComparisonTableView(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         params = _comparison_query(request)
-        page = self.paginate_queryset(_comparison_estimates(params))
+        page = self.paginate_queryset(comparison_estimates(params))
         catalogue = exports.indicator_catalogue()
         rows = [exports.regional_row(estimate, catalogue) for estimate in page or []]
         return self.get_paginated_response(ComparisonRowOutputSerializer(rows, many=True).data)
@@ -140,19 +131,6 @@ class ComparisonDownloadView(GenericAPIView):
         return regional_download_response(params, file_format)
 
 
-def regional_download_response(params: dict, file_format: str) -> HttpResponse:
-    import io
-
-    rows = exports.regional_rows(_comparison_estimates(params))
-    buffer = io.BytesIO()
-    exports.write_regional(rows, file_format, buffer)
-    response = HttpResponse(buffer.getvalue(), content_type=exports.CONTENT_TYPES[file_format])
-    response["Content-Disposition"] = (
-        f'attachment; filename="{exports.regional_filename(file_format)}"'
-    )
-    return response
-
-
 class ExportJobViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -175,9 +153,9 @@ class ExportJobViewSet(
         params = dict(data.validated_data)
         kind, file_format = params.pop("kind"), params.pop("file_format")
         try:
-            job = exports.create_export_job(
+            job = exports.request_export(
                 user=request.user, kind=kind, file_format=file_format, parameters=params
-            )
+            ).job
         except PermissionError as exc:
             raise PermissionDenied(str(exc)) from exc
         except exports.ExportError as exc:
@@ -202,18 +180,3 @@ class ExportJobViewSet(
     def download(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         job = self.get_object()
         return export_file_response(job)
-
-
-def export_file_response(job: ExportJob) -> HttpResponseBase:
-    if job.status != ExportJob.Status.DONE or not job.file:
-        return HttpResponse(status=status.HTTP_409_CONFLICT, content=b"The export is not ready.")
-    return FileResponse(
-        job.file.open("rb"),
-        as_attachment=True,
-        filename=exports.export_filename(job),
-        content_type=exports.CONTENT_TYPES.get(job.file_format, "application/octet-stream"),
-    )
-
-
-def job_for(user, pk: int) -> ExportJob:  # type: ignore[no-untyped-def]
-    return get_object_or_404(ExportJob, pk=pk, requested_by=user)

@@ -36,18 +36,19 @@ import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
 
-from analytics.cells import CellDesign, CellIndex, add_sums, cell_sums
-from analytics.estimation import (
+from analytics.indicators import INDICATORS, Indicator, definitions_hash
+from analytics.models import IndicatorEstimate, PopulationMargins
+from analytics.snapshot import Snapshot
+from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
+from analytics.stats.estimation import (
     CalibrationInfo,
     CIMethod,
     Design,
     holm_adjust,
     independent_difference,
 )
-from analytics.indicators import INDICATORS, Indicator, definitions_hash
-from analytics.models import IndicatorEstimate, PopulationMargins
-from analytics.snapshot import Snapshot
-from analytics.weighting import ConvergenceError, rake, raking_info
+from analytics.stats.publication import publication
+from analytics.stats.weighting import ConvergenceError, rake, raking_info
 from surveys.models import Geography, Region, Wave
 
 AGE_BANDS: list[tuple[str, int, int | None]] = [
@@ -189,43 +190,6 @@ def choose_weights(snapshot: Snapshot, region_codes: np.ndarray, wave: Wave) -> 
     except (ValueError, ConvergenceError, KeyError) as exc:
         return Weights(base, None, "base", f"margins v{margins.version} not applied: {exc}")
     return Weights(weight, info, f"margins-v{margins.version}")
-
-
-# ---------------------------------------------------------------------- publication rules
-
-
-def publication(
-    *,
-    kind: str,
-    estimate: float,
-    se: float,
-    ci_low: float,
-    ci_high: float,
-    n: int,
-    n_numerator: int,
-    n_eff: float,
-    df: float,
-) -> tuple[list[str], list[str]]:
-    """Suppression reasons and review flags of one cell (NCHS presentation standards)."""
-    reasons: list[str] = []
-    if n == 0 or not np.isfinite(estimate):
-        return ["no_data"], []
-    if n < 30:
-        reasons.append("n<30")
-    if not np.isfinite(n_eff) or n_eff < 30:
-        reasons.append("n_eff<30")
-    if kind == "proportion":
-        width = ci_high - ci_low
-        if not np.isfinite(width) or width >= 0.30:
-            reasons.append("ci_width>=30")
-        elif width > 0.05 and (estimate <= 0 or width / estimate > 1.30):
-            reasons.append("relative_ci_width>130%")
-    elif estimate == 0 or not np.isfinite(se) or se / abs(estimate) >= 0.30:
-        reasons.append("rse>=30%")
-    if n < 10 or n_numerator < 10:
-        reasons.append("disclosure<10")
-    flags = ["df<8"] if not np.isfinite(df) or df < 8 else []
-    return reasons, flags
 
 
 # ---------------------------------------------------------------------- domains

@@ -1,13 +1,16 @@
-"""Reads of stored estimates and of the state of their recomputation."""
+"""Reads of stored estimates, of the state of their recomputation, and of export jobs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
+from django.db import models
 from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
 
 from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
-from analytics.models import IndicatorEstimate, ResultSet, WaveComputation
+from analytics.models import ExportJob, IndicatorEstimate, ResultSet, WaveComputation
 from surveys.models import Region, Wave
 
 
@@ -79,3 +82,47 @@ def cell_notes(estimate: IndicatorEstimate) -> dict[str, list[str]]:
         "review": explain_codes(estimate.review_flag, REVIEW_FLAGS),
         "boundary": explain_codes(estimate.boundary_note, BOUNDARY_NOTES),
     }
+
+
+def regional_estimates(
+    *,
+    waves: Iterable[Wave] | None = None,
+    geography: str | None = None,
+    indicators: Iterable[str] | None = None,
+    region_codes: Iterable[str] | None = None,
+    include_national: bool = True,
+) -> models.QuerySet[IndicatorEstimate]:
+    """Current estimates for the table, with everything the rows print joined in."""
+    qs = IndicatorEstimate.objects.current().select_related(
+        "wave__survey", "region", "previous_wave"
+    )
+    if waves is not None:
+        qs = qs.filter(wave__in=list(waves))
+    if geography:
+        qs = qs.filter(geography=geography)
+    if indicators:
+        qs = qs.filter(indicator__in=list(indicators))
+    if region_codes:
+        codes = list(region_codes)
+        national = models.Q(region__isnull=True) if "KZ" in codes else models.Q(pk__in=[])
+        qs = qs.filter(models.Q(region__code__in=codes) | national)
+    if not include_national:
+        qs = qs.filter(region__isnull=False)
+    return qs.order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code")
+
+
+def comparison_estimates(params: dict[str, Any]) -> models.QuerySet[IndicatorEstimate]:
+    """The regional table's estimates for a query of the comparison endpoints and pages
+    (``wave``: wave ids, ``geography``, ``indicator`` and ``region``: lists of codes)."""
+    waves = Wave.objects.filter(pk__in=params["wave"]) if params.get("wave") else None
+    return regional_estimates(
+        waves=waves,
+        geography=params.get("geography"),
+        indicators=params.get("indicator"),
+        region_codes=params.get("region"),
+    )
+
+
+def export_job_for(user: Any, pk: int) -> ExportJob:
+    """A user's own export job (404 for anyone else's)."""
+    return get_object_or_404(ExportJob, pk=pk, requested_by=user)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from analytics.exports import KINDS, REGIONAL_COLUMNS, REGIONAL_FORMATS
+from analytics.exports.formats import KINDS, REGIONAL_FORMATS
+from analytics.exports.regional import REGIONAL_COLUMNS
 from analytics.models import ExportJob, IndicatorEstimate
 from surveys.models import Geography
 
@@ -62,7 +63,7 @@ class EstimateOutputSerializer(serializers.ModelSerializer):
 
 
 def _comparison_field(name: str) -> serializers.Field:
-    from analytics.exports import FLOAT_COLUMNS, INT_COLUMNS
+    from analytics.exports.regional import FLOAT_COLUMNS, INT_COLUMNS
 
     if name in FLOAT_COLUMNS:
         return serializers.FloatField(allow_null=True, read_only=True)

@@ -17,7 +17,6 @@ How recomputation is coalesced and made safe against dying workers:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -30,6 +29,7 @@ from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from analytics import dispatch
 from analytics import snapshot as snapshots
 from analytics.computation import ComputedWave, compute_wave, next_waves
 from analytics.indicators import definitions_hash
@@ -38,30 +38,37 @@ from surveys.models import ReviewStatus, Submission, Wave
 
 log = logging.getLogger(__name__)
 
-# Seconds between the first new interview and the run that includes it: interviews
-# arriving meanwhile (and while a run is going) are coalesced into that run or the next.
-RECOMPUTE_DELAY = float(os.environ.get("TANYS_RECOMPUTE_DELAY", "0.5"))
 KEEP_RESULT_SETS = 3
+RECOMPUTE = "analytics.tasks.recompute_wave_estimates"
+UPDATE_EXPORT_CACHE = "analytics.exports.tasks.update_export_cache"
+
+
+def recompute_delay() -> float:
+    """Seconds between the first new interview and the run that includes it: interviews
+    arriving meanwhile (and while a run is going) are coalesced into that run or the next
+    (setting RECOMPUTE_DELAY)."""
+    return float(settings.RECOMPUTE_DELAY)
 
 
 def stale_after() -> float:
-    """Seconds without a heartbeat after which a claimed run is taken over."""
-    return float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
+    """Seconds without a heartbeat after which a claimed run is taken over (setting
+    COMPUTATION_STALE_SECONDS)."""
+    return float(settings.COMPUTATION_STALE_SECONDS)
 
 
 def _enqueue(wave_id: int, countdown: float) -> None:
-    from analytics.tasks import recompute_wave_estimates
+    """Run or queue the wave's recomputation (after commit). A broker that cannot be
+    reached leaves the wave dirty and unscheduled, so the periodic sweep
+    (`resume_pending_computations`) or the next interview queues it again."""
+    dispatch.after_commit(
+        RECOMPUTE, wave_id, countdown=countdown, on_broker_error=partial(_unschedule, wave_id)
+    )
 
-    if not recompute_wave_estimates.app.conf.task_always_eager:
-        recompute_wave_estimates.apply_async(args=[wave_id], countdown=countdown)
-        return
-    # Embedded mode runs the task here, after the commit that called for it (a web-form
-    # submission, say): a failure is recorded on the wave, never turned into an error of
-    # the request whose data are already saved.
-    try:
-        recompute_wave_estimates.apply_async(args=[wave_id], countdown=countdown)
-    except Exception:
-        log.exception("recomputing wave %s in-process failed", wave_id)
+
+def _unschedule(wave_id: int) -> None:
+    WaveComputation.objects.filter(wave_id=wave_id, running_since__isnull=True).update(
+        scheduled_at=None, stage="queued"
+    )
 
 
 def mark_wave_dirty(*, wave_id: int) -> bool:
@@ -89,7 +96,7 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
         wave_id=wave_id,
     ).update(scheduled_at=now)
     if queued:
-        transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
+        _enqueue(wave_id, recompute_delay())
     return bool(queued)
 
 
@@ -99,13 +106,25 @@ def schedule_export_cache_update(*, wave_id: int) -> bool:
     the calls until then are covered by it. Returns whether an update was queued."""
     from django.core.cache import cache
 
-    from analytics.export_tasks import update_export_cache
-
     delay = settings.EXPORT_CACHE_DELAY
     if delay > 0 and not cache.add(f"tanys:export-cache:{wave_id}", 1, timeout=delay):
         return False
-    update_export_cache.apply_async(args=[wave_id], countdown=delay)
-    return True
+    # Only a head start: an export brings the cache up to date itself.
+    return dispatch.run_or_queue(UPDATE_EXPORT_CACHE, wave_id, countdown=delay)
+
+
+def run_recomputation(*, wave_id: int, force: bool = False) -> str:
+    """What the worker does for a wave (see `recompute_wave`), and what follows from it:
+    new interviews are parsed for exports ahead of time, not when a researcher waits;
+    a wave held by another run is tried again once that run's claim could go stale."""
+    outcome = recompute_wave(wave_id=wave_id, force=force)
+    if outcome == "computed":
+        schedule_export_cache_update(wave_id=wave_id)
+    elif outcome == "busy":
+        # The other run re-checks for new interviews when it ends; if its worker died,
+        # the claim goes stale and this retry takes over.
+        dispatch.run_or_queue(RECOMPUTE, wave_id, countdown=stale_after() / 2 + 1, broker_only=True)
+    return outcome
 
 
 def interviews_changed(*, wave_ids: Iterable[int], answers_edited: bool = False) -> None:
@@ -336,7 +355,7 @@ def _finish(wave_id: int, generation: int, *, error: str) -> None:
                 last_completed_at=now,
                 last_error=error,
             )
-            transaction.on_commit(lambda: _enqueue(wave_id, RECOMPUTE_DELAY))
+            _enqueue(wave_id, recompute_delay())
 
 
 def resume_pending_computations_ids() -> list[int]:
@@ -357,14 +376,28 @@ def resume_pending_computations_ids() -> list[int]:
     return sorted(wave_ids)
 
 
-def resume_pending_computations() -> list[int]:
+def resume_pending_computations(*, unscheduled_only: bool = False) -> list[int]:
     """Queue a run for every wave that needs one (see ``resume_pending_computations_ids``).
-    Called when a worker starts and at the end of ``setup_demo``."""
+    Called when a worker starts, at the end of ``setup_demo`` and, with
+    ``unscheduled_only``, periodically: then only the waves whose run is not queued (the
+    broker was unreachable) or whose schedule or run went stale are queued, so a wave
+    waiting for its run is not queued twice."""
     wave_ids = resume_pending_computations_ids()
+    if unscheduled_only:
+        lost = timezone.now() - timedelta(seconds=stale_after())
+        live = set(
+            WaveComputation.objects.filter(wave_id__in=wave_ids)
+            .filter(
+                Q(running_since__isnull=True, scheduled_at__gte=lost)
+                | Q(running_since__isnull=False, heartbeat_at__gte=lost)
+            )
+            .values_list("wave_id", flat=True)
+        )
+        wave_ids = [wave_id for wave_id in wave_ids if wave_id not in live]
     for wave_id in wave_ids:
         WaveComputation.objects.get_or_create(wave_id=wave_id)
         WaveComputation.objects.filter(wave_id=wave_id).update(
             dirty=True, generation=F("generation") + 1, scheduled_at=timezone.now()
         )
-        transaction.on_commit(partial(_enqueue, wave_id, 0))
+        _enqueue(wave_id, 0)
     return wave_ids

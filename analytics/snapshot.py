@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import connection
 
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
+from analytics.private_files import private_folder
 from surveys.models import ReviewStatus, Submission
 from surveys.selectors import wave_token
 
@@ -164,11 +165,10 @@ def load(wave_id: int) -> Snapshot | None:
 
 def save(snapshot: Snapshot) -> Path:
     """Write atomically (temporary file, then rename) and remove older files of the wave."""
-    directory = snapshot_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = private_folder(snapshot_dir())
     target = directory / f"wave-{snapshot.wave_id}-upto-{snapshot.max_id:012d}.npz"
     arrays = {f"c_{k}": v for k, v in snapshot.columns.items()}
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")  # owner-only (0o600)
     with os.fdopen(fd, "wb") as handle:
         np.savez(
             handle,

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
-from django.db import OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from analytics import services
+from analytics.dispatch import TRANSIENT_ERRORS
+from analytics.exports.jobs import resume_export_jobs
 
 log = logging.getLogger(__name__)
-
-# Only errors that a later attempt can get past; anything else is a bug to report.
-TRANSIENT_ERRORS = (OperationalError, RedisConnectionError, ConnectionError)
 
 
 @shared_task(
@@ -30,26 +28,28 @@ TRANSIENT_ERRORS = (OperationalError, RedisConnectionError, ConnectionError)
 )
 def recompute_wave_estimates(wave_id: int, force: bool = False) -> str:
     """Bring one wave's stored estimates up to date (coalesced, idempotent)."""
-    outcome = services.recompute_wave(wave_id=wave_id, force=force)
-    if outcome == "computed":
-        # New interviews: parse them for exports ahead of time, not when a researcher waits.
-        services.schedule_export_cache_update(wave_id=wave_id)
-    if outcome == "busy" and not recompute_wave_estimates.app.conf.task_always_eager:
-        # Another run holds the wave. It re-checks for new interviews when it ends; if
-        # its worker died, the claim goes stale and this retry takes over.
-        recompute_wave_estimates.apply_async(
-            args=[wave_id], countdown=services.stale_after() / 2 + 1
-        )
-    return outcome
+    return services.run_recomputation(wave_id=wave_id, force=force)
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=3)
+def resume_pending_work() -> dict[str, list[int]]:
+    """Periodic sweep (CELERY_BEAT_SCHEDULE): queue the recomputations and export jobs
+    whose message never reached the broker or whose worker died."""
+    return {
+        "waves": services.resume_pending_computations(unscheduled_only=True),
+        "export_jobs": resume_export_jobs(),
+    }
 
 
 @worker_ready.connect
 def resume_after_restart(sender: object = None, **kwargs: object) -> None:
-    """A worker that starts picks up waves left dirty or interrupted by a dead worker."""
+    """A worker that starts picks up waves left dirty or interrupted by a dead worker, and
+    export jobs whose worker died."""
     try:
         queued = services.resume_pending_computations()
+        jobs = resume_export_jobs(queued_for=timedelta(0))
     except Exception:  # never keep a worker from starting
-        log.exception("could not resume pending computations")
+        log.exception("could not resume pending work")
         return
-    if queued:
-        log.info("queued recomputation of waves %s", queued)
+    if queued or jobs:
+        log.info("queued recomputation of waves %s and export jobs %s", queued, jobs)

@@ -6,16 +6,13 @@ Views are thin: a form checks the query, `analytics.exports` and the selectors r
 
 from __future__ import annotations
 
-import io
-import tempfile
-from pathlib import Path
 from typing import Any
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -25,9 +22,10 @@ from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
 from analytics import charts, exports
-from analytics.api import export_file_response, job_for
+from analytics.downloads import export_file_response
 from analytics.models import ExportJob
 from analytics.selectors import cell_notes, computation_status
+from analytics.selectors import export_job_for as job_for
 from surveys.models import Geography, Region, Survey, Wave
 
 LOGIN_URL = reverse_lazy("analytics:login")
@@ -291,7 +289,7 @@ def freshness(request: HttpRequest) -> JsonResponse:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def regional_download(request: HttpRequest, file_format: str) -> HttpResponseBase:
-    from analytics.api import regional_download_response
+    from analytics.downloads import regional_download_response
 
     if file_format not in exports.REGIONAL_FORMATS:
         return HttpResponse(_("Unknown format: %(format)s.") % {"format": file_format}, status=404)
@@ -362,30 +360,15 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
         "values": data["values"],
     }
     try:
-        cleaned = exports.clean_parameters(
-            kind=kind, file_format=file_format, parameters=parameters
+        asked = exports.request_export(
+            user=request.user, kind=kind, file_format=file_format, parameters=parameters
         )
-    except exports.ExportError as exc:
+    except (exports.ExportError, PermissionError) as exc:
         messages.error(request, str(exc))
         return redirect("analytics:dashboard")
-    selection = exports.MicrodataSelection(
-        wave_ids=tuple(cleaned["waves"]), language=cleaned["language"], values=cleaned["values"]
-    )
-    if kind == "microdata" and selection.submissions().count() <= exports.direct_export_limit():
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / f"microdata.{file_format}"
-            exports.write_microdata(selection, file_format, path)
-            content = path.read_bytes()
-        return FileResponse(
-            io.BytesIO(content),
-            as_attachment=True,
-            filename=f"tanys-microdata.{file_format}",
-            content_type=exports.CONTENT_TYPES[file_format],
-        )
-    job = exports.create_export_job(
-        user=request.user, kind=kind, file_format=file_format, parameters=cleaned
-    )
-    return redirect("analytics:export-job", pk=job.pk)
+    if asked.built_now and asked.job.status == ExportJob.Status.DONE:
+        return export_file_response(asked.job)
+    return redirect("analytics:export-job", pk=asked.job.pk)
 
 
 class CodebookForm(forms.Form):

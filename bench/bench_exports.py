@@ -78,10 +78,10 @@ def _copy_baseline(wave_id: int) -> tuple[float, int]:
     """COPY of the same interviews (design fields and answers JSON) to nowhere."""
     from django.db import connection
 
-    from analytics.microdata import MicrodataSelection, _fetch_queryset
+    from analytics.exports.reader import MicrodataSelection, fetch_queryset
 
     submissions = MicrodataSelection(wave_ids=(wave_id,)).submissions()
-    sql, params = _fetch_queryset(submissions).query.sql_with_params()
+    sql, params = fetch_queryset(submissions).query.sql_with_params()
     started = time.perf_counter()
     size = 0
     with connection.cursor() as cursor:
@@ -113,7 +113,7 @@ def run() -> list[str]:
         copy_seconds = None
     from django.conf import settings
 
-    from analytics.microdata import WaveCache
+    from analytics.exports.cache import WaveCache
 
     with tempfile.TemporaryDirectory() as folder:
         settings.MEDIA_ROOT = Path(folder) / "media"  # a cache of this run only

@@ -152,16 +152,36 @@ CELERY_TASK_TIME_LIMIT = int(os.environ.get("CELERY_TASK_TIME_LIMIT", "1800"))
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
 # Queue that tasks go to and workers consume by default.
 CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
 # Task modules outside the autodiscovered tasks.py files.
-CELERY_IMPORTS = ("analytics.export_tasks",)
+CELERY_IMPORTS = ("analytics.exports.tasks",)
 # Microdata exports up to this many interviews are built in the request; larger ones run as jobs.
 EXPORT_DIRECT_MAX_ROWS = int(os.environ.get("EXPORT_DIRECT_MAX_ROWS", "5000"))
 # Seconds a wave's export cache waits after a recomputation before parsing new interviews,
 # so a stream of interviews costs one update a minute (exports catch up by themselves).
 EXPORT_CACHE_DELAY = float(os.environ.get("TANYS_EXPORT_CACHE_DELAY", "60"))
+# Seconds an export job may run: the build_export task's hard time limit, and the age after
+# which a job still "running" lost its worker and is taken over.
+EXPORT_TIME_LIMIT = int(os.environ.get("TANYS_EXPORT_TIME_LIMIT", str(4 * 3600)))
+# Days a finished export file is kept; then it is deleted and its job marked expired.
+EXPORT_RETENTION_DAYS = float(os.environ.get("TANYS_EXPORT_RETENTION_DAYS", "7"))
+# Seconds between a wave's first new interview and the recomputation that includes it.
+RECOMPUTE_DELAY = float(os.environ.get("TANYS_RECOMPUTE_DELAY", "0.5"))
+# Seconds without a heartbeat after which a recomputation's claim is taken over.
+COMPUTATION_STALE_SECONDS = float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
+# Periodic work (run by `celery beat`): pending recomputations and export jobs whose message
+# never reached the broker (Redis down) are queued again; old export files are deleted.
+CELERY_BEAT_SCHEDULE = {
+    "resume-pending-work": {
+        "task": "analytics.tasks.resume_pending_work",
+        "schedule": float(os.environ.get("TANYS_RESUME_INTERVAL", "30")),
+    },
+    "expire-exports": {"task": "analytics.exports.tasks.expire_exports", "schedule": 3600.0},
+}
+# Files and folders written under MEDIA_ROOT are the owner's only.
+FILE_UPLOAD_PERMISSIONS = 0o600
+FILE_UPLOAD_DIRECTORY_PERMISSIONS = 0o700
 
 if REDIS_URL:
     CACHES = {

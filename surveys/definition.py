@@ -53,10 +53,6 @@ def iter_questions(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
     return (node for node in iter_nodes(definition) if node["kind"] == "question")
 
 
-def choice_codes(definition: dict[str, Any], list_name: str) -> list[str]:
-    return [choice["name"] for choice in definition["choices"].get(list_name, [])]
-
-
 def stored_choice_value(name: str) -> int | str:
     """Choice names that are integer literals (the question bank's codes) are stored as ints."""
     try:

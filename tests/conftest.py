@@ -180,11 +180,18 @@ def sending_to(broker: str, queue: str):
         app._pool = None
         app.amqp._producer_pool = None
 
+    # Celery reads CELERY_BROKER_URL from the environment before its configuration.
+    saved_env = os.environ.get("CELERY_BROKER_URL")
+    os.environ["CELERY_BROKER_URL"] = broker
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     reset_pools()
     try:
         yield app
     finally:
+        if saved_env is None:
+            os.environ.pop("CELERY_BROKER_URL", None)
+        else:
+            os.environ["CELERY_BROKER_URL"] = saved_env
         app.conf.update(saved)
         reset_pools()
 
@@ -231,8 +238,7 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "TANYS_COMPUTATION_STALE_SECONDS": "3",
         "DB_CONN_MAX_AGE": "0",
     }
-    stale = os.environ.get("TANYS_COMPUTATION_STALE_SECONDS")
-    os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = "3"
+    settings.COMPUTATION_STALE_SECONDS = 3
     worker = CeleryWorkerProcess(env, queue, str(tmp_path))
     try:
         with sending_to(broker, queue):
@@ -240,10 +246,6 @@ def celery_worker_process(transactional_db, settings, tmp_path):
             yield worker
     finally:
         worker.stop()
-        if stale is None:
-            os.environ.pop("TANYS_COMPUTATION_STALE_SECONDS", None)
-        else:
-            os.environ["TANYS_COMPUTATION_STALE_SECONDS"] = stale
         import redis
 
         with redis.Redis.from_url(broker) as client:

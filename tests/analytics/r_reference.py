@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.estimation import survey_mean
+from analytics.stats.estimation import survey_mean
 
 REFERENCE = Path(__file__).parent / "reference"
 RTOL = 1e-6

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
-from analytics.export_tasks import build_export
+from analytics.exports.tasks import build_export
 from analytics.models import ExportJob
 from tests.analytics.factories_estimates import (
     instrument_wave,
@@ -182,6 +182,7 @@ def test_export_job_progress_download_and_own_jobs_only(
     client_for, researcher, django_capture_on_commit_callbacks, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path
+    settings.EXPORT_DIRECT_MAX_ROWS = 0  # every microdata export becomes a job
     wave = instrument_wave(n=60)
     client = client_for(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.cells import CellDesign, CellIndex, add_sums, cell_sums
-from analytics.estimation import Design
+from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
+from analytics.stats.estimation import Design
 
 FIELDS = ["estimate", "se", "ci_low", "ci_high", "df", "n", "n_eff", "deff"]
 

@@ -11,11 +11,11 @@ import pandas as pd
 import pytest
 
 from analytics import services
-from analytics.computation import publication
-from analytics.estimation import survey_mean
 from analytics.margins import parse_margins
 from analytics.models import IndicatorEstimate, ResultSet, WaveComputation
 from analytics.selectors import computation_status, current_estimates
+from analytics.stats.estimation import survey_mean
+from analytics.stats.publication import publication
 from surveys.demo import RATES_CURRENT, generate_wave
 from surveys.models import Region, Submission
 from tests.factories import WaveFactory
@@ -334,7 +334,7 @@ def test_interviews_arriving_during_a_run_keep_the_wave_dirty(django_capture_on_
     assert len(callbacks) == 1  # queued itself again
 
 
-def test_a_dead_runner_is_taken_over_once_its_heartbeat_is_stale(monkeypatch):
+def test_a_dead_runner_is_taken_over_once_its_heartbeat_is_stale(settings):
     wave = load_reference_wave()
     services.recompute_wave(wave_id=wave.pk)
     first = ResultSet.objects.get(wave=wave, is_current=True)
@@ -342,7 +342,7 @@ def test_a_dead_runner_is_taken_over_once_its_heartbeat_is_stale(monkeypatch):
     assert services._claim(wave.pk) is not None  # a run starts, then its worker dies
     assert services.recompute_wave(wave_id=wave.pk) == "busy"
     assert ResultSet.objects.get(wave=wave, is_current=True) == first
-    monkeypatch.setenv("TANYS_COMPUTATION_STALE_SECONDS", "0")
+    settings.COMPUTATION_STALE_SECONDS = 0
     assert services.recompute_wave(wave_id=wave.pk) == "computed"
     assert ResultSet.objects.get(wave=wave, is_current=True) != first
     assert not WaveComputation.objects.get(wave=wave).dirty

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from analytics import exports
+from analytics.exports import jobs
 from analytics.models import ExportJob, WaveComputation
 from tests.analytics.factories_estimates import (
     instrument_wave,
@@ -175,13 +176,13 @@ def test_api_token_page_makes_a_token(researcher_client):
 def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, embedded_tasks):
     wave = instrument_wave(n=30)
     states = []
-    report = exports._JobProgress._set
+    report = jobs._JobProgress._set
 
     def spy(self, state):
         states.append(state)
         report(self, state)
 
-    monkeypatch.setattr(exports._JobProgress, "_set", spy)
+    monkeypatch.setattr(jobs._JobProgress, "_set", spy)
     user = get_user_model().objects.get(username="researcher")
     job = exports.create_export_job(
         user=user, kind="microdata", file_format="csv", parameters={"waves": [wave.pk]}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.estimation import (
+from analytics.stats.estimation import (
     Design,
     domain_difference,
     holm_adjust,

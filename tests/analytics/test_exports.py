@@ -12,7 +12,7 @@ import pyreadstat
 import pytest
 
 from analytics import exports
-from analytics.codebook import build_codebook, write_codebook_xlsx
+from analytics.exports.codebook import build_codebook, write_codebook_xlsx
 from surveys.models import FormVersion, Submission, Survey
 from surveys.services import import_xlsform, open_wave
 from tests.analytics.factories_estimates import instrument_wave, regional_estimates

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 from django.db import connection, transaction
 
-from analytics import microdata
+from analytics.exports import reader as microdata
 from tests.analytics.factories_estimates import instrument_wave
 from tests.conftest import need
 
@@ -41,7 +41,7 @@ def test_a_failing_copy_is_raised_to_the_reader(submissions, monkeypatch):
     def broken(_submissions, _limit):
         return microdata.Submission.objects.extra(where=["1 / (id - id) = 1"]).values_list("id")
 
-    monkeypatch.setattr(microdata, "_fetch_queryset", broken)
+    monkeypatch.setattr(microdata, "fetch_queryset", broken)
     with pytest.raises(Exception, match="division by zero"), transaction.atomic():
         list(microdata.fetch_batches(submissions))
     with connection.cursor() as cursor:

@@ -8,13 +8,9 @@ import pyarrow as pa
 import pytest
 from django.contrib.auth import get_user_model
 
-from analytics.microdata import (
-    MAX_SEGMENTS,
-    MicrodataSelection,
-    WaveCache,
-    iter_microdata_batches,
-    update_wave_cache,
-)
+from analytics.exports.batches import iter_microdata_batches
+from analytics.exports.cache import MAX_SEGMENTS, WaveCache, update_wave_cache
+from analytics.exports.reader import MicrodataSelection
 from analytics.services import interviews_changed, set_review_status
 from surveys.models import Submission
 from tests.analytics.factories_estimates import instrument_wave

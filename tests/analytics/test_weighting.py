@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.estimation import Design, domain_difference, survey_mean
-from analytics.weighting import (
+from analytics.stats.estimation import Design, domain_difference, survey_mean
+from analytics.stats.weighting import (
     ConvergenceError,
     kish_deff,
     poststratification_info,

@@ -19,8 +19,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from analytics import xlsx
-from analytics.xlsx import MAX_ROWS, Workbook, column_letters
+from analytics.exports import xlsx
+from analytics.exports.xlsx import MAX_ROWS, Workbook, column_letters
 
 UTC = dt.UTC
 ALMATY = dt.timezone(dt.timedelta(hours=5))

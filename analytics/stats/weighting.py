@@ -9,8 +9,8 @@ region). Population tables are data: one row per cell with the cell columns and 
 Standard errors must then account for the calibration. The functions here return only
 the weights; describe the calibration to the estimator with
 :func:`poststratification_info` or :func:`raking_info` and pass the result as
-``calibration=`` to :class:`analytics.estimation.Design` or
-:func:`analytics.estimation.survey_mean`, which then compute variances from the
+``calibration=`` to :class:`analytics.stats.estimation.Design` or
+:func:`analytics.stats.estimation.survey_mean`, which then compute variances from the
 calibration residuals as R's ``survey`` package does after ``postStratify()`` and
 ``rake()``.
 """
@@ -23,7 +23,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analytics.estimation import CalibrationInfo
+from analytics.stats.estimation import CalibrationInfo
 
 __all__ = [
     "CalibrationInfo",

@@ -9,10 +9,10 @@ interviews only add to them, makes a recomputation cost a few passes over the ce
 instead of many over the rows.
 
 The variance is the same with-replacement ultimate-cluster formula as
-:class:`analytics.estimation.Design` (lonely PSUs: ``"adjust"``), evaluated on the
+:class:`analytics.stats.estimation.Design` (lonely PSUs: ``"adjust"``), evaluated on the
 non-zero PSU x domain totals only; region-vs-rest differences expand the rest-of-country
 terms into per-stratum sums, so no ``domains x PSUs`` matrix is formed. Results are
-identical to :class:`~analytics.estimation.Design` on the rows (tests check it); weights
+identical to :class:`~analytics.stats.estimation.Design` on the rows (tests check it); weights
 calibrated to population margins need the rows and take the row path instead.
 """
 
@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analytics.estimation import _intervals, vs_rest_linearisation
+from analytics.stats.estimation import intervals, vs_rest_linearisation
 
 SUMS = ("x", "d", "w", "n", "n_num", "xx", "xd", "dd")
 
@@ -222,7 +222,7 @@ class CellDesign:
             n_eff = np.where(deff == 0, n, n / deff)
         df = pairs.df
         method = ci if bool(sums["binary"]) else "wald"
-        low, high = _intervals(r, se, df, n, method, 0.95)
+        low, high = intervals(r, se, df, n, method, 0.95)
         return {
             "estimate": r,
             "se": se,

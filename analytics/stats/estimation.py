@@ -58,8 +58,8 @@ class CalibrationInfo:
       ``z`` by ``z_i - w_i * mean_{j in g}(z_j / w_j)`` (an unweighted mean over the
       margin cell), as R does for designs returned by ``rake()``.
 
-    Build it with :func:`analytics.weighting.poststratification_info` /
-    :func:`analytics.weighting.raking_info`, or directly from code arrays.
+    Build it with :func:`analytics.stats.weighting.poststratification_info` /
+    :func:`analytics.stats.weighting.raking_info`, or directly from code arrays.
     """
 
     kind: Literal["poststratify", "rake"]
@@ -413,7 +413,7 @@ class Design:
         is_binary = bool(np.isin(x[valid], (0.0, 1.0)).all()) and (
             den is None or bool(np.isin(d[valid], (1.0,)).all())
         )
-        low, high = _intervals(r, se, df, n, ci if is_binary else "wald", level)
+        low, high = intervals(r, se, df, n, ci if is_binary else "wald", level)
 
         out = pd.DataFrame(
             {
@@ -573,9 +573,12 @@ def vs_rest_linearisation(
     return r_a, r_b, rest_v, q
 
 
-def _intervals(
+def intervals(
     p: np.ndarray, se: np.ndarray, df: np.ndarray, n: np.ndarray, ci: str, level: float
 ) -> tuple[np.ndarray, np.ndarray]:
+    """Confidence interval bounds of estimates ``p`` with standard errors ``se``, design
+    degrees of freedom ``df`` and sample sizes ``n``, by method ``ci`` ("wald", "logit" or
+    "korn-graubard"), at confidence ``level``. Vectorised; shared with `cells`."""
     alpha = 1 - level
     t = _t_quantile(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -589,7 +592,7 @@ def _intervals(
             # At p = 0 or 1 the logit interval is undefined: report Korn-Graubard there.
             edge = (p == 0) | (p == 1)
             if edge.any():
-                kg_low, kg_high = _intervals(p, se, df, n, "korn-graubard", level)
+                kg_low, kg_high = intervals(p, se, df, n, "korn-graubard", level)
                 low = np.where(edge, kg_low, low)
                 high = np.where(edge, kg_high, high)
             return low, high

@@ -1,0 +1,11 @@
+"""Statistics: plain functions over arrays and DataFrames, with no Django import, so they
+are tested against reference values (R's survey package, published figures) and can be
+used from a notebook. A test imports every module here in a fresh interpreter and fails if
+any Django module is loaded.
+
+* `estimation`: design-based means, proportions, differences and their variances (Taylor
+  linearisation with strata and PSUs), confidence intervals, Holm adjustment;
+* `weighting`: post-stratification and raking to population margins;
+* `cells`: the same estimates for many cells at once, from per-cell sums;
+* `publication`: the rules that decide whether a cell is published.
+"""
