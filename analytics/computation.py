@@ -40,6 +40,7 @@ from analytics.indicators import INDICATORS, Indicator, definitions_hash
 from analytics.models import IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
 from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
+from analytics.stats.disclosure import complementary_suppression
 from analytics.stats.estimation import (
     CalibrationInfo,
     CIMethod,
@@ -68,6 +69,9 @@ SUPPRESSION_REASONS = {
     # xgettext:no-python-format
     "rse>=30%": _("relative standard error of 30% or more"),
     "disclosure<10": _("fewer than 10 respondents in the numerator or denominator"),
+    "complementary": _(
+        "hidden with a neighbouring cell, so that a small count cannot be recovered by subtraction"
+    ),
     "no_data": _("no respondents"),
 }
 REVIEW_FLAGS = {"df<8": _("fewer than 8 degrees of freedom: review before publishing")}
@@ -496,24 +500,33 @@ def compute_wave(
             region=None,
         )
         rows.append(national_row)
-        for domains, (stats, versus) in zip(sets, by_set, strict=True):
-            regional = []
-            for g, region in enumerate(domains.regions):
-                row = _cell(
-                    indicator,
-                    _at(stats, g),
-                    int(stats["n_num"][g]),
-                    geography=domains.geography,
-                    region=region,
-                )
+        per_set = [
+            (
+                domains,
+                versus,
+                [
+                    _cell(
+                        indicator,
+                        _at(stats, g),
+                        int(stats["n_num"][g]),
+                        geography=domains.geography,
+                        region=region,
+                    )
+                    for g, region in enumerate(domains.regions)
+                ],
+            )
+            for domains, (stats, versus) in zip(sets, by_set, strict=True)
+        ]
+        protect_counts(national_row, [(domains, regional) for domains, _, regional in per_set])
+        for domains, versus, regional in per_set:
+            for g, row in enumerate(regional):
                 row["national_estimate"] = national_row["estimate"]
-                row["boundary_note"] = domains.notes.get(region.pk, "")
+                row["boundary_note"] = domains.notes.get(row["region"].pk, "")
                 if not row["suppressed"] and np.isfinite(versus["se"][g]):
                     row["diff_vs_rest"] = float(versus["estimate"][g])
                     row["diff_vs_rest_se"] = float(versus["se"][g])
                     p = float(versus["p_value"][g])
                     row["diff_vs_rest_p"] = p if np.isfinite(p) else None
-                regional.append(row)
             adjusted = holm_adjust(
                 [
                     r["diff_vs_rest_p"] if r.get("diff_vs_rest_p") is not None else np.nan
@@ -534,6 +547,49 @@ def compute_wave(
         definitions_hash=definitions_hash(indicators),
         notes=notes,
     )
+
+
+def protect_counts(national: dict, partitions: list[tuple[DomainSet, list[dict]]]) -> None:
+    """Complementary suppression of one indicator's cells, then no count of a hidden cell.
+
+    The national cell is the sum of each geography's regions, and a 2013 unit the sum of
+    its current successors, so a cell hidden by the small-count rule could come back by
+    subtraction; `analytics.stats.disclosure` chooses the cells to hide with it. Every
+    suppressed cell then publishes its n but not its numerator count.
+    """
+    cells: dict[tuple, dict] = {("national",): national}
+    relations: list[tuple[tuple, list[tuple]]] = []
+    for domains, regional in partitions:
+        keys = [(domains.geography, row["region"].pk) for row in regional]
+        cells.update(zip(keys, regional, strict=True))
+        relations.append((("national",), keys))
+    if len(partitions) == 2:  # a current wave: each 2013 unit is the sum of its successors
+        (current_set, current), (unit_set, units) = partitions
+        successors: dict[int, list[tuple]] = {}
+        for row in current:
+            successors.setdefault(row["region"].unit_2013_id, []).append(
+                (current_set.geography, row["region"].pk)
+            )
+        for row in units:
+            parts = successors.get(row["region"].pk, [])
+            if parts:
+                relations.append(((unit_set.geography, row["region"].pk), parts))
+    counts = {key: int(row["n_numerator"]) for key, row in cells.items()}
+    primary = {
+        key for key, row in cells.items() if "disclosure<10" in row["suppression_reason"].split(",")
+    }
+    for key in complementary_suppression(counts, primary, relations):
+        _hide(cells[key], "complementary")
+    for row in cells.values():
+        if row["suppressed"]:
+            row["n_numerator"] = None
+
+
+def _hide(row: dict, reason: str) -> None:
+    reasons = [r for r in row["suppression_reason"].split(",") if r]
+    row["suppressed"] = True
+    row["suppression_reason"] = ",".join([*reasons, reason])
+    row.update(dict.fromkeys(("estimate", "se", "ci_low", "ci_high", "n_eff", "deff")))
 
 
 def add_changes(wave: Wave, rows: list[dict]) -> None:

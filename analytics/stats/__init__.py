@@ -7,5 +7,9 @@ any Django module is loaded.
   linearisation with strata and PSUs), confidence intervals, Holm adjustment;
 * `weighting`: post-stratification and raking to population margins;
 * `cells`: the same estimates for many cells at once, from per-cell sums;
-* `publication`: the rules that decide whether a cell is published.
+* `publication`: the rules that decide whether a cell is published;
+* `disclosure`: complementary suppression, so no hidden count comes back by subtraction;
+* `indirect`: list experiments, forced response and crosswise designs, and the
+  under-reporting gap against the direct question;
+* `summaries`: weighted distributions of closed questions' answers.
 """

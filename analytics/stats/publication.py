@@ -19,6 +19,7 @@ SUPPRESSION_CODES = (
     "relative_ci_width>130%",
     "rse>=30%",
     "disclosure<10",
+    "complementary",
     "no_data",
 )
 REVIEW_CODES = ("df<8",)

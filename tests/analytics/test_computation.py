@@ -364,3 +364,55 @@ def test_changed_definitions_make_waves_pending(monkeypatch):
     assert services.resume_pending_computations_ids() == []
     monkeypatch.setattr(services, "definitions_hash", lambda: "something-else")
     assert services.resume_pending_computations_ids() == [wave.pk]
+
+
+def test_no_small_count_is_published_or_recoverable_by_subtraction():
+    """The numerator counts the small-count rule hides are neither published in their cell nor
+    given back by the national total or a 2013 unit minus the published cells."""
+    from analytics.stats.disclosure import recoverable
+
+    wave = WaveFactory(geography="KZ2022", fieldwork_start=dt.date(2026, 3, 1), code="D2026")
+    generate_wave(wave=wave, form_version=wave.form_version, n=3000, seed=8, rates=RATES_CURRENT)
+    # Only five people in Abai region (KZ-10) used connections: one cell under the rule,
+    # which the national total minus the other regions would give back.
+    users = Submission.objects.filter(wave=wave, region__code="KZ-10", answers__E2__in=[1, 2, 3])
+    for submission in users.order_by("pk")[5:]:
+        submission.answers["E2"] = 4
+        submission.save(update_fields=["answers"])
+    services.recompute_wave(wave_id=wave.pk)
+    frame = answers_frame(wave)
+    # NET_EVER's numerator, counted by hand: E2 in 1, 2, 3
+    frame["yes"] = frame["E2"].isin([1, 2, 3])
+    truth = {("KZ2022", code): int(n) for code, n in frame.groupby("region")["yes"].sum().items()}
+    truth |= {("KZ2013", code): int(n) for code, n in frame.groupby("unit")["yes"].sum().items()}
+    truth[("national",)] = int(frame["yes"].sum())
+    national, regions = cells(wave, "NET_EVER")
+    stored = {("national",): national} | {(r.geography, r.region.code): r for r in regions}
+    primary = [k for k, c in stored.items() if "disclosure<10" in c.suppression_reason]
+    assert primary, "the test wave must have cells under the small-count rule"
+    assert national.n_numerator == truth[("national",)]
+    for key, cell in stored.items():
+        if cell.suppressed:
+            assert cell.n_numerator is None, key
+        else:
+            assert cell.n_numerator == truth[key], key
+    hidden = {k for k, c in stored.items() if c.n_numerator is None}
+    units = {r.region.code: r.region for r in regions if r.geography == "KZ2013"}
+    current = [r.region for r in regions if r.geography == "KZ2022"]
+    relations = [
+        (("national",), [("KZ2022", r.code) for r in current]),
+        (("national",), [("KZ2013", code) for code in units]),
+        *[
+            (("KZ2013", code), [("KZ2022", r.code) for r in current if r.unit_2013_id == unit.pk])
+            for code, unit in units.items()
+        ],
+    ]
+    assert recoverable(truth, hidden, relations) == {}
+    for total, parts in relations:
+        hidden_parts = [p for p in parts if p in hidden]
+        if total not in hidden and hidden_parts:
+            assert sum(truth[p] for p in hidden_parts) >= 10, (total, hidden_parts)
+    assert stored[("KZ2022", "KZ-10")].suppressed and truth[("KZ2022", "KZ-10")] == 5
+    complementary = [c for c in stored.values() if "complementary" in c.suppression_reason]
+    assert complementary, "a second cell hides with the small one"
+    assert all(c.estimate is None and c.suppressed for c in complementary)
