@@ -165,6 +165,33 @@ class Page:
 TEMPLATE_ENTRY = 0
 
 
+def closing_notes(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notes after the form's last question: its closing words ("Thank you for taking
+    part"), shown on the thank-you page once the server has stored the interview, never
+    on the last page before sending, where they would tell a respondent that they are done.
+
+    Calculations (invisible) do not end the run of notes; a repeat does. A closing note
+    with a relevance condition stays in the form: the thank-you page has no answers to
+    evaluate it with.
+    """
+    leaves: list[dict[str, Any]] = []
+
+    def visit(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            if node["kind"] == "group":
+                visit(node.get("children", []))
+            elif node["kind"] == "repeat" or node["type"] != "calculate":
+                leaves.append(node)
+
+    visit(definition.get("children", []))
+    trailing: list[dict[str, Any]] = []
+    for node in reversed(leaves):
+        if node["kind"] != "question" or node["type"] != "note":
+            break
+        trailing.append(node)
+    return [node for node in reversed(trailing) if node.get("relevant") in (None, True)]
+
+
 def build_pages(
     definition: dict[str, Any],
     language: str,
@@ -223,6 +250,7 @@ class _PageBuilder:
         self.language = language
         self.values = values
         self.errors = errors
+        self.closing = {id(node) for node in closing_notes(definition)}
 
     def text(self, texts: dict[str, str] | None) -> str:
         return pick_translation(texts, self.language)
@@ -301,7 +329,7 @@ class _PageBuilder:
                 found.extend(self.visible(node.get("children", []), scope, working, prefix, path))
             elif node["kind"] == "repeat":
                 found.append(self.repeat(node, scope, working, prefix, path))
-            elif node["type"] != "calculate":
+            elif node["type"] != "calculate" and id(node) not in self.closing:
                 found.append(self.item(node, scope, prefix))
         return found
 
@@ -319,13 +347,16 @@ class _PageBuilder:
             for node in nodes:
                 if node["kind"] == "group" and "field-list" in node.get("appearance", ""):
                     items = self.visible([node], self.values, working)
-                    pages.append(Page(len(pages) + 1, self.text(node.get("label")), section, items))
+                    if items:  # not a page of closing notes only
+                        pages.append(
+                            Page(len(pages) + 1, self.text(node.get("label")), section, items)
+                        )
                 elif node["kind"] == "group":
                     collect(node.get("children", []), self.text(node.get("label")) or section)
                 elif node["kind"] == "repeat":
                     items = [self.repeat(node, self.values, working, "", "")]
                     pages.append(Page(len(pages) + 1, "", section, items))
-                elif node["type"] != "calculate":
+                elif node["type"] != "calculate" and id(node) not in self.closing:
                     pages.append(
                         Page(len(pages) + 1, "", section, [self.item(node, self.values, "")])
                     )
@@ -827,9 +858,17 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
         return _unavailable(request, "unknown", 404)
     version = link.wave.form_version
     language = _language(request, version.languages, version.default_language)
+    closing = [
+        pick_translation(node.get("label"), language) for node in closing_notes(version.definition)
+    ]
     with translation.override(interface_language(language)):
         return render(
             request,
             "surveys/form/thanks.html",
-            {"language": language, "title": version.title, "token": link.token},
+            {
+                "language": language,
+                "title": version.title,
+                "token": link.token,
+                "closing": [text for text in closing if text],
+            },
         )

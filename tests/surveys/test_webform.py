@@ -11,7 +11,7 @@ import pytest
 from django.contrib.staticfiles import finders
 
 from surveys.models import Submission
-from surveys.webform import build_pages, user_agent_class
+from surveys.webform import build_pages, closing_notes, user_agent_class
 from tests.surveys.webform_fixtures import complete_answers, instrument_wave, public_link
 
 pytestmark = pytest.mark.django_db
@@ -57,7 +57,7 @@ def test_language_chosen_in_the_address(client, link):
     assert "Выберите язык анкеты:" in html
     assert "Место проживания" in html  # a group label from the instrument
     en = client.get(f"/s/{link.token}/?lang=en").content.decode()
-    assert "Place of residence" in en and "Submit answers" in en
+    assert "Place of residence" in en and "Send answers" in en
     assert '<html lang="kk">' in client.get(f"/s/{link.token}/?lang=de").content.decode()
 
 
@@ -82,7 +82,9 @@ def test_pages_follow_field_list_groups(link):
     assert [i.name for i in med.items] == ["C_MED", "B_MED", "N_MED"]
     assert med.section == "Contacts with public services"
     assert all(i.type != "calculate" for p in pages for i in p.items)
-    assert len(pages) == 20
+    # The closing note (END) is not a page: it is said on the thank-you page.
+    assert all(i.name != "END" for p in pages for i in p.items)
+    assert len(pages) == 19
 
 
 def test_json_submission_is_stored_and_retry_is_idempotent(client, link):
@@ -150,6 +152,33 @@ def test_oversized_and_unreadable_payloads(client, link):
     assert Submission.objects.count() == 0
 
 
+def test_form_does_not_thank_before_sending(client, link):
+    html = client.get(f"/s/{link.token}/?lang=ru").content.decode()
+    assert "Большое спасибо за участие" not in html
+    assert "Ваши ответы ещё не отправлены" in html
+
+
+def test_closing_notes_are_the_unconditional_notes_after_the_last_question():
+    def q(name, type_="integer", **more):
+        return {"kind": "question", "name": name, "type": type_, **more}
+
+    definition = {
+        "children": [
+            q("intro", "note"),
+            q("age"),
+            {"kind": "group", "name": "g", "children": [q("bye", "note"), q("calc", "calculate")]},
+            q("if_young", "note", relevant={"op": "<", "args": []}),
+            q("end", "note"),
+        ],
+        "choices": {},
+    }
+    assert [n["name"] for n in closing_notes(definition)] == ["bye", "end"]
+    pages = build_pages({**definition, "style": "pages"}, "en")
+    assert [[i.name for i in p.items] for p in pages] == [["intro"], ["age"], ["if_young"]]
+    definition["children"].append({"kind": "repeat", "name": "r", "children": [q("x")]})
+    assert closing_notes(definition) == []
+
+
 def test_plain_html_form_without_javascript(client, link):
     form = {
         "_language": "en",
@@ -173,6 +202,10 @@ def test_plain_html_form_without_javascript(client, link):
 def test_thank_you_page(client, link):
     response = client.get(f"/s/{link.token}/thanks/?lang=kk")
     assert "Рахмет! Жауаптарыңыз қабылданды." in response.content.decode()
+    # The instrument's closing note, in the interview's language.
+    assert "Сауалнамаға қатысқаныңызға көп рахмет!" in response.content.decode()
+    ru = client.get(f"/s/{link.token}/thanks/?lang=ru").content.decode()
+    assert "Большое спасибо за участие в опросе!" in ru and "рахмет" not in ru
     assert client.get("/s/nope/thanks/").status_code == 404
 
 

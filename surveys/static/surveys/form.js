@@ -305,6 +305,7 @@
     $('next').hidden = last;
     $('next').textContent = at === 0 ? $('next').dataset.start : $('next').dataset.next;
     $('submit').hidden = !last;
+    $('send-note').hidden = !last;
     const total = shown.length - 1;
     $('progress').hidden = at === 0;
     $('progress-bar').max = total;

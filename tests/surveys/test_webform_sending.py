@@ -1,0 +1,67 @@
+"""Sending in a real Chromium: nobody is thanked before the server has stored the answers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from surveys.models import Submission
+from tests.surveys.webform_fixtures import complete_answers, instrument_wave, public_link
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CLOSING_RU = "Большое спасибо за участие в опросе!"
+NOT_SENT_RU = "Ваши ответы ещё не отправлены"
+
+
+def stored_state(token: str, *, lang: str = "ru", **answers: str) -> str:
+    """A draft on the device, on the last page, as form.js keeps it."""
+    state = {
+        "id": "5b1c3d0e-1111-4222-8333-944455556666",
+        "page": 999,
+        "lang": lang,
+        "started": None,
+        "answers": {**complete_answers(), **answers},
+    }
+    return f"localStorage.setItem('tanys:{token}', {json.dumps(json.dumps(state))})"
+
+
+def open_last_page(page, url: str, token: str, lang: str = "ru") -> None:
+    page.goto(f"{url}/s/{token}/?lang={lang}", wait_until="networkidle")
+    page.evaluate(stored_state(token, lang=lang))
+    page.reload(wait_until="networkidle")
+
+
+def test_closing_note_is_shown_only_after_the_server_stored_the_answers(page, live_server):
+    link = public_link(instrument_wave())
+    open_last_page(page, live_server.url, link.token)
+    assert page.locator("#submit").is_visible()
+    # The last page does not thank the respondent: it says the answers are not sent yet.
+    assert CLOSING_RU not in page.locator("body").inner_text()
+    assert NOT_SENT_RU in page.locator("#send-note").inner_text()
+    assert page.locator("#send-note").is_visible()
+    assert page.locator("#submit").inner_text() == "Отправить ответы"
+    page.locator("#back").click()
+    assert page.locator("#send-note").is_hidden()  # only on the last page
+    page.locator("#next").click()
+
+    page.locator("#submit").click()
+    page.wait_for_url("**/thanks/**")
+    assert Submission.objects.count() == 1
+    assert CLOSING_RU in page.locator("main").inner_text()
+    assert page.locator("html").get_attribute("lang") == "ru"
+
+
+def test_closing_note_not_shown_without_javascript(browser, live_server):
+    link = public_link(instrument_wave())
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/s/{link.token}/?lang=kk", wait_until="networkidle")
+        body = page.locator("body").inner_text()
+        assert "Сауалнамаға қатысқаныңызға көп рахмет!" not in body
+        assert "әлі жіберілген жоқ" in page.locator("#send-note").inner_text()
+        assert page.locator("#send-note").is_visible()
+    finally:
+        context.close()
