@@ -65,3 +65,21 @@ def test_closing_note_not_shown_without_javascript(browser, live_server):
         assert page.locator("#send-note").is_visible()
     finally:
         context.close()
+
+
+def test_sending_is_a_status_not_an_error(page, live_server):
+    link = public_link(instrument_wave())
+    open_last_page(page, live_server.url, link.token, lang="en")
+    held = []
+    page.route(f"**/s/{link.token}/", lambda route: held.append(route))
+    page.locator("#submit").click()
+    page.locator("#status").filter(has_text="Sending your answers").wait_for()
+    status = page.locator("#status")
+    assert status.get_attribute("role") == "status"
+    assert status.get_attribute("aria-live") == "polite"
+    # The error box (an alert, red-bordered) stays empty and unseen.
+    assert page.locator("#summary").inner_text() == ""
+    assert page.locator("#summary").evaluate("e => getComputedStyle(e).borderTopStyle") == "none"
+    held[0].continue_()
+    page.wait_for_url("**/thanks/**")
+    assert Submission.objects.count() == 1

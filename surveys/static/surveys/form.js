@@ -15,6 +15,8 @@
   const KEY = 'tanys:' + cfg.token, DONE = 'tanys:done:' + cfg.token;
   const form = document.getElementById('tanys-form');
   const summary = document.getElementById('summary');
+  // Errors go to the summary (an alert); what is happening goes to the status (polite).
+  const status = document.getElementById('status');
   const pages = Array.from(form.querySelectorAll('section.page'));
   // Question boxes and repeat sections by key; rebuilt when entries come and go.
   let boxes = {};
@@ -388,7 +390,8 @@
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');
-    summary.textContent = M.sending;
+    summary.textContent = '';
+    status.textContent = M.sending;
     let response = null, body = {};
     try {
       response = await fetch(cfg.submitUrl, {
@@ -406,6 +409,7 @@
     sending = false;
     $('submit').disabled = false;
     form.removeAttribute('aria-busy');
+    status.textContent = '';
     if (response && response.ok) {
       try {
         localStorage.removeItem(KEY);
