@@ -2,11 +2,12 @@
 
 from django.urls import path
 
-from surveys import webform
+from surveys import views, webform
 
 app_name = "surveys"
 
 urlpatterns = [
+    path("favicon.ico", views.favicon, name="favicon"),
     path("s/<str:token>/", webform.questionnaire, name="questionnaire"),
     path("s/<str:token>/thanks/", webform.thanks, name="thanks"),
 ]

@@ -502,6 +502,12 @@ def interface_messages() -> dict[str, str]:
 # --------------------------------------------------------------------------- views
 
 
+def form_title(definition: dict[str, Any], language: str, fallback: str) -> str:
+    """The form's title in the page's language: the settings sheet's ``form_title_<code>``
+    column (compiled into ``titles``), else its ``form_title``."""
+    return (definition.get("titles") or {}).get(language) or fallback
+
+
 def _language(request: HttpRequest, languages: list[str], default: str) -> str:
     wanted = request.GET.get("lang", "")
     usable = languages or ["default"]
@@ -629,7 +635,7 @@ def _render_form(
         }
         context = {
             "link": link,
-            "title": pick_translation({"default": version.title}, language),
+            "title": form_title(definition, language, version.title),
             "language": language,
             "languages": [
                 (
@@ -867,7 +873,7 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
             "surveys/form/thanks.html",
             {
                 "language": language,
-                "title": version.title,
+                "title": form_title(version.definition, language, version.title),
                 "token": link.token,
                 "closing": [text for text in closing if text],
             },

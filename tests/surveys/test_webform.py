@@ -61,6 +61,42 @@ def test_language_chosen_in_the_address(client, link):
     assert '<html lang="kk">' in client.get(f"/s/{link.token}/?lang=de").content.decode()
 
 
+@pytest.mark.parametrize(
+    ("lang", "title"),
+    [
+        ("kk", "Қазақстандағы бейресми байланыстар"),
+        ("ru", "Неформальные связи в Казахстане"),
+        ("en", "Informal networks in Kazakhstan"),
+    ],
+)
+def test_page_title_and_heading_in_the_forms_language(client, link, lang, title):
+    html = client.get(f"/s/{link.token}/?lang={lang}").content.decode()
+    assert f"<title>{title}</title>" in html
+    assert f'<h1 id="title-0" tabindex="-1">{title}</h1>' in html
+    thanks = client.get(f"/s/{link.token}/thanks/?lang={lang}").content.decode()
+    assert f"· {title}</title>" in thanks
+
+
+def test_a_form_without_translated_titles_keeps_its_form_title(client):
+    from surveys.services import create_links
+    from tests.surveys.webform_fixtures import roster_wave
+
+    wave = roster_wave()
+    token = create_links(wave=wave, kind="public", count=1)[0].token
+    assert "titles" not in wave.form_version.definition
+    html = client.get(f"/s/{token}/?lang=kk").content.decode()
+    assert f"<title>{wave.form_version.title}</title>" in html
+
+
+def test_favicon_answers_and_pages_link_to_it(client, link):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert "max-age" in icon["Cache-Control"]
+    for url in ("/", f"/s/{link.token}/", f"/s/{link.token}/thanks/"):
+        assert 'rel="icon" href="/static/surveys/favicon.ico"' in client.get(url).content.decode()
+
+
 def test_labels_are_bound_to_inputs(client, link):
     html = client.get(f"/s/{link.token}/").content.decode()
     assert '<label class="label" for="f-BIRTH_YEAR">' in html

@@ -83,3 +83,27 @@ def test_sending_is_a_status_not_an_error(page, live_server):
     held[0].continue_()
     page.wait_for_url("**/thanks/**")
     assert Submission.objects.count() == 1
+
+
+def visible_language_links(page) -> list[str]:
+    return [
+        a.get_attribute("data-lang") for a in page.locator("a[data-lang]").all() if a.is_visible()
+    ]
+
+
+def test_language_choice_appears_once_on_the_first_page(browser, live_server):
+    link = public_link(instrument_wave())
+    for javascript in (True, False):
+        context = browser.new_context(java_script_enabled=javascript)
+        page = context.new_page()
+        try:
+            page.goto(f"{live_server.url}/s/{link.token}/", wait_until="networkidle")
+            assert visible_language_links(page) == ["kk", "ru", "en"], javascript
+            if javascript:
+                page.locator("#next").click()
+                # Past the start page the bar offers the languages, once.
+                assert page.locator("#langs").is_visible()
+                assert visible_language_links(page) == ["kk", "ru", "en"]
+            assert page.title() == "Қазақстандағы бейресми байланыстар"
+        finally:
+            context.close()

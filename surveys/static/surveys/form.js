@@ -308,6 +308,8 @@
     $('next').textContent = at === 0 ? $('next').dataset.start : $('next').dataset.next;
     $('submit').hidden = !last;
     $('send-note').hidden = !last;
+    // The start page has its own language choice: the bar's would be a second one.
+    $('langs').hidden = at === 0;
     const total = shown.length - 1;
     $('progress').hidden = at === 0;
     $('progress-bar').max = total;
