@@ -502,6 +502,41 @@ def interface_messages() -> dict[str, str]:
 # --------------------------------------------------------------------------- views
 
 
+@dataclass
+class ErrorLink:
+    """One line of the error box: the question (with its entry) and what is wrong."""
+
+    name: str
+    label: str
+    message: str
+
+
+def error_links(pages: list[Page], errors: dict[str, list[str]]) -> list[ErrorLink]:
+    """Every error of the page in form order, each for a link to its question, as form.js
+    lists them; errors of answers the page does not show come last, without a question."""
+    found: list[ErrorLink] = []
+    seen: set[str] = set()
+
+    def visit(items: list[Item | Repeat], entry: str) -> None:
+        for item in items:
+            if item.errors:
+                seen.add(item.name)
+                found.append(ErrorLink(item.name, entry + item.label, " ".join(item.errors)))
+            if isinstance(item, Repeat):
+                for e in item.entries:
+                    label = gettext("Entry %(number)s") % {"number": e.number}
+                    visit(e.items, f"{entry}{label}: ")
+
+    for page in pages:
+        visit(page.items, "")
+    found.extend(
+        ErrorLink("", "", " ".join(messages))
+        for name, messages in errors.items()
+        if name not in seen and name != FORM_ERRORS
+    )
+    return found
+
+
 def form_title(definition: dict[str, Any], language: str, fallback: str) -> str:
     """The form's title in the page's language: the settings sheet's ``form_title_<code>``
     column (compiled into ``titles``), else its ``form_title``."""
@@ -650,6 +685,7 @@ def _render_form(
             "templates": entry_templates(definition, language),
             "config": config,
             "form_errors": (errors or {}).get(FORM_ERRORS, []),
+            "error_links": error_links(pages, errors or {}),
             "has_errors": bool(errors),
             "instance_id": instance_id or str(uuid.uuid4()),
             "started_at": started_at or timezone.now().isoformat(),

@@ -226,6 +226,8 @@ def test_plain_html_form_without_javascript(client, link):
     assert refused.status_code == 400
     html = refused.content.decode()
     assert "This survey is for adults aged 18 and over." in html
+    # The error box lists the error as a link to its question, not only "correct below".
+    assert '<li><a href="#q-BIRTH_YEAR">In what year were you born? — This survey' in html
     assert 'value="2015"' in html  # the answers are kept in the page
     assert 'name="SEX" value="2" checked' in html
     form["BIRTH_YEAR"] = "1960"
@@ -283,3 +285,19 @@ def test_first_load_is_under_150_kb_gzipped(client, link):
         with open(finders.find(asset), "rb") as handle:
             total += len(gzip.compress(handle.read()))
     assert total < 150 * 1024, f"first load is {total} bytes gzipped"
+
+
+def test_plain_html_errors_inside_a_roster_entry_name_the_entry(client):
+    from surveys.services import create_links
+    from tests.surveys.webform_fixtures import roster_wave
+
+    token = create_links(wave=roster_wave(), kind="public", count=1)[0].token
+    form = {
+        "_language": "en",
+        "_instance_id": str(uuid.uuid4()),
+        "REGION": "x",
+        "member[1].first_name": "Aru",
+        "member[1].age": "300",
+    }
+    html = client.post(f"/s/{token}/", form).content.decode()
+    assert '<a href="#q-member[1].age">Entry 1: Age — ' in html

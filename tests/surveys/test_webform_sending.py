@@ -107,3 +107,40 @@ def test_language_choice_appears_once_on_the_first_page(browser, live_server):
             assert page.title() == "Қазақстандағы бейресми байланыстар"
         finally:
             context.close()
+
+
+KEPT_EN = "Your answers are kept on this device"
+
+
+def test_without_javascript_every_error_is_a_link_to_its_question(browser, live_server):
+    link = public_link(instrument_wave())
+    context = browser.new_context(java_script_enabled=False)
+    page = context.new_page()
+    try:
+        page.goto(f"{live_server.url}/s/{link.token}/?lang=en", wait_until="networkidle")
+        # Without JavaScript nothing is kept on the device, so the page does not promise it.
+        assert page.get_by_text(KEPT_EN).is_hidden()
+        page.fill("#f-BIRTH_YEAR", "2015")
+        page.locator("#submit").click()
+        page.wait_for_load_state("networkidle")
+        links = page.locator("#summary li a")
+        invalid = page.locator(".q.invalid")
+        assert invalid.count() > 10
+        assert links.count() == invalid.count()
+        targets = [a.get_attribute("href") for a in links.all()]
+        assert targets == ["#" + box.get_attribute("id") for box in invalid.all()]
+        assert any(
+            "In what year were you born?" in a.inner_text() and "18 and over" in a.inner_text()
+            for a in links.all()
+        )
+        links.first.click()
+        assert page.url.endswith(targets[0])
+        assert Submission.objects.count() == 0
+    finally:
+        context.close()
+
+
+def test_with_javascript_the_page_says_answers_are_kept(page, live_server):
+    link = public_link(instrument_wave())
+    page.goto(f"{live_server.url}/s/{link.token}/?lang=en", wait_until="networkidle")
+    assert page.get_by_text(KEPT_EN).is_visible()
