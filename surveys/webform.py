@@ -29,12 +29,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -488,8 +491,14 @@ def interface_messages() -> dict[str, str]:
         "summary": gettext("Please correct the answers marked below."),
         "page": gettext("Page %(page)s of %(pages)s"),
         "sending": gettext("Sending your answers…"),
-        "offline": gettext(
-            "Your answers could not be sent. They are saved on this device; check the connection and press Submit again."
+        "waitingOnline": gettext(
+            "There is no connection now. Sending will start by itself when the device is back online."
+        ),
+        "retryIn": gettext(
+            "Sending did not work this time. The next attempt is in %(seconds)s seconds."
+        ),
+        "storage": gettext(
+            "This browser cannot keep the answers waiting to be sent: please keep this page open until they are sent."
         ),
         "refused": gettext("The answers could not be accepted."),
         "entry": gettext("Entry %(number)s"),
@@ -664,6 +673,7 @@ def _render_form(
             "single": link.is_single_use,
             "submitUrl": reverse("surveys:questionnaire", args=[link.token]),
             "thanksUrl": reverse("surveys:thanks", args=[link.token]) + f"?lang={language}",
+            "serviceWorker": reverse("surveys:service_worker"),
             "logic": client_logic(definition, language),
             "messages": interface_messages(),
             "textMax": TEXT_MAX_LENGTH,
@@ -891,6 +901,29 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
         return found
 
     return read(definition.get("children", []), "", {})
+
+
+# The files a reload offline needs; a change to any of them makes a new worker and cache.
+STATIC_FOLDER = Path(__file__).resolve().parent / "static" / "surveys"
+OFFLINE_FILES = ("sw.js", "outbox.js", "form.js", "expressions.js", "form.css", "favicon.ico")
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The form's service worker, served under /s/ so that its scope covers the form pages."""
+    digest = hashlib.sha256()
+    for name in OFFLINE_FILES:
+        digest.update((STATIC_FOLDER / name).read_bytes())
+    head = (
+        f"const VERSION = {json.dumps(digest.hexdigest()[:16])};\n"
+        f"const STATIC_URL = {json.dumps(settings.STATIC_URL)};\n"
+    )
+    response = HttpResponse(
+        head + (STATIC_FOLDER / "sw.js").read_text(encoding="utf-8"),
+        content_type="text/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache"
+    return response
 
 
 @require_GET

@@ -279,7 +279,12 @@ def test_first_load_is_under_150_kb_gzipped(client, link):
         html = gzip.compress(html)
     page = gzip.decompress(html).decode()
     assets = re.findall(r'(?:href|src)="/static/([^"]+\.(?:css|js))"', page)
-    assert sorted(assets) == ["surveys/expressions.js", "surveys/form.css", "surveys/form.js"]
+    assert sorted(assets) == [
+        "surveys/expressions.js",
+        "surveys/form.css",
+        "surveys/form.js",
+        "surveys/outbox.js",
+    ]
     total = len(html)
     for asset in assets:
         with open(finders.find(asset), "rb") as handle:
@@ -301,3 +306,15 @@ def test_plain_html_errors_inside_a_roster_entry_name_the_entry(client):
     }
     html = client.post(f"/s/{token}/", form).content.decode()
     assert '<a href="#q-member[1].age">Entry 1: Age — ' in html
+
+
+def test_service_worker_is_served_under_the_form_pages_and_versioned(client):
+    response = client.get("/s/sw.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert response["Cache-Control"] == "no-cache"
+    source = response.content.decode()
+    version = re.match(r'const VERSION = "([0-9a-f]{16})";', source)
+    assert version and 'const STATIC_URL = "/static/";' in source
+    assert "addEventListener('fetch'" in source
+    assert client.get("/s/sw.js").content.decode() == source  # one version per set of files

@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
 from surveys.models import Submission
-from tests.surveys.webform_fixtures import complete_answers, instrument_wave, public_link
+from tests.surveys.webform_fixtures import instrument_wave, public_link, stored_state
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CLOSING_RU = "Большое спасибо за участие в опросе!"
 NOT_SENT_RU = "Ваши ответы ещё не отправлены"
-
-
-def stored_state(token: str, *, lang: str = "ru", **answers: str) -> str:
-    """A draft on the device, on the last page, as form.js keeps it."""
-    state = {
-        "id": "5b1c3d0e-1111-4222-8333-944455556666",
-        "page": 999,
-        "lang": lang,
-        "started": None,
-        "answers": {**complete_answers(), **answers},
-    }
-    return f"localStorage.setItem('tanys:{token}', {json.dumps(json.dumps(state))})"
 
 
 def open_last_page(page, url: str, token: str, lang: str = "ru") -> None:

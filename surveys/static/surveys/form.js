@@ -55,7 +55,8 @@
   }
   function save() { try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ } }
   let state = load() || fresh();
-  if (!cfg.explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
+  const explicitLang = cfg.explicitLang || new URLSearchParams(location.search).has('lang');
+  if (!explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
     location.replace('?lang=' + state.lang);
     return;
   }
@@ -376,7 +377,74 @@
     if (!result.errors[name]) showError(name, '');
   }
 
+  // ---------------------------------------------------------------- sending
+  // A finished interview goes to the outbox (IndexedDB) before any network attempt and
+  // leaves it only when the server said it stored it; until then the page says it waits
+  // on this device and the outbox sends it by itself. The draft in localStorage stays too.
+  const mine = (item) => item && item.meta && item.meta.token === cfg.token;
   let sending = false;
+  const outbox = window.TanysOutbox.open({ db: 'tanys-web', store: 'outbox', onEvent: onOutbox });
+
+  function showQueued(text) {
+    if ($('queued').hidden) {
+      form.hidden = true;
+      $('progress').hidden = true;
+      $('queued').hidden = false;
+      summary.textContent = '';
+      $('queued').querySelector('h1').focus();
+    }
+    $('queued-status').textContent = text;
+  }
+
+  function finished(item, body) {
+    // Stored: the copies on the device are no longer needed (for any form of this site).
+    const token = item.meta.token;
+    try {
+      localStorage.removeItem('tanys:' + token);
+      if (!item.meta.single) localStorage.setItem('tanys:done:' + token, item.id);
+    } catch (e) { /* nothing to keep */ }
+    if (token === cfg.token) location.href = (body && body.redirect) || item.meta.thanks;
+  }
+
+  function refused(body) {
+    sending = false;
+    $('submit').disabled = false;
+    form.removeAttribute('aria-busy');
+    status.textContent = '';
+    $('queued').hidden = true;
+    form.hidden = false;
+    if (body.errors) {
+      const first = Object.keys(body.errors).find((n) => boxes[n]);
+      if (first) {
+        state.page = pageNumber(pageOf(boxes[first]));
+        render();
+        const flat = {};
+        Object.keys(body.errors).forEach((n) => { flat[n] = body.errors[n].join(' '); });
+        report(flat, namesOn(pageOf(boxes[first])));
+        return;
+      }
+    }
+    render();
+    summary.textContent = body.message || M.refused;
+    summary.focus();
+  }
+
+  function onOutbox(event) {
+    const item = event.item;
+    if (event.type === 'storage') { status.textContent = M.storage; return; }
+    if (event.type === 'stored') { finished(item, event.outcome.body); return; }
+    if (!mine(item)) return;
+    if (event.type === 'sending') {
+      if ($('queued').hidden) status.textContent = M.sending; else $('queued-status').textContent = M.sending;
+    } else if (event.type === 'retry') {
+      status.textContent = '';
+      showQueued(event.delay === null ? M.waitingOnline
+        : M.retryIn.replace('%(seconds)s', Math.max(1, Math.round(event.delay / 1000))));
+    } else if (event.type === 'rejected') {
+      refused(event.outcome.body || {});
+    }
+  }
+
   async function submit() {
     if (sending) return;
     result = walk();
@@ -388,51 +456,22 @@
       report(result.errors, namesOn(pageOf(boxes[firstBad])));
       return;
     }
-    const answers = result.send;
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');
     summary.textContent = '';
     status.textContent = M.sending;
-    let response = null, body = {};
-    try {
-      response = await fetch(cfg.submitUrl, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({
-          instance_id: state.id, language: cfg.lang, answers: answers,
-          started_at: state.started, ended_at: new Date().toISOString(),
-        }),
-      });
-      body = await response.json();
-    } catch (e) {
-      response = response && response.status >= 500 ? response : null;
-    }
+    const item = await outbox.put({
+      id: state.id,
+      url: cfg.submitUrl,
+      body: {
+        instance_id: state.id, language: cfg.lang, answers: result.send,
+        started_at: state.started, ended_at: new Date().toISOString(),
+      },
+      meta: { token: cfg.token, single: cfg.single, thanks: cfg.thanksUrl },
+    });
+    await outbox.send(item.id);
     sending = false;
-    $('submit').disabled = false;
-    form.removeAttribute('aria-busy');
-    status.textContent = '';
-    if (response && response.ok) {
-      try {
-        localStorage.removeItem(KEY);
-        if (!cfg.single) localStorage.setItem(DONE, state.id);
-      } catch (e) { /* nothing to keep */ }
-      location.href = body.redirect || cfg.thanksUrl;
-      return;
-    }
-    if (response && body.errors) {
-      const first = Object.keys(body.errors).find((n) => boxes[n]);
-      if (first) {
-        state.page = pageNumber(pageOf(boxes[first]));
-        render();
-        const flat = {};
-        Object.keys(body.errors).forEach((n) => { flat[n] = body.errors[n].join(' '); });
-        report(flat, namesOn(pageOf(boxes[first])));
-        return;
-      }
-    }
-    summary.textContent = response ? body.message || M.refused : M.offline;
-    summary.focus();
   }
 
   // ---------------------------------------------------------------- start
@@ -492,4 +531,21 @@
   summary.textContent = '';
   save();
   render();
+  $('send-now').addEventListener('click', () => { outbox.send(state.id); });
+  // An interview of this link still waiting on the device: say so, and send it.
+  outbox.list((item) => mine(item) && item.state === 'queued').then((waiting) => {
+    if (waiting.length) showQueued(navigator.onLine === false ? M.waitingOnline : M.sending);
+    outbox.start();
+  });
+  // A reload with no connection shows this page from the service worker's cache.
+  if ('serviceWorker' in navigator && cfg.serviceWorker) {
+    const scope = cfg.serviceWorker.replace(/[^/]*$/, '');
+    navigator.serviceWorker.register(cfg.serviceWorker, { scope: scope })
+      .then(() => navigator.serviceWorker.ready)
+      .then((registration) => {
+        const files = Array.from(document.querySelectorAll('script[src], link[href]'), (el) => el.src || el.href);
+        registration.active.postMessage({ type: 'cache', urls: [location.href].concat(files) });
+      })
+      .catch(() => { /* no worker (an old browser, a private window): the outbox still works */ });
+  }
 })();
