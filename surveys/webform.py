@@ -4,7 +4,9 @@ The page is rendered on the server in one language, with every question in the H
 (labels bound to inputs), and works as a plain HTML form without JavaScript. With
 JavaScript, `surveys/static/surveys/form.js` turns groups into pages, evaluates the
 compiled skip logic, constraints and calculations live (`expressions.js`), keeps the
-answers in localStorage and sends them as JSON with a client-made instance id. Changing
+answers in localStorage and sends them as JSON with a client-made instance id, through
+the outbox (`outbox.js`: IndexedDB, kept until the server stored them, resent by itself);
+the service worker served at /s/sw.js keeps the page for a reload offline. Changing
 language reloads the page in the other language; the answers come back from
 localStorage, so nothing is lost.
 

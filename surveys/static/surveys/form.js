@@ -1,7 +1,8 @@
 /* The respondent web form: pages, live skip logic and checks, save and resume, submit.
    Walks the compiled form exactly as surveys/validation.py does (see its docstring), using
    window.TanysExpr from expressions.js, so the browser and the server agree; the server
-   has the last word. Plain ES2017, no dependencies.
+   has the last word. Finished interviews are sent through window.TanysOutbox (outbox.js),
+   which keeps them in IndexedDB until the server stored them. Plain ES2017, no dependencies.
 
    Answers are kept as the server takes them: a repeat is a list of per-entry objects,
    answers.household = [{age: '34'}, ...]. On the page a question in a repeat is keyed by
