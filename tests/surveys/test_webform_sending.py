@@ -130,3 +130,11 @@ def test_with_javascript_the_page_says_answers_are_kept(page, live_server):
     link = public_link(instrument_wave())
     page.goto(f"{live_server.url}/s/{link.token}/?lang=en", wait_until="networkidle")
     assert page.get_by_text(KEPT_EN).is_visible()
+
+
+def test_opening_the_thank_you_page_does_not_delete_a_draft(page, live_server):
+    link = public_link(instrument_wave())
+    open_last_page(page, live_server.url, link.token)
+    page.goto(f"{live_server.url}/s/{link.token}/thanks/?lang=ru", wait_until="networkidle")
+    assert page.evaluate(f"localStorage.getItem('tanys:{link.token}')") is not None
+    assert Submission.objects.count() == 0
