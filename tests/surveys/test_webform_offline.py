@@ -137,3 +137,58 @@ def test_a_refused_interview_stays_on_the_device_with_the_reason(page, form):
     assert item["state"] == "rejected" and item["last"]["status"] == 410
     assert page.evaluate(f"localStorage.getItem('tanys:{link.token}')") is not None
     assert Submission.objects.count() == 0
+
+
+def test_outbox_api_backoff_with_jitter_and_a_custom_transport(page, live_server):
+    """The module on its own, as another app (the tablet's batch sync) would use it."""
+    link = public_link(instrument_wave())
+    page.goto(f"{live_server.url}/s/{link.token}/?lang=en", wait_until="networkidle")
+    result = page.evaluate(
+        """async () => {
+            const events = [], outcomes = ['retry', 'retry', 'retry', 'retry', 'retry', 'stored'];
+            const box = TanysOutbox.open({
+                db: 'outbox-test', store: 'items', first: 1000, max: 4000,
+                transport: async () => ({ kind: outcomes.shift(), status: 0 }),
+                onEvent: (e) => events.push([e.type, e.delay === undefined ? null : e.delay]),
+            });
+            await box.put({ id: 'a', url: '/nowhere/', body: { n: 1 }, meta: { app: 'tablet' } });
+            const kept = await box.get('a');
+            for (let i = 0; i < 6; i++) await box.send('a');
+            const left = await box.list();
+            await box.put({ id: 'b', url: '/nowhere/', body: {} });
+            const refusing = TanysOutbox.open({
+                db: 'outbox-test', store: 'items',
+                transport: async () => ({ kind: 'rejected', status: 400, body: { code: 'answers' } }),
+            });
+            await refusing.send('b');
+            return { events, kept, left, rejected: await refusing.get('b') };
+        }"""
+    )
+    assert result["kept"]["meta"] == {"app": "tablet"} and result["kept"]["state"] == "queued"
+    delays = [delay for kind, delay in result["events"] if kind == "retry"]
+    steps = [1000, 2000, 4000, 4000, 4000]  # doubling, up to the ceiling
+    assert len(delays) == 5
+    for delay, step in zip(delays, steps, strict=True):
+        assert step / 2 <= delay <= step
+    assert len(set(delays)) == 5  # jittered
+    kinds = [kind for kind, _ in result["events"]]
+    assert kinds[:2] == ["queued", "sending"]
+    assert kinds[-3:] == ["sending", "stored", "queued"]  # the last: item b put
+    assert result["left"] == []  # deleted once stored
+    # A refusal keeps the item, marked, with the server's code, and is not retried.
+    assert result["rejected"]["state"] == "rejected"
+    assert result["rejected"]["last"]["code"] == "answers"
+    assert result["rejected"]["attempts"] == 1
+
+
+def test_retry_after_is_read_as_seconds_or_a_date(page, live_server):
+    link = public_link(instrument_wave())
+    page.goto(f"{live_server.url}/s/{link.token}/", wait_until="networkidle")
+    seconds, date, bad = page.evaluate(
+        """() => [TanysOutbox.retryAfter('120'),
+                  TanysOutbox.retryAfter(new Date(Date.now() + 30000).toUTCString()),
+                  TanysOutbox.retryAfter('soon')]"""
+    )
+    assert seconds == 120_000
+    assert 28_000 <= date <= 30_000
+    assert bad is None
