@@ -4,7 +4,9 @@ The page is rendered on the server in one language, with every question in the H
 (labels bound to inputs), and works as a plain HTML form without JavaScript. With
 JavaScript, `surveys/static/surveys/form.js` turns groups into pages, evaluates the
 compiled skip logic, constraints and calculations live (`expressions.js`), keeps the
-answers in localStorage and sends them as JSON with a client-made instance id. Changing
+answers in localStorage and sends them as JSON with a client-made instance id, through
+the outbox (`outbox.js`: IndexedDB, kept until the server stored them, resent by itself);
+the service worker served at /s/sw.js keeps the page for a reload offline. Changing
 language reloads the page in the other language; the answers come back from
 localStorage, so nothing is lost.
 
@@ -29,12 +31,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -165,6 +170,33 @@ class Page:
 TEMPLATE_ENTRY = 0
 
 
+def closing_notes(definition: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notes after the form's last question: its closing words ("Thank you for taking
+    part"), shown on the thank-you page once the server has stored the interview, never
+    on the last page before sending, where they would tell a respondent that they are done.
+
+    Calculations (invisible) do not end the run of notes; a repeat does. A closing note
+    with a relevance condition stays in the form: the thank-you page has no answers to
+    evaluate it with.
+    """
+    leaves: list[dict[str, Any]] = []
+
+    def visit(nodes: list[dict[str, Any]]) -> None:
+        for node in nodes:
+            if node["kind"] == "group":
+                visit(node.get("children", []))
+            elif node["kind"] == "repeat" or node["type"] != "calculate":
+                leaves.append(node)
+
+    visit(definition.get("children", []))
+    trailing: list[dict[str, Any]] = []
+    for node in reversed(leaves):
+        if node["kind"] != "question" or node["type"] != "note":
+            break
+        trailing.append(node)
+    return [node for node in reversed(trailing) if node.get("relevant") in (None, True)]
+
+
 def build_pages(
     definition: dict[str, Any],
     language: str,
@@ -223,6 +255,7 @@ class _PageBuilder:
         self.language = language
         self.values = values
         self.errors = errors
+        self.closing = {id(node) for node in closing_notes(definition)}
 
     def text(self, texts: dict[str, str] | None) -> str:
         return pick_translation(texts, self.language)
@@ -301,7 +334,7 @@ class _PageBuilder:
                 found.extend(self.visible(node.get("children", []), scope, working, prefix, path))
             elif node["kind"] == "repeat":
                 found.append(self.repeat(node, scope, working, prefix, path))
-            elif node["type"] != "calculate":
+            elif node["type"] != "calculate" and id(node) not in self.closing:
                 found.append(self.item(node, scope, prefix))
         return found
 
@@ -319,13 +352,16 @@ class _PageBuilder:
             for node in nodes:
                 if node["kind"] == "group" and "field-list" in node.get("appearance", ""):
                     items = self.visible([node], self.values, working)
-                    pages.append(Page(len(pages) + 1, self.text(node.get("label")), section, items))
+                    if items:  # not a page of closing notes only
+                        pages.append(
+                            Page(len(pages) + 1, self.text(node.get("label")), section, items)
+                        )
                 elif node["kind"] == "group":
                     collect(node.get("children", []), self.text(node.get("label")) or section)
                 elif node["kind"] == "repeat":
                     items = [self.repeat(node, self.values, working, "", "")]
                     pages.append(Page(len(pages) + 1, "", section, items))
-                elif node["type"] != "calculate":
+                elif node["type"] != "calculate" and id(node) not in self.closing:
                     pages.append(
                         Page(len(pages) + 1, "", section, [self.item(node, self.values, "")])
                     )
@@ -457,8 +493,14 @@ def interface_messages() -> dict[str, str]:
         "summary": gettext("Please correct the answers marked below."),
         "page": gettext("Page %(page)s of %(pages)s"),
         "sending": gettext("Sending your answers…"),
-        "offline": gettext(
-            "Your answers could not be sent. They are saved on this device; check the connection and press Submit again."
+        "waitingOnline": gettext(
+            "There is no connection now. Sending will start by itself when the device is back online."
+        ),
+        "retryIn": gettext(
+            "Sending did not work this time. The next attempt is in %(seconds)s seconds."
+        ),
+        "storage": gettext(
+            "This browser cannot keep the answers waiting to be sent: please keep this page open until they are sent."
         ),
         "refused": gettext("The answers could not be accepted."),
         "entry": gettext("Entry %(number)s"),
@@ -469,6 +511,47 @@ def interface_messages() -> dict[str, str]:
 
 
 # --------------------------------------------------------------------------- views
+
+
+@dataclass
+class ErrorLink:
+    """One line of the error box: the question (with its entry) and what is wrong."""
+
+    name: str
+    label: str
+    message: str
+
+
+def error_links(pages: list[Page], errors: dict[str, list[str]]) -> list[ErrorLink]:
+    """Every error of the page in form order, each for a link to its question, as form.js
+    lists them; errors of answers the page does not show come last, without a question."""
+    found: list[ErrorLink] = []
+    seen: set[str] = set()
+
+    def visit(items: list[Item | Repeat], entry: str) -> None:
+        for item in items:
+            if item.errors:
+                seen.add(item.name)
+                found.append(ErrorLink(item.name, entry + item.label, " ".join(item.errors)))
+            if isinstance(item, Repeat):
+                for e in item.entries:
+                    label = gettext("Entry %(number)s") % {"number": e.number}
+                    visit(e.items, f"{entry}{label}: ")
+
+    for page in pages:
+        visit(page.items, "")
+    found.extend(
+        ErrorLink("", "", " ".join(messages))
+        for name, messages in errors.items()
+        if name not in seen and name != FORM_ERRORS
+    )
+    return found
+
+
+def form_title(definition: dict[str, Any], language: str, fallback: str) -> str:
+    """The form's title in the page's language: the settings sheet's ``form_title_<code>``
+    column (compiled into ``titles``), else its ``form_title``."""
+    return (definition.get("titles") or {}).get(language) or fallback
 
 
 def _language(request: HttpRequest, languages: list[str], default: str) -> str:
@@ -592,13 +675,14 @@ def _render_form(
             "single": link.is_single_use,
             "submitUrl": reverse("surveys:questionnaire", args=[link.token]),
             "thanksUrl": reverse("surveys:thanks", args=[link.token]) + f"?lang={language}",
+            "serviceWorker": reverse("surveys:service_worker"),
             "logic": client_logic(definition, language),
             "messages": interface_messages(),
             "textMax": TEXT_MAX_LENGTH,
         }
         context = {
             "link": link,
-            "title": pick_translation({"default": version.title}, language),
+            "title": form_title(definition, language, version.title),
             "language": language,
             "languages": [
                 (
@@ -613,6 +697,7 @@ def _render_form(
             "templates": entry_templates(definition, language),
             "config": config,
             "form_errors": (errors or {}).get(FORM_ERRORS, []),
+            "error_links": error_links(pages, errors or {}),
             "has_errors": bool(errors),
             "instance_id": instance_id or str(uuid.uuid4()),
             "started_at": started_at or timezone.now().isoformat(),
@@ -820,6 +905,29 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
     return read(definition.get("children", []), "", {})
 
 
+# The files a reload offline needs; a change to any of them makes a new worker and cache.
+STATIC_FOLDER = Path(__file__).resolve().parent / "static" / "surveys"
+OFFLINE_FILES = ("sw.js", "outbox.js", "form.js", "expressions.js", "form.css", "favicon.ico")
+
+
+@require_GET
+def service_worker(request: HttpRequest) -> HttpResponse:
+    """The form's service worker, served under /s/ so that its scope covers the form pages."""
+    digest = hashlib.sha256()
+    for name in OFFLINE_FILES:
+        digest.update((STATIC_FOLDER / name).read_bytes())
+    head = (
+        f"const VERSION = {json.dumps(digest.hexdigest()[:16])};\n"
+        f"const STATIC_URL = {json.dumps(settings.STATIC_URL)};\n"
+    )
+    response = HttpResponse(
+        head + (STATIC_FOLDER / "sw.js").read_text(encoding="utf-8"),
+        content_type="text/javascript; charset=utf-8",
+    )
+    response["Cache-Control"] = "no-cache"
+    return response
+
+
 @require_GET
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
     link = link_for_token(token)
@@ -827,9 +935,17 @@ def thanks(request: HttpRequest, token: str) -> HttpResponse:
         return _unavailable(request, "unknown", 404)
     version = link.wave.form_version
     language = _language(request, version.languages, version.default_language)
+    closing = [
+        pick_translation(node.get("label"), language) for node in closing_notes(version.definition)
+    ]
     with translation.override(interface_language(language)):
         return render(
             request,
             "surveys/form/thanks.html",
-            {"language": language, "title": version.title, "token": link.token},
+            {
+                "language": language,
+                "title": form_title(version.definition, language, version.title),
+                "token": link.token,
+                "closing": [text for text in closing if text],
+            },
         )

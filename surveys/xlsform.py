@@ -187,9 +187,17 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
     form_id = str(data.get("id_string") or settings.get("form_id") or "form")
     version = str(settings.get("version") or f"sha-{sha256[:12]}").strip()
     title = str(data.get("title") or form_id)
+    # The title in each language: settings columns form_title_kk, form_title_ru, ...
+    # (pyxform has no translated form_title; form_title stays the fallback).
+    titles = {
+        code: str(settings[f"form_title_{code}"]).strip()
+        for code in languages
+        if str(settings.get(f"form_title_{code}") or "").strip()
+    }
     definition = {
         "form_id": form_id,
         "title": title,
+        **({"titles": titles} if titles else {}),
         "version": version,
         "languages": languages,
         "language_names": compiler.language_names,

@@ -162,7 +162,7 @@ def test_pyxform_converts_without_errors_or_warnings():
 def test_settings():
     (settings,) = _rows("settings")
     assert settings["form_id"] == "informal_networks"
-    assert settings["version"] == "2026.1"
+    assert settings["version"] == "2026.2"
     assert settings["default_language"] == KK
     assert settings["style"] == "pages"
     assert settings["form_title"]

@@ -11,7 +11,7 @@ import pytest
 from django.contrib.staticfiles import finders
 
 from surveys.models import Submission
-from surveys.webform import build_pages, user_agent_class
+from surveys.webform import build_pages, closing_notes, user_agent_class
 from tests.surveys.webform_fixtures import complete_answers, instrument_wave, public_link
 
 pytestmark = pytest.mark.django_db
@@ -57,8 +57,44 @@ def test_language_chosen_in_the_address(client, link):
     assert "Выберите язык анкеты:" in html
     assert "Место проживания" in html  # a group label from the instrument
     en = client.get(f"/s/{link.token}/?lang=en").content.decode()
-    assert "Place of residence" in en and "Submit answers" in en
+    assert "Place of residence" in en and "Send answers" in en
     assert '<html lang="kk">' in client.get(f"/s/{link.token}/?lang=de").content.decode()
+
+
+@pytest.mark.parametrize(
+    ("lang", "title"),
+    [
+        ("kk", "Қазақстандағы бейресми байланыстар"),
+        ("ru", "Неформальные связи в Казахстане"),
+        ("en", "Informal networks in Kazakhstan"),
+    ],
+)
+def test_page_title_and_heading_in_the_forms_language(client, link, lang, title):
+    html = client.get(f"/s/{link.token}/?lang={lang}").content.decode()
+    assert f"<title>{title}</title>" in html
+    assert f'<h1 id="title-0" tabindex="-1">{title}</h1>' in html
+    thanks = client.get(f"/s/{link.token}/thanks/?lang={lang}").content.decode()
+    assert f"· {title}</title>" in thanks
+
+
+def test_a_form_without_translated_titles_keeps_its_form_title(client):
+    from surveys.services import create_links
+    from tests.surveys.webform_fixtures import roster_wave
+
+    wave = roster_wave()
+    token = create_links(wave=wave, kind="public", count=1)[0].token
+    assert "titles" not in wave.form_version.definition
+    html = client.get(f"/s/{token}/?lang=kk").content.decode()
+    assert f"<title>{wave.form_version.title}</title>" in html
+
+
+def test_favicon_answers_and_pages_link_to_it(client, link):
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 200 and icon["Content-Type"] == "image/x-icon"
+    assert icon.content[:4] == b"\x00\x00\x01\x00"  # an ICO file
+    assert "max-age" in icon["Cache-Control"]
+    for url in ("/", f"/s/{link.token}/", f"/s/{link.token}/thanks/"):
+        assert 'rel="icon" href="/static/surveys/favicon.ico"' in client.get(url).content.decode()
 
 
 def test_labels_are_bound_to_inputs(client, link):
@@ -82,7 +118,9 @@ def test_pages_follow_field_list_groups(link):
     assert [i.name for i in med.items] == ["C_MED", "B_MED", "N_MED"]
     assert med.section == "Contacts with public services"
     assert all(i.type != "calculate" for p in pages for i in p.items)
-    assert len(pages) == 20
+    # The closing note (END) is not a page: it is said on the thank-you page.
+    assert all(i.name != "END" for p in pages for i in p.items)
+    assert len(pages) == 19
 
 
 def test_json_submission_is_stored_and_retry_is_idempotent(client, link):
@@ -150,6 +188,33 @@ def test_oversized_and_unreadable_payloads(client, link):
     assert Submission.objects.count() == 0
 
 
+def test_form_does_not_thank_before_sending(client, link):
+    html = client.get(f"/s/{link.token}/?lang=ru").content.decode()
+    assert "Большое спасибо за участие" not in html
+    assert "Ваши ответы ещё не отправлены" in html
+
+
+def test_closing_notes_are_the_unconditional_notes_after_the_last_question():
+    def q(name, type_="integer", **more):
+        return {"kind": "question", "name": name, "type": type_, **more}
+
+    definition = {
+        "children": [
+            q("intro", "note"),
+            q("age"),
+            {"kind": "group", "name": "g", "children": [q("bye", "note"), q("calc", "calculate")]},
+            q("if_young", "note", relevant={"op": "<", "args": []}),
+            q("end", "note"),
+        ],
+        "choices": {},
+    }
+    assert [n["name"] for n in closing_notes(definition)] == ["bye", "end"]
+    pages = build_pages({**definition, "style": "pages"}, "en")
+    assert [[i.name for i in p.items] for p in pages] == [["intro"], ["age"], ["if_young"]]
+    definition["children"].append({"kind": "repeat", "name": "r", "children": [q("x")]})
+    assert closing_notes(definition) == []
+
+
 def test_plain_html_form_without_javascript(client, link):
     form = {
         "_language": "en",
@@ -161,6 +226,8 @@ def test_plain_html_form_without_javascript(client, link):
     assert refused.status_code == 400
     html = refused.content.decode()
     assert "This survey is for adults aged 18 and over." in html
+    # The error box lists the error as a link to its question, not only "correct below".
+    assert '<li><a href="#q-BIRTH_YEAR">In what year were you born? — This survey' in html
     assert 'value="2015"' in html  # the answers are kept in the page
     assert 'name="SEX" value="2" checked' in html
     form["BIRTH_YEAR"] = "1960"
@@ -173,6 +240,10 @@ def test_plain_html_form_without_javascript(client, link):
 def test_thank_you_page(client, link):
     response = client.get(f"/s/{link.token}/thanks/?lang=kk")
     assert "Рахмет! Жауаптарыңыз қабылданды." in response.content.decode()
+    # The instrument's closing note, in the interview's language.
+    assert "Сауалнамаға қатысқаныңызға көп рахмет!" in response.content.decode()
+    ru = client.get(f"/s/{link.token}/thanks/?lang=ru").content.decode()
+    assert "Большое спасибо за участие в опросе!" in ru and "рахмет" not in ru
     assert client.get("/s/nope/thanks/").status_code == 404
 
 
@@ -208,9 +279,42 @@ def test_first_load_is_under_150_kb_gzipped(client, link):
         html = gzip.compress(html)
     page = gzip.decompress(html).decode()
     assets = re.findall(r'(?:href|src)="/static/([^"]+\.(?:css|js))"', page)
-    assert sorted(assets) == ["surveys/expressions.js", "surveys/form.css", "surveys/form.js"]
+    assert sorted(assets) == [
+        "surveys/expressions.js",
+        "surveys/form.css",
+        "surveys/form.js",
+        "surveys/outbox.js",
+    ]
     total = len(html)
     for asset in assets:
         with open(finders.find(asset), "rb") as handle:
             total += len(gzip.compress(handle.read()))
     assert total < 150 * 1024, f"first load is {total} bytes gzipped"
+
+
+def test_plain_html_errors_inside_a_roster_entry_name_the_entry(client):
+    from surveys.services import create_links
+    from tests.surveys.webform_fixtures import roster_wave
+
+    token = create_links(wave=roster_wave(), kind="public", count=1)[0].token
+    form = {
+        "_language": "en",
+        "_instance_id": str(uuid.uuid4()),
+        "REGION": "x",
+        "member[1].first_name": "Aru",
+        "member[1].age": "300",
+    }
+    html = client.post(f"/s/{token}/", form).content.decode()
+    assert '<a href="#q-member[1].age">Entry 1: Age — ' in html
+
+
+def test_service_worker_is_served_under_the_form_pages_and_versioned(client):
+    response = client.get("/s/sw.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert response["Cache-Control"] == "no-cache"
+    source = response.content.decode()
+    version = re.match(r'const VERSION = "([0-9a-f]{16})";', source)
+    assert version and 'const STATIC_URL = "/static/";' in source
+    assert "addEventListener('fetch'" in source
+    assert client.get("/s/sw.js").content.decode() == source  # one version per set of files

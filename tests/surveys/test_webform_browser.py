@@ -49,7 +49,7 @@ def test_respondent_fills_the_instrument_in_kazakh_and_russian(page, live_server
     assert page.locator("section.page.current").get_attribute("data-page") == "0"
     next_page(page)  # the introduction (a note on its own page)
     assert "Сәлеметсіз бе" in page.locator("section.page.current").inner_text()
-    assert page.locator("#progress-text").inner_text() == "20 беттің 1-беті"
+    assert page.locator("#progress-text").inner_text() == "19 беттің 1-беті"
 
     next_page(page)
     assert current_title(page) == "Тұрғылықты жер"
@@ -133,13 +133,15 @@ def test_respondent_fills_the_instrument_in_kazakh_and_russian(page, live_server
     next_page(page)
     for item in TRUST:
         choose(page, item, "3")
-    next_page(page)  # the closing note, the last page
+    # Trust is the last page: the closing note waits for the thank-you page.
     assert page.locator("#submit").is_visible()
+    assert "Большое спасибо" not in page.locator("body").inner_text()
 
     state = json.loads(page.evaluate(f"localStorage.getItem('tanys:{link.token}')"))
     page.locator("#submit").dblclick()
     page.wait_for_url("**/thanks/**")
     assert "Спасибо" in page.locator("h1").inner_text()
+    assert "Большое спасибо за участие в опросе!" in page.locator("main").inner_text()
 
     # The browser retries the same interview (a timeout, say): still one stored interview.
     retry = page.request.post(

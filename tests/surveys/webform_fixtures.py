@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from surveys.models import FormVersion, InvitationLink, Wave
@@ -65,6 +66,18 @@ def complete_answers(**changes: object) -> dict[str, object]:
     }
     answers.update(changes)
     return {k: v for k, v in answers.items() if v is not None}
+
+
+def stored_state(token: str, *, lang: str = "ru", **answers: str) -> str:
+    """A draft on the device, on the last page, as form.js keeps it."""
+    state = {
+        "id": "5b1c3d0e-1111-4222-8333-944455556666",
+        "page": 999,
+        "lang": lang,
+        "started": None,
+        "answers": {**complete_answers(), **answers},
+    }
+    return f"localStorage.setItem('tanys:{token}', {json.dumps(json.dumps(state))})"
 
 
 LANGS = ["label::Қазақша (kk)", "label::Русский (ru)", "label::English (en)"]

@@ -1,7 +1,8 @@
 /* The respondent web form: pages, live skip logic and checks, save and resume, submit.
    Walks the compiled form exactly as surveys/validation.py does (see its docstring), using
    window.TanysExpr from expressions.js, so the browser and the server agree; the server
-   has the last word. Plain ES2017, no dependencies.
+   has the last word. Finished interviews are sent through window.TanysOutbox (outbox.js),
+   which keeps them in IndexedDB until the server stored them. Plain ES2017, no dependencies.
 
    Answers are kept as the server takes them: a repeat is a list of per-entry objects,
    answers.household = [{age: '34'}, ...]. On the page a question in a repeat is keyed by
@@ -15,6 +16,8 @@
   const KEY = 'tanys:' + cfg.token, DONE = 'tanys:done:' + cfg.token;
   const form = document.getElementById('tanys-form');
   const summary = document.getElementById('summary');
+  // Errors go to the summary (an alert); what is happening goes to the status (polite).
+  const status = document.getElementById('status');
   const pages = Array.from(form.querySelectorAll('section.page'));
   // Question boxes and repeat sections by key; rebuilt when entries come and go.
   let boxes = {};
@@ -53,7 +56,8 @@
   }
   function save() { try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ } }
   let state = load() || fresh();
-  if (!cfg.explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
+  const explicitLang = cfg.explicitLang || new URLSearchParams(location.search).has('lang');
+  if (!explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
     location.replace('?lang=' + state.lang);
     return;
   }
@@ -305,6 +309,9 @@
     $('next').hidden = last;
     $('next').textContent = at === 0 ? $('next').dataset.start : $('next').dataset.next;
     $('submit').hidden = !last;
+    $('send-note').hidden = !last;
+    // The start page has its own language choice: the bar's would be a second one.
+    $('langs').hidden = at === 0;
     const total = shown.length - 1;
     $('progress').hidden = at === 0;
     $('progress-bar').max = total;
@@ -371,7 +378,74 @@
     if (!result.errors[name]) showError(name, '');
   }
 
+  // ---------------------------------------------------------------- sending
+  // A finished interview goes to the outbox (IndexedDB) before any network attempt and
+  // leaves it only when the server said it stored it; until then the page says it waits
+  // on this device and the outbox sends it by itself. The draft in localStorage stays too.
+  const mine = (item) => item && item.meta && item.meta.token === cfg.token;
   let sending = false;
+  const outbox = window.TanysOutbox.open({ db: 'tanys-web', store: 'outbox', onEvent: onOutbox });
+
+  function showQueued(text) {
+    if ($('queued').hidden) {
+      form.hidden = true;
+      $('progress').hidden = true;
+      $('queued').hidden = false;
+      summary.textContent = '';
+      $('queued').querySelector('h1').focus();
+    }
+    $('queued-status').textContent = text;
+  }
+
+  function finished(item, body) {
+    // Stored: the copies on the device are no longer needed (for any form of this site).
+    const token = item.meta.token;
+    try {
+      localStorage.removeItem('tanys:' + token);
+      if (!item.meta.single) localStorage.setItem('tanys:done:' + token, item.id);
+    } catch (e) { /* nothing to keep */ }
+    if (token === cfg.token) location.href = (body && body.redirect) || item.meta.thanks;
+  }
+
+  function refused(body) {
+    sending = false;
+    $('submit').disabled = false;
+    form.removeAttribute('aria-busy');
+    status.textContent = '';
+    $('queued').hidden = true;
+    form.hidden = false;
+    if (body.errors) {
+      const first = Object.keys(body.errors).find((n) => boxes[n]);
+      if (first) {
+        state.page = pageNumber(pageOf(boxes[first]));
+        render();
+        const flat = {};
+        Object.keys(body.errors).forEach((n) => { flat[n] = body.errors[n].join(' '); });
+        report(flat, namesOn(pageOf(boxes[first])));
+        return;
+      }
+    }
+    render();
+    summary.textContent = body.message || M.refused;
+    summary.focus();
+  }
+
+  function onOutbox(event) {
+    const item = event.item;
+    if (event.type === 'storage') { status.textContent = M.storage; return; }
+    if (event.type === 'stored') { finished(item, event.outcome.body); return; }
+    if (!mine(item)) return;
+    if (event.type === 'sending') {
+      if ($('queued').hidden) status.textContent = M.sending; else $('queued-status').textContent = M.sending;
+    } else if (event.type === 'retry') {
+      status.textContent = '';
+      showQueued(event.delay === null ? M.waitingOnline
+        : M.retryIn.replace('%(seconds)s', Math.max(1, Math.round(event.delay / 1000))));
+    } else if (event.type === 'rejected') {
+      refused(event.outcome.body || {});
+    }
+  }
+
   async function submit() {
     if (sending) return;
     result = walk();
@@ -383,49 +457,22 @@
       report(result.errors, namesOn(pageOf(boxes[firstBad])));
       return;
     }
-    const answers = result.send;
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');
-    summary.textContent = M.sending;
-    let response = null, body = {};
-    try {
-      response = await fetch(cfg.submitUrl, {
-        method: 'POST',
-        headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
-        body: JSON.stringify({
-          instance_id: state.id, language: cfg.lang, answers: answers,
-          started_at: state.started, ended_at: new Date().toISOString(),
-        }),
-      });
-      body = await response.json();
-    } catch (e) {
-      response = response && response.status >= 500 ? response : null;
-    }
+    summary.textContent = '';
+    status.textContent = M.sending;
+    const item = await outbox.put({
+      id: state.id,
+      url: cfg.submitUrl,
+      body: {
+        instance_id: state.id, language: cfg.lang, answers: result.send,
+        started_at: state.started, ended_at: new Date().toISOString(),
+      },
+      meta: { token: cfg.token, single: cfg.single, thanks: cfg.thanksUrl },
+    });
+    await outbox.send(item.id);
     sending = false;
-    $('submit').disabled = false;
-    form.removeAttribute('aria-busy');
-    if (response && response.ok) {
-      try {
-        localStorage.removeItem(KEY);
-        if (!cfg.single) localStorage.setItem(DONE, state.id);
-      } catch (e) { /* nothing to keep */ }
-      location.href = body.redirect || cfg.thanksUrl;
-      return;
-    }
-    if (response && body.errors) {
-      const first = Object.keys(body.errors).find((n) => boxes[n]);
-      if (first) {
-        state.page = pageNumber(pageOf(boxes[first]));
-        render();
-        const flat = {};
-        Object.keys(body.errors).forEach((n) => { flat[n] = body.errors[n].join(' '); });
-        report(flat, namesOn(pageOf(boxes[first])));
-        return;
-      }
-    }
-    summary.textContent = response ? body.message || M.refused : M.offline;
-    summary.focus();
   }
 
   // ---------------------------------------------------------------- start
@@ -485,4 +532,21 @@
   summary.textContent = '';
   save();
   render();
+  $('send-now').addEventListener('click', () => { outbox.send(state.id); });
+  // An interview of this link still waiting on the device: say so, and send it.
+  outbox.list((item) => mine(item) && item.state === 'queued').then((waiting) => {
+    if (waiting.length) showQueued(navigator.onLine === false ? M.waitingOnline : M.sending);
+    outbox.start();
+  });
+  // A reload with no connection shows this page from the service worker's cache.
+  if ('serviceWorker' in navigator && cfg.serviceWorker) {
+    const scope = cfg.serviceWorker.replace(/[^/]*$/, '');
+    navigator.serviceWorker.register(cfg.serviceWorker, { scope: scope })
+      .then(() => navigator.serviceWorker.ready)
+      .then((registration) => {
+        const files = Array.from(document.querySelectorAll('script[src], link[href]'), (el) => el.src || el.href);
+        registration.active.postMessage({ type: 'cache', urls: [location.href].concat(files) });
+      })
+      .catch(() => { /* no worker (an old browser, a private window): the outbox still works */ });
+  }
 })();
