@@ -122,7 +122,9 @@ class MicrodataSelection:
     limit: int | None = None  # the first interviews only (benchmarks, previews)
 
     def submissions(self) -> models.QuerySet[Submission]:
-        return Submission.objects.accepted().filter(wave_id__in=self.wave_ids).order_by("id")
+        return (
+            Submission.objects.feeding_estimates().filter(wave_id__in=self.wave_ids).order_by("id")
+        )
 
     @cached_property
     def sources(self) -> tuple[list[FormVersion], list[int]]:
@@ -534,7 +536,7 @@ def iter_microdata_batches(
                 schema, batch_size=batch_size, limit=remaining, preparing=preparing
             )
         else:
-            accepted = Submission.objects.accepted().filter(wave_id=wave_id)
+            accepted = Submission.objects.feeding_estimates().filter(wave_id=wave_id)
             raws = live_raw_batches(accepted, schema, batch_size=batch_size, limit=remaining)
         for raw in raws:
             if remaining is not None:
@@ -619,7 +621,7 @@ class WaveCache:
     """A wave's interviews, fetched and parsed once, as append-only Arrow IPC segments.
 
     Every interview of the wave is cached whatever its review status (review can accept
-    a rejected interview again); readers leave out the rejected ones. The folder's name
+    a rejected interview again); readers leave out those not feeding the estimates. The folder's name
     holds what the cached columns depend on (the cache format, the wave's creation time,
     its data epoch, bumped when stored answers are edited in place, and the answer
     columns of its questionnaire versions): when any of them changes, a new folder is
@@ -842,7 +844,7 @@ class WaveCache:
             index = self.schema.get_field_index(name)
             if index >= 0 and self.schema.field(index).type != schema.field(name).type:
                 logger.warning("export cache of wave %s: %s differs in type", self.wave_id, name)
-                accepted = Submission.objects.accepted().filter(wave_id=self.wave_id)
+                accepted = Submission.objects.feeding_estimates().filter(wave_id=self.wave_id)
                 yield from live_raw_batches(accepted, schema, batch_size=batch_size, limit=limit)
                 return
         try:
@@ -854,10 +856,10 @@ class WaveCache:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.update(preparing)
             reader = self._open()
-        rejected = np.fromiter(
-            Submission.objects.filter(
-                wave_id=self.wave_id, review_status=ReviewStatus.REJECTED
-            ).values_list("id", flat=True),
+        rejected = np.fromiter(  # and those awaiting a review their survey asks for
+            Submission.objects.held_back()
+            .filter(wave_id=self.wave_id)
+            .values_list("id", flat=True),
             dtype=np.int64,
         )
         with reader:

@@ -290,6 +290,8 @@ def generate_wave(
         "wave_id": wave.pk,
         "channel": "tablet",
         "review_status": "approved",
+        "review_comment": "",
+        "question_comments": "{}",
         "user_agent_class": "tablet",
         "is_synthetic": True,
         "received_at": timezone.now().isoformat(),
@@ -313,6 +315,7 @@ COLUMNS = [
     "instance_id", "form_version_id", "wave_id", "region_id", "urban_rural", "stratum", "psu",
     "weight", "channel", "language", "review_status", "answers", "started_at", "ended_at",
     "duration_seconds", "device_id", "user_agent_class", "is_synthetic", "received_at",
+    "review_comment", "question_comments",
 ]  # fmt: skip
 
 
@@ -338,7 +341,11 @@ def _bulk_create_block(columns: dict[str, list], fixed: dict) -> None:
         "started_at": [dt.datetime.fromisoformat(v) for v in columns["started_at"]],
         "ended_at": [dt.datetime.fromisoformat(v) for v in columns["ended_at"]],
     }
-    constant = {**fixed, "received_at": dt.datetime.fromisoformat(fixed["received_at"])}
+    constant = {
+        **fixed,
+        "received_at": dt.datetime.fromisoformat(fixed["received_at"]),
+        "question_comments": json.loads(fixed["question_comments"]),
+    }
     names = list(parsed)
     Submission.objects.bulk_create(
         [

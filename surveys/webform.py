@@ -44,11 +44,23 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from surveys.definition import INPUT_TYPES, interface_language, stored_choice_value
+from surveys.definition import (
+    INPUT_TYPES,
+    INTERFACE_LANGUAGES,
+    interface_language,
+    stored_choice_value,
+)
 from surveys.expressions import evaluate
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
-from surveys.services import MAX_ANSWERS_BYTES, SubmissionRefused, submit_interview
+from surveys.services import (
+    ADMISSION_MESSAGES,
+    MAX_ANSWERS_BYTES,
+    SubmissionRefused,
+    admission_refusal,
+    refusal_for,
+    submit_interview,
+)
 from surveys.validation import (
     FORM_ERRORS,
     MAX_REPEAT_INSTANCES,
@@ -479,17 +491,23 @@ def _language(request: HttpRequest, languages: list[str], default: str) -> str:
     return default if default in usable else usable[0]
 
 
-def _unavailable(request: HttpRequest, reason: str, status: int) -> HttpResponse:
+# The pages for links that take no interview, by the refusal's code: the reason form.js
+# and the page's markup name, the status, and what the respondent can do.
+UNAVAILABLE = {
+    "link_unknown": ("unknown", 404),
+    "link_wave": ("unknown", 404),
+    "link_revoked": ("revoked", 410),
+    "link_used": ("used", 410),
+    "wave_closed": ("closed", 410),
+}
+
+
+def _unavailable(request: HttpRequest, refusal: SubmissionRefused) -> HttpResponse:
     """A clear page in Kazakh, Russian and English: a respondent may not read the first."""
+    reason, status = UNAVAILABLE[refusal.code]
     blocks = []
-    for code in ("kk", "ru", "en"):
+    for code in INTERFACE_LANGUAGES:
         with translation.override(code):
-            titles = {
-                "unknown": gettext("This survey link is not valid"),
-                "closed": gettext("This survey is closed"),
-                "revoked": gettext("This survey link has been withdrawn"),
-                "used": gettext("This invitation has already been used"),
-            }
             texts = {
                 "unknown": gettext(
                     "Please check that the address was copied in full. If you received it from the research team, ask them for a new link."
@@ -504,14 +522,15 @@ def _unavailable(request: HttpRequest, reason: str, status: int) -> HttpResponse
                     "Each invitation can be used for one questionnaire, and this one has been completed. Thank you for taking part."
                 ),
             }
-            blocks.append({"lang": code, "title": titles[reason], "text": texts[reason]})
+            title = str(ADMISSION_MESSAGES[refusal.code])
+            blocks.append({"lang": code, "title": title, "text": texts[reason]})
     response = render(
         request,
         "surveys/form/unavailable.html",
         {"blocks": blocks, "reason": reason},
         status=status,
     )
-    response.reason = reason  # type: ignore[attr-defined]
+    response.refusal = refusal  # type: ignore[attr-defined]
     return response
 
 
@@ -519,33 +538,23 @@ def _check_link(
     request: HttpRequest, token: str
 ) -> tuple[InvitationLink | None, HttpResponse | None]:
     link = link_for_token(token)
-    if link is None or link.wave.form_version is None:
-        return None, _unavailable(request, "unknown", 404)
-    if link.revoked_at is not None:
-        return None, _unavailable(request, "revoked", 410)
-    if link.is_single_use and link.used_at is not None:
-        return None, _unavailable(request, "used", 410)
-    if not link.wave.is_open:
-        return None, _unavailable(request, "closed", 410)
+    refusal = admission_refusal(link=link, channel=Channel.WEB)
+    if refusal is not None:
+        return None, _unavailable(request, refusal)
     return link, None
 
 
 def _json_unavailable(request: HttpRequest, refusal: HttpResponse) -> JsonResponse:
     """The refusal of a link or wave for form.js, in the language the page was in."""
-    reason = getattr(refusal, "reason", "unknown")
+    code = refusal.refusal.code  # type: ignore[attr-defined]
     try:
         language = json.loads(request.body).get("language")
     except (ValueError, AttributeError, UnicodeDecodeError):
         language = None
     with translation.override(interface_language(language if isinstance(language, str) else "kk")):
-        messages = {
-            "unknown": gettext("This survey link is not valid"),
-            "closed": gettext("This survey is closed and no longer accepts answers."),
-            "revoked": gettext("This link has been withdrawn."),
-            "used": gettext("This invitation has already been used."),
-        }
         return JsonResponse(
-            {"code": reason, "message": messages[reason]}, status=refusal.status_code
+            {"code": UNAVAILABLE[code][0], "message": str(ADMISSION_MESSAGES[code])},
+            status=refusal.status_code,
         )
 
 
@@ -824,7 +833,7 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
     link = link_for_token(token)
     if link is None or link.wave.form_version is None:
-        return _unavailable(request, "unknown", 404)
+        return _unavailable(request, refusal_for("link_unknown"))
     version = link.wave.form_version
     language = _language(request, version.languages, version.default_language)
     with translation.override(interface_language(language)):
