@@ -48,3 +48,29 @@ def test_upload_of_a_broken_form_shows_where_and_stores_nothing(admin_client):
     assert response.status_code == 200
     assert "sheet &#x27;survey&#x27;, row 1, column &#x27;label&#x27;" in response.content.decode()
     assert not FormVersion.objects.exists()
+
+
+def test_upload_records_who_uploaded_which_file(admin_client, admin_user):
+    import hashlib
+
+    from audit.models import AuditAction, AuditEvent
+
+    with INSTRUMENT.open("rb") as handle:
+        admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "informal-networks", "xlsform": handle},
+        )
+    version = FormVersion.objects.get()
+    event = AuditEvent.objects.get(action=AuditAction.FORM_UPLOADED)
+    assert event.actor == admin_user and event.survey_id == version.survey_id
+    assert event.object_id == str(version.pk)
+    assert event.detail["file_name"] == "informal_networks.xlsx"
+    assert event.detail["sha256"] == hashlib.sha256(INSTRUMENT.read_bytes()).hexdigest()
+    assert event.detail["version"] == "2026.1" and event.detail["survey"] == "informal-networks"
+    # The same file again stores nothing and records nothing.
+    with INSTRUMENT.open("rb") as handle:
+        admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "informal-networks", "xlsform": handle},
+        )
+    assert AuditEvent.objects.filter(action=AuditAction.FORM_UPLOADED).count() == 1
