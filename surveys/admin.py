@@ -178,6 +178,11 @@ class WaveAdmin(admin.ModelAdmin):
     ]
     list_filter = ["survey", "geography", "is_open", "is_synthetic"]
 
+    def save_model(self, request: HttpRequest, obj: Wave, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        from surveys.services import save_wave
+
+        save_wave(wave=obj)
+
 
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):

@@ -168,6 +168,18 @@ def open_wave(
     return wave
 
 
+def save_wave(*, wave: Wave) -> Wave:
+    """Store a wave edited as a whole (the admin's form) and recompute its estimates after
+    commit: its geography, dates or questionnaire may have changed, and with them its
+    regions and its comparisons with other waves."""
+    from analytics.services import mark_wave_dirty
+
+    with transaction.atomic():
+        wave.save()
+        transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
+    return wave
+
+
 # --------------------------------------------------------------------------- interviews
 
 # A real interview of this instrument is about 2 KB of JSON; this leaves room for long forms.

@@ -74,3 +74,31 @@ def test_upload_records_who_uploaded_which_file(admin_client, admin_user):
             {"survey_code": "informal-networks", "xlsform": handle},
         )
     assert AuditEvent.objects.filter(action=AuditAction.FORM_UPLOADED).count() == 1
+
+
+def test_a_wave_changed_in_the_admin_is_recomputed(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from analytics.models import WaveComputation
+
+    wave = SubmissionFactory().wave
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(
+            reverse("admin:surveys_wave_change", args=[wave.pk]),
+            {
+                "survey": wave.survey_id,
+                "code": wave.code,
+                "title": "",
+                "form_version": wave.form_version_id,
+                "geography": "KZ2013",
+                "fieldwork_start": "",
+                "fieldwork_end": "",
+                "is_open": "on",
+            },
+        )
+    assert response.status_code == 302
+    wave.refresh_from_db()
+    assert wave.geography == "KZ2013"
+    for callback in callbacks[:1]:
+        callback()  # the mark, after commit
+    assert WaveComputation.objects.get(wave=wave).dirty
