@@ -59,7 +59,7 @@ class SurveyForm(forms.ModelForm):
 
     class Meta:
         model = Survey
-        fields = ["code", "title", "description"]
+        exclude = ["estimate_statuses"]  # edited as the boxes above, saved by its service
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -75,10 +75,6 @@ class SurveyAdmin(admin.ModelAdmin):
     form = SurveyForm
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
-    fieldsets = [
-        (None, {"fields": ["code", "title", "description"]}),
-        (_("Estimates"), {"fields": ["estimates_self", "estimates_interviewer"]}),
-    ]
 
     def save_model(self, request: HttpRequest, obj: Survey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         """The rule of which interviews count goes through its service, which recomputes
