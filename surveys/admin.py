@@ -59,7 +59,8 @@ class SurveyForm(forms.ModelForm):
 
     class Meta:
         model = Survey
-        exclude = ["estimate_statuses"]  # edited as the boxes above, saved by its service
+        # estimate_statuses is edited as the boxes above and saved by its service.
+        fields = ["code", "title", "description"]
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
