@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from analytics import snapshot
+from analytics.microdata import MicrodataSelection, iter_microdata_batches
 from analytics.models import ResultSet
 from analytics.selectors import current_estimates
 from analytics.services import recompute_wave
@@ -59,6 +60,12 @@ def assert_stored_estimates_match_a_fresh_recomputation(wave) -> None:
                 assert old == pytest.approx(new, rel=1e-9), (key, field)
 
 
+def exported(wave, *, use_cache: bool) -> int:
+    selection = MicrodataSelection(wave_ids=(wave.pk,), values="codes")
+    batches = iter_microdata_batches(selection, selection.codebook(), use_cache=use_cache)
+    return sum(batch.length for batch in batches)
+
+
 def current_count(wave) -> int:
     return ResultSet.objects.get(wave=wave, is_current=True).n_interviews
 
@@ -68,6 +75,7 @@ def test_deleting_interviews_in_the_admin_updates_the_published_estimates(
 ):
     wave = estimated_wave
     ids = list(Submission.objects.filter(wave=wave).order_by("id").values_list("pk", flat=True))
+    assert exported(wave, use_cache=True) == 600  # the wave's export cache, filled
 
     with django_capture_on_commit_callbacks(execute=True):
         response = admin_client.post(
@@ -85,6 +93,7 @@ def test_deleting_interviews_in_the_admin_updates_the_published_estimates(
     assert Submission.objects.filter(wave=wave).count() == 479
     assert current_count(wave) == 479
     assert_stored_estimates_match_a_fresh_recomputation(wave)
+    assert exported(wave, use_cache=True) == exported(wave, use_cache=False) == 479
 
     events = list(AuditEvent.objects.filter(action=AuditAction.INTERVIEWS_DELETED).order_by("id"))
     assert [e.detail["count"] for e in events] == [1, 120]
