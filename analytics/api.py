@@ -69,7 +69,7 @@ class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
 
 COMPARISON_PARAMETERS = [
     OpenApiParameter("wave", OpenApiTypes.INT, many=True, description="wave id (repeatable)"),
-    OpenApiParameter("geography", OpenApiTypes.STR, enum=["KZ2013", "KZ2022"]),
+    OpenApiParameter("geography", OpenApiTypes.STR, enum=Geography.values),
     OpenApiParameter("indicator", OpenApiTypes.STR, many=True, description="indicator code"),
     OpenApiParameter("region", OpenApiTypes.STR, many=True, description="ISO code; KZ = national"),
 ]

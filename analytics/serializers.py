@@ -7,6 +7,7 @@ from rest_framework import serializers
 from analytics.exports.formats import KINDS, REGIONAL_FORMATS
 from analytics.exports.regional import REGIONAL_COLUMNS
 from analytics.models import ExportJob, IndicatorEstimate
+from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Geography
 
 
@@ -99,7 +100,7 @@ class ExportJobInputSerializer(serializers.Serializer):
         choices=sorted({fmt for formats in KINDS.values() for fmt in formats})
     )
     waves = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
-    language = serializers.ChoiceField(choices=["kk", "ru", "en"], default="ru")
+    language = serializers.ChoiceField(choices=list(INTERFACE_LANGUAGES), default="ru")
     values = serializers.ChoiceField(choices=["labels", "codes"], default="labels")
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)
     indicators = serializers.ListField(

@@ -34,7 +34,7 @@ from analytics import snapshot as snapshots
 from analytics.computation import ComputedWave, compute_wave, next_waves
 from analytics.indicators import definitions_hash
 from analytics.models import IndicatorEstimate, PopulationMargins, ResultSet, WaveComputation
-from surveys.models import ReviewStatus, Submission, Wave
+from surveys.models import Wave
 
 log = logging.getLogger(__name__)
 
@@ -138,19 +138,6 @@ def interviews_changed(*, wave_ids: Iterable[int], answers_edited: bool = False)
             WaveComputation.objects.get_or_create(wave_id=wave_id)
             WaveComputation.objects.filter(wave_id=wave_id).update(data_epoch=F("data_epoch") + 1)
         mark_wave_dirty(wave_id=wave_id)
-
-
-def set_review_status(*, submission_ids: Iterable[int], status: str) -> int:
-    """Review interviews (approve or reject) and recompute the waves they belong to."""
-    if status not in ReviewStatus.values:
-        raise ValueError(f"unknown review status {status!r}")
-    ids = list(submission_ids)
-    with transaction.atomic():
-        rows = Submission.objects.filter(pk__in=ids).exclude(review_status=status)
-        waves = set(rows.values_list("wave_id", flat=True))
-        changed = rows.update(review_status=status)
-        transaction.on_commit(lambda: interviews_changed(wave_ids=waves))
-    return changed
 
 
 def save_population_margins(

@@ -13,8 +13,9 @@ and the highest submission id it includes. A refresh
 * rebuilds from scratch when the snapshot format, its column list or the wave's data
   epoch (bumped when stored answers are changed in place) differs.
 
-Interviews rejected in review are never included. An answer that is absent or not an
-integer code is stored as -9 (not asked).
+Only the interviews that feed the estimates are included (`Submission.objects.
+feeding_estimates`: never rejected ones, and those awaiting review when the survey asks
+for it). An answer that is absent or not an integer code is stored as -9 (not asked).
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ from django.db import connection
 
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
 from analytics.private_files import private_folder
-from surveys.models import ReviewStatus, Submission
-from surveys.selectors import wave_token
+from surveys.models import Submission
+from surveys.selectors import estimates_condition_sql, wave_token
 
 SNAPSHOT_FORMAT = 3
 MOTIVE_CODES = [f"M{k}" for k in range(1, 8)]
@@ -290,7 +291,7 @@ def _fetch(where: str) -> pd.DataFrame:
 
 
 def _accepted_where(wave_id: int, *, above: int | None = None, ids: list[int] | None = None) -> str:
-    where = f"s.wave_id = {int(wave_id)} AND s.review_status <> '{ReviewStatus.REJECTED.value}'"
+    where = f"s.wave_id = {int(wave_id)} AND {estimates_condition_sql(wave_id, 's')}"
     if above is not None:
         where += f" AND s.id > {int(above)}"
     if ids is not None:

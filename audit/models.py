@@ -24,6 +24,8 @@ class AuditAction(models.TextChoices):
     FORM_UPLOADED = "form.uploaded", _("Questionnaire uploaded")
     LINKS_CREATED = "links.created", _("Survey links created")
     LINKS_REVOKED = "links.revoked", _("Survey links revoked")
+    LINKS_ROTATED = "links.rotated", _("Survey links given new addresses")
+    ESTIMATE_STATUSES_CHANGED = "survey.estimate_statuses", _("Review statuses counted changed")
     MICRODATA_DOWNLOADED = "microdata.downloaded", _("Microdata downloaded")
     REGIONAL_DOWNLOADED = "regional.downloaded", _("Regional table downloaded")
     EXPORT_REQUESTED = "export.requested", _("Export requested")

@@ -13,10 +13,13 @@ from django.utils.translation import gettext_lazy as _
 
 from surveys.definition import stored_choice_value
 from surveys.models import (
+    ESTIMATE_STATUS_CHOICES,
+    ChannelKind,
     FormVersion,
     InvitationLink,
     LinkKind,
     Region,
+    ReviewStatus,
     Submission,
     Survey,
     Wave,
@@ -31,10 +34,56 @@ class XLSFormUploadForm(forms.Form):
     xlsform = forms.FileField(label=_("XLSForm (.xlsx or .xls)"))
 
 
+class SurveyForm(forms.ModelForm):
+    """The survey, with its rule of which review statuses feed the estimates as one set
+    of boxes per kind of interview."""
+
+    estimates_self = forms.MultipleChoiceField(
+        label=_("Web interviews counted in the estimates"),
+        choices=[(s.value, s.label) for s in ESTIMATE_STATUS_CHOICES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("Self-completed interviews count with these review statuses."),
+    )
+    estimates_interviewer = forms.MultipleChoiceField(
+        label=_("Tablet and ODK interviews counted in the estimates"),
+        choices=[(s.value, s.label) for s in ESTIMATE_STATUS_CHOICES],
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_("Interviews enumerators collected count with these review statuses."),
+    )
+    FIELDS = {
+        "estimates_self": ChannelKind.SELF_COMPLETED,
+        "estimates_interviewer": ChannelKind.INTERVIEWER,
+    }
+
+    class Meta:
+        model = Survey
+        # estimate_statuses is edited as the boxes above and saved by its service.
+        fields = ["code", "title", "description"]
+
+    def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        for field, kind in self.FIELDS.items():
+            self.fields[field].initial = self.instance.statuses_feeding_estimates(kind)
+
+    def estimate_statuses(self) -> dict[str, list[str]]:
+        return {kind.value: list(self.cleaned_data[f]) for f, kind in self.FIELDS.items()}
+
+
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
+    form = SurveyForm
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
+
+    def save_model(self, request: HttpRequest, obj: Survey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        """The rule of which interviews count goes through its service, which recomputes
+        the survey's waves when it changes."""
+        from surveys.services import set_estimate_statuses
+
+        super().save_model(request, obj, form, change)
+        set_estimate_statuses(survey=obj, statuses=form.estimate_statuses(), actor=request.user)
 
 
 @admin.register(FormVersion)
@@ -86,6 +135,7 @@ class FormVersionAdmin(admin.ModelAdmin):
                     survey_code=form.cleaned_data["survey_code"],
                     content=upload.read(),
                     filename=upload.name,
+                    uploaded_by=request.user,
                 )
             except XLSFormError as exc:
                 for problem in exc.problems:
@@ -125,6 +175,11 @@ class WaveAdmin(admin.ModelAdmin):
     ]
     list_filter = ["survey", "geography", "is_open", "is_synthetic"]
 
+    def save_model(self, request: HttpRequest, obj: Wave, form, change: bool) -> None:  # type: ignore[no-untyped-def]
+        from surveys.services import save_wave
+
+        save_wave(wave=obj)
+
 
 @admin.register(Region)
 class RegionAdmin(admin.ModelAdmin):
@@ -148,33 +203,51 @@ class SubmissionAdmin(admin.ModelAdmin):
     list_select_related = ["wave__survey", "region"]
     actions = ["approve", "reject"]
 
+    # The admin writes through the services like any other client: a review decision
+    # records who decided and recomputes the wave; a deletion is recorded and recomputes
+    # the wave too, so the published estimates stop counting the interview.
     def save_model(self, request: HttpRequest, obj: Submission, form, change: bool) -> None:  # type: ignore[no-untyped-def]
-        """Review goes through the service, so the wave's estimates are recomputed."""
-        from analytics.services import set_review_status
+        from surveys.services import review_interviews
 
-        set_review_status(submission_ids=[obj.pk], status=obj.review_status)
+        review_interviews(
+            submissions=[obj.pk],
+            status=obj.review_status,
+            comment=obj.review_comment,
+            question_comments=obj.question_comments,
+            actor=request.user,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Submission) -> None:
+        from surveys.services import delete_interviews
+
+        delete_interviews(submissions=[obj.pk], actor=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
+        from surveys.services import delete_interviews
+
+        delete_interviews(submissions=queryset, actor=request.user)
 
     @admin.action(description=_("Approve the selected interviews"), permissions=["change"])
     def approve(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        from analytics.services import set_review_status
+        from surveys.services import review_interviews
 
-        changed = set_review_status(
-            submission_ids=queryset.values_list("pk", flat=True), status="approved"
+        changed = review_interviews(
+            submissions=queryset, status=ReviewStatus.APPROVED, actor=request.user
         )
         self.message_user(request, _("%(n)d interviews approved.") % {"n": changed})
 
     @admin.action(description=_("Reject the selected interviews"), permissions=["change"])
     def reject(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
-        from analytics.services import set_review_status
+        from surveys.services import review_interviews
 
-        changed = set_review_status(
-            submission_ids=queryset.values_list("pk", flat=True), status="rejected"
+        changed = review_interviews(
+            submissions=queryset, status=ReviewStatus.REJECTED, actor=request.user
         )
         self.message_user(request, _("%(n)d interviews rejected.") % {"n": changed})
 
     search_fields = ["instance_id", "psu", "stratum"]
     readonly_fields = ["labelled_answers"] + [
-        f.name for f in Submission._meta.fields if f.name != "review_status"
+        f.name for f in Submission._meta.fields if f.name not in {"review_status", "review_comment"}
     ]
     exclude = ["answers"]
     show_full_result_count = False
@@ -268,7 +341,7 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         "used_at",
         "submission",
     ]
-    actions = ["revoke", "download_csv"]
+    actions = ["revoke", "rotate", "download_csv"]
 
     @admin.display(description=_("Token"))
     def short_token(self, obj: InvitationLink) -> str:
@@ -311,8 +384,22 @@ class InvitationLinkAdmin(admin.ModelAdmin):
     def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
         from surveys.services import revoke_links
 
-        count = revoke_links(links=queryset)
+        count = revoke_links(links=queryset, actor=request.user)
         self.message_user(request, _("%(n)d links revoked.") % {"n": count}, messages.SUCCESS)
+
+    @admin.action(description=_("Give the selected links new addresses (CSV)"))
+    def rotate(self, request: HttpRequest, queryset) -> HttpResponse | None:  # type: ignore[no-untyped-def]
+        """New tokens for links that reached the wrong hands; the old addresses stop working.
+        The response is the CSV of the new addresses."""
+        from surveys.services import rotate_link_tokens
+
+        links = rotate_link_tokens(links=queryset, actor=request.user)
+        if not links:
+            self.message_user(
+                request, _("Revoked and used links keep their addresses."), messages.WARNING
+            )
+            return None
+        return links_csv(request, links, "links-new-addresses.csv")
 
     @admin.action(description=_("Download the selected links as CSV"))
     def download_csv(self, request: HttpRequest, queryset) -> HttpResponse:  # type: ignore[no-untyped-def]

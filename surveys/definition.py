@@ -9,13 +9,22 @@ Shape, produced by `surveys.xlsform.compile_xlsform`:
               "appearance", "read_only", "list_name", "children"}
     choice = {"name", "label": {lang: text}, "columns": {extra column: value}}
 Expressions are stored compiled (see `surveys.expressions`); texts are dicts keyed by
-language code.
+language code. Walks over the tree of nodes go through `surveys.formtree`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from surveys.formtree import iter_nodes, iter_questions
+
+__all__ = [
+    "INPUT_TYPES",
+    "INTERFACE_LANGUAGES",
+    "VALUE_TYPES",
+    "interface_language",
+    "iter_nodes",
+    "iter_questions",
+    "stored_choice_value",
+]
 
 # Question types that hold an answer the respondent gives.
 INPUT_TYPES = {"integer", "decimal", "text", "select_one", "select_multiple", "date"}
@@ -38,19 +47,6 @@ def interface_language(language: str) -> str:
     if language in INTERFACE_LANGUAGES:
         return language
     return settings.LANGUAGE_CODE if language == "default" else "en"
-
-
-def iter_nodes(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """Every node (groups, repeats and questions), depth first, in form order."""
-    stack = list(reversed(definition.get("children", [])))
-    while stack:
-        node = stack.pop()
-        yield node
-        stack.extend(reversed(node.get("children", [])))
-
-
-def iter_questions(definition: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    return (node for node in iter_nodes(definition) if node["kind"] == "question")
 
 
 def stored_choice_value(name: str) -> int | str:

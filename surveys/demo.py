@@ -22,7 +22,8 @@ import numpy as np
 from django.db import connection, transaction
 from django.utils import timezone
 
-from surveys.models import FormVersion, Region, Submission, Wave
+from surveys.definition import INTERFACE_LANGUAGES
+from surveys.models import FormVersion, Geography, Region, Submission, Wave
 
 SPHERES = ["KG", "SCH", "UNI", "MED", "JOB", "POL", "CRT", "DOC", "LND", "INF", "BUS"]
 TRUST_ITEMS = ["TR_GOV", "TR_CRT", "TR_POL", "TR_AKM", "TR_PAR", "TR_MED", "TR_NGO"]
@@ -75,10 +76,10 @@ RATES_CURRENT = Rates(0.74, 0.78, 0.31, 0.56, 1.1, 0.75)
 
 
 def population_shares(geography: str) -> dict[str, float]:
-    if geography == "KZ2022":
+    if geography == Geography.KZ2022:
         return POPULATION_2022
     shares: dict[str, float] = {}
-    for region in Region.objects.of("KZ2022").select_related("unit_2013"):
+    for region in Region.objects.of(Geography.KZ2022).select_related("unit_2013"):
         assert region.unit_2013 is not None
         shares[region.unit_2013.code] = (
             shares.get(region.unit_2013.code, 0.0) + POPULATION_2022[region.code]
@@ -260,7 +261,7 @@ def generate_wave(
     uuid_rng = np.random.default_rng(
         [seed, wave.pk, 2]
     )  # ids unique across waves drawn with one seed
-    languages = np.array(["kk", "ru", "en"])[_categorical(rng, [0.45, 0.50, 0.05], [0, 1, 2], n)]
+    languages = np.array(INTERFACE_LANGUAGES)[_categorical(rng, [0.45, 0.50, 0.05], [0, 1, 2], n)]
     psu_number = np.char.partition(cols["psu"].astype(str), "-")[:, 2].astype(np.int64)
     block = {
         "instance_id": lambda rows: [
@@ -290,6 +291,8 @@ def generate_wave(
         "wave_id": wave.pk,
         "channel": "tablet",
         "review_status": "approved",
+        "review_comment": "",
+        "question_comments": "{}",
         "user_agent_class": "tablet",
         "is_synthetic": True,
         "received_at": timezone.now().isoformat(),
@@ -313,6 +316,7 @@ COLUMNS = [
     "instance_id", "form_version_id", "wave_id", "region_id", "urban_rural", "stratum", "psu",
     "weight", "channel", "language", "review_status", "answers", "started_at", "ended_at",
     "duration_seconds", "device_id", "user_agent_class", "is_synthetic", "received_at",
+    "review_comment", "question_comments",
 ]  # fmt: skip
 
 
@@ -338,7 +342,11 @@ def _bulk_create_block(columns: dict[str, list], fixed: dict) -> None:
         "started_at": [dt.datetime.fromisoformat(v) for v in columns["started_at"]],
         "ended_at": [dt.datetime.fromisoformat(v) for v in columns["ended_at"]],
     }
-    constant = {**fixed, "received_at": dt.datetime.fromisoformat(fixed["received_at"])}
+    constant = {
+        **fixed,
+        "received_at": dt.datetime.fromisoformat(fixed["received_at"]),
+        "question_comments": json.loads(fixed["question_comments"]),
+    }
     names = list(parsed)
     Submission.objects.bulk_create(
         [

@@ -6,14 +6,19 @@ through `surveys.services`, reads that span models through `surveys.selectors`.
 
 from __future__ import annotations
 
+import operator
 import uuid
+from functools import reduce
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+
+from surveys.definition import INTERFACE_LANGUAGES
 
 
 class Geography(models.TextChoices):
@@ -33,6 +38,42 @@ class ReviewStatus(models.TextChoices):
     REJECTED = "rejected", _("Rejected")
 
 
+class ChannelKind(models.TextChoices):
+    """Who fills the questionnaire in: the respondent, or an enumerator for them."""
+
+    SELF_COMPLETED = "self", _("Self-completed (web)")
+    INTERVIEWER = "interviewer", _("Interviewer-collected (tablet, ODK)")
+
+
+CHANNELS_OF_KIND: dict[str, tuple[str, ...]] = {
+    ChannelKind.SELF_COMPLETED: (Channel.WEB,),
+    ChannelKind.INTERVIEWER: (Channel.TABLET, Channel.ODK),
+}
+# Review statuses an interview can feed the estimates with: a rejected interview never does.
+ESTIMATE_STATUS_CHOICES = [ReviewStatus.PENDING, ReviewStatus.APPROVED]
+
+
+def default_estimate_statuses() -> dict[str, list[str]]:
+    """Web interviews count unless rejected (no one reviews them first); interviews an
+    enumerator collected count once a supervisor approved them."""
+    return {
+        ChannelKind.SELF_COMPLETED.value: [ReviewStatus.PENDING.value, ReviewStatus.APPROVED.value],
+        ChannelKind.INTERVIEWER.value: [ReviewStatus.APPROVED.value],
+    }
+
+
+def validate_estimate_statuses(value: Any) -> None:
+    allowed = {s.value for s in ESTIMATE_STATUS_CHOICES}
+    if (
+        not isinstance(value, dict)
+        or set(value) != set(ChannelKind.values)
+        or not all(isinstance(v, list) and set(v) <= allowed for v in value.values())
+    ):
+        raise ValidationError(
+            _("Give, for each kind of interview, the review statuses that feed the estimates.")
+        )
+
+
 class UrbanRural(models.IntegerChoices):
     URBAN = 1, _("Urban")
     RURAL = 2, _("Rural")
@@ -43,7 +84,7 @@ def pick_translation(texts: dict[str, str] | None, language: str | None = None) 
     if not texts:
         return ""
     language = (language or get_language() or "kk").split("-")[0]
-    for code in (language, "kk", "ru", "en", "default"):
+    for code in (language, *INTERFACE_LANGUAGES, "default"):
         if texts.get(code):
             return texts[code]
     return next(iter(texts.values()), "")
@@ -53,6 +94,12 @@ class Survey(models.Model):
     code = models.SlugField(_("code"), max_length=64, unique=True)
     title = models.CharField(_("title"), max_length=255)
     description = models.TextField(_("description"), blank=True)
+    # Which review statuses feed the estimates (and the microdata), per kind of interview.
+    estimate_statuses = models.JSONField(
+        _("review statuses that feed the estimates"),
+        default=default_estimate_statuses,
+        validators=[validate_estimate_statuses],
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
 
     class Meta:
@@ -62,6 +109,41 @@ class Survey(models.Model):
 
     def __str__(self) -> str:
         return self.title or self.code
+
+    def statuses_feeding_estimates(self, kind: str) -> list[str]:
+        """The review statuses with which interviews of this kind count (in status order)."""
+        stored = self.estimate_statuses if isinstance(self.estimate_statuses, dict) else {}
+        wanted = stored.get(kind, default_estimate_statuses()[kind])
+        return [s.value for s in ESTIMATE_STATUS_CHOICES if s.value in wanted]
+
+    def estimate_condition(self) -> Q:
+        """The filter on Submission that selects this survey's interviews feeding its estimates."""
+        return reduce(
+            operator.or_,
+            (
+                Q(channel__in=channels, review_status__in=self.statuses_feeding_estimates(kind))
+                for kind, channels in CHANNELS_OF_KIND.items()
+            ),
+        )
+
+    def estimate_condition_sql(self, alias: str) -> str:
+        """The same condition as SQL on the submissions table aliased ``alias``, for
+        readers that query it directly (the estimation snapshot)."""
+
+        def listed(values: list[str] | tuple[str, ...]) -> str:
+            # Only the enums' own values reach the SQL text.
+            known = set(Channel.values) | set(ReviewStatus.values)
+            return ", ".join(f"'{v}'" for v in values if v in known) or "NULL"
+
+        return (
+            "("
+            + " OR ".join(
+                f"({alias}.channel IN ({listed(channels)}) AND "
+                f"{alias}.review_status IN ({listed(self.statuses_feeding_estimates(kind))}))"
+                for kind, channels in CHANNELS_OF_KIND.items()
+            )
+            + ")"
+        )
 
 
 class FormVersion(models.Model):
@@ -133,7 +215,7 @@ class Wave(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["survey", "code"], name="wave_code_unique"),
             models.CheckConstraint(
-                condition=Q(geography__in=["KZ2013", "KZ2022"]), name="wave_geography_valid"
+                condition=Q(geography__in=Geography.values), name="wave_geography_valid"
             ),
             models.CheckConstraint(
                 condition=Q(fieldwork_end__isnull=True)
@@ -187,11 +269,11 @@ class Region(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["geography", "code"], name="region_code_unique"),
             models.CheckConstraint(
-                condition=Q(geography__in=["KZ2013", "KZ2022"]), name="region_geography_valid"
+                condition=Q(geography__in=Geography.values), name="region_geography_valid"
             ),
             models.CheckConstraint(
-                condition=Q(geography="KZ2013", unit_2013__isnull=True)
-                | Q(geography="KZ2022", unit_2013__isnull=False),
+                condition=Q(geography=Geography.KZ2013, unit_2013__isnull=True)
+                | Q(geography=Geography.KZ2022, unit_2013__isnull=False),
                 name="region_current_maps_to_2013",
             ),
         ]
@@ -209,8 +291,48 @@ class SubmissionQuerySet(models.QuerySet["Submission"]):
         return self.filter(wave=wave)
 
     def accepted(self) -> SubmissionQuerySet:
-        """Interviews that count in estimates: everything not rejected in review."""
+        """Interviews not rejected in review (what counts is `feeding_estimates`)."""
         return self.exclude(review_status=ReviewStatus.REJECTED)
+
+    def feeding_estimates(self) -> SubmissionQuerySet:
+        """Interviews that count in the estimates and the microdata: those whose review
+        status their survey's ``estimate_statuses`` admits for their kind of interview."""
+        return self.filter(self._by_survey_rule(lambda survey: survey.estimate_condition()))
+
+    def held_back(self) -> SubmissionQuerySet:
+        """The others: rejected, or waiting for the review their survey asks for."""
+        return self.filter(self._by_survey_rule(_held_back_condition))
+
+    def _by_survey_rule(self, condition: Any) -> Q:
+        # Surveys are few; those with the same rule share one clause.
+        groups: dict[str, tuple[Survey, list[int]]] = {}
+        for survey in Survey.objects.only("pk", "estimate_statuses"):
+            rule = repr([survey.statuses_feeding_estimates(kind) for kind in CHANNELS_OF_KIND])
+            groups.setdefault(rule, (survey, []))[1].append(survey.pk)
+        return reduce(
+            operator.or_,
+            (Q(wave__survey_id__in=ids) & condition(survey) for survey, ids in groups.values()),
+            Q(pk__in=[]),
+        )
+
+
+def _held_back_condition(survey: Survey) -> Q:
+    # Written as the statuses that do not count (rather than a negation), so a partial
+    # index on the statuses other than approved serves it.
+    return reduce(
+        operator.or_,
+        (
+            Q(
+                channel__in=channels,
+                review_status__in=[
+                    s
+                    for s in ReviewStatus.values
+                    if s not in survey.statuses_feeding_estimates(kind)
+                ],
+            )
+            for kind, channels in CHANNELS_OF_KIND.items()
+        ),
+    )
 
 
 class Submission(models.Model):
@@ -295,6 +417,13 @@ class Submission(models.Model):
                 fields=["wave"],
                 condition=Q(review_status="rejected"),
                 name="submission_wave_rejected",
+            ),
+            # The interviews held back from a wave's estimates (`held_back`), read by
+            # every export: usually few, and found without reading the wave's rows.
+            models.Index(
+                fields=["wave", "channel"],
+                condition=Q(review_status__in=["pending", "rejected"]),
+                name="submission_wave_unapproved",
             ),
         ]
         constraints = [

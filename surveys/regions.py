@@ -6,6 +6,8 @@ import csv
 from pathlib import Path
 from typing import Any
 
+from surveys.models import Geography
+
 REGIONS_CSV = Path(__file__).resolve().parent / "data" / "kz_regions.csv"
 
 # 2013 units whose names changed later; the CSV gives only the current names.
@@ -77,7 +79,7 @@ def load_regions(region_model: Any, path: Path = REGIONS_CSV) -> int:
         row_2013 = next(r for r in rows if r["unit_2013"] == code)
         tile = TILES_2013[code]
         units_2013[code], _ = region_model.objects.update_or_create(
-            geography="KZ2013",
+            geography=Geography.KZ2013,
             code=code,
             defaults={
                 "iso_before_2022": code,
@@ -94,7 +96,7 @@ def load_regions(region_model: Any, path: Path = REGIONS_CSV) -> int:
     for row in rows:
         tile = TILES_2022[row["iso_2022"]]
         region_model.objects.update_or_create(
-            geography="KZ2022",
+            geography=Geography.KZ2022,
             code=row["iso_2022"],
             defaults={
                 "iso_before_2022": row["iso_before_2022"],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.db.models import Count, QuerySet
 
-from surveys.models import InvitationLink, Wave
+from surveys.models import InvitationLink, Survey, Wave
 
 
 def waves_with_counts() -> QuerySet[Wave]:
@@ -34,3 +34,11 @@ def wave_token(wave_id: int) -> int:
     """
     created = Wave.objects.filter(pk=wave_id).values_list("created_at", flat=True).first()
     return int(created.timestamp() * 1_000_000) if created else 0
+
+
+def estimates_condition_sql(wave_id: int, alias: str = "s") -> str:
+    """SQL selecting the wave's interviews that feed its estimates (`Submission.objects.
+    feeding_estimates`), on the submissions table aliased ``alias``: for readers that
+    query the table directly."""
+    survey = Survey.objects.filter(waves__pk=wave_id).only("estimate_statuses").first()
+    return survey.estimate_condition_sql(alias) if survey is not None else "(1 = 0)"

@@ -1,6 +1,10 @@
-"""Writes for surveys: importing questionnaires, opening waves, links and interviews.
+"""Writes for surveys: importing questionnaires, opening waves, links and interviews,
+reviewing and deleting interviews.
 
 Every function is keyword-only and runs in one transaction, so a failure writes nothing.
+Writes a person makes (uploads, links, review decisions, deletions) are recorded in the
+audit trail (`audit.services.record`) in that same transaction. Every client calls these
+functions: the admin, the web form, the API and the management commands.
 """
 
 from __future__ import annotations
@@ -15,32 +19,44 @@ from typing import Any
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
-from surveys.definition import iter_questions
+from audit.models import AuditAction
+from audit.services import record
+from surveys.definition import INTERFACE_LANGUAGES, iter_questions
 from surveys.models import (
     Channel,
     FormVersion,
+    Geography,
     InvitationLink,
     LinkKind,
     Region,
+    ReviewStatus,
     Submission,
     Survey,
     Wave,
+    new_link_token,
+    validate_estimate_statuses,
 )
 from surveys.validation import AnswerErrors, validate_answers
 from surveys.xlsform import CompiledForm, Problem, XLSFormError, compile_xlsform
 
 
 def import_xlsform(
-    *, survey_code: str, content: bytes, filename: str, survey_title: str | None = None
+    *,
+    survey_code: str,
+    content: bytes,
+    filename: str,
+    survey_title: str | None = None,
+    uploaded_by: Any = None,
 ) -> tuple[FormVersion, bool]:
     """Compile and store a questionnaire version. Returns (version, created).
 
     Importing the same file (or the same version with identical content) again returns the
     stored version. A different workbook under an existing version string is refused, and
     so is a question whose type differs from an earlier version's: old interviews must keep
-    their meaning.
+    their meaning. A stored version is recorded with its uploader (``uploaded_by``; None
+    for a command run on the server), file name and SHA-256.
     """
     compiled = compile_xlsform(content, filename=filename)
     with transaction.atomic():
@@ -83,6 +99,20 @@ def import_xlsform(
             save=False,
         )
         version.save()
+        record(
+            actor=uploaded_by,
+            action=AuditAction.FORM_UPLOADED,
+            obj=version,
+            survey_id=survey.pk,
+            new={"version": version.version, "sha256": compiled.sha256},
+            detail={
+                "survey": survey.code,
+                "file_name": Path(filename).name,
+                "sha256": compiled.sha256,
+                "version": version.version,
+                "form_id": version.form_id,
+            },
+        )
     return version, True
 
 
@@ -138,6 +168,18 @@ def open_wave(
     return wave
 
 
+def save_wave(*, wave: Wave) -> Wave:
+    """Store a wave edited as a whole (the admin's form) and recompute its estimates after
+    commit: its geography, dates or questionnaire may have changed, and with them its
+    regions and its comparisons with other waves."""
+    from analytics.services import mark_wave_dirty
+
+    with transaction.atomic():
+        wave.save()
+        transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
+    return wave
+
+
 # --------------------------------------------------------------------------- interviews
 
 # A real interview of this instrument is about 2 KB of JSON; this leaves room for long forms.
@@ -148,9 +190,9 @@ WEB_PSU_PREFIX = "WEB-"
 class SubmissionRefused(Exception):
     """An interview that cannot be stored for a reason other than its answers.
 
-    ``code`` is stable for programs (``wave_closed``, ``no_form``, ``link_revoked``,
-    ``link_used``, ``link_wave``, ``instance_conflict``, ``too_large``, ``language``,
-    ``design``); ``message`` is for people, in the interview's language.
+    ``code`` is stable for programs (``wave_closed``, ``no_form``, ``link_unknown``,
+    ``link_revoked``, ``link_used``, ``link_wave``, ``instance_conflict``, ``too_large``,
+    ``language``, ``design``); ``message`` is for people, in the interview's language.
     """
 
     def __init__(self, code: str, message: str):
@@ -159,30 +201,332 @@ class SubmissionRefused(Exception):
         super().__init__(f"{code}: {message}")
 
 
+# Why a link or a wave takes no interview: one message each, for every channel and page.
+ADMISSION_MESSAGES = {
+    "link_unknown": gettext_lazy("This survey link is not valid"),
+    "link_revoked": gettext_lazy("This link has been withdrawn."),
+    "link_used": gettext_lazy("This invitation has already been used."),
+    "link_wave": gettext_lazy("This link belongs to another survey."),
+    "wave_closed": gettext_lazy("This survey is closed and no longer accepts answers."),
+}
+
+
+def admission_refusal(
+    *,
+    link: InvitationLink | None,
+    wave: Wave | None = None,
+    channel: str = Channel.WEB,
+    check_link_state: bool = True,
+) -> SubmissionRefused | None:
+    """Whether a link and a wave take a new interview now: None, or the refusal (its
+    message in the active language). The one rule, used by the web form's pages and
+    submissions and by `submit_interview`.
+
+    In order: no link (or its wave has no questionnaire), a link of another wave than
+    ``wave``, a revoked link, a used single-use link, a closed wave (for web interviews
+    only: tablet and ODK interviews were collected offline and are accepted after the
+    wave closes, so a late sync loses nothing). ``check_link_state=False`` leaves out
+    revoked and used: `submit_interview` checks those under the link's row lock, once a
+    retry of an interview already stored has been answered.
+    """
+    if link is None and wave is None:
+        return refusal_for("link_unknown")
+    if link is not None:
+        wave = wave or link.wave
+        if link.wave_id != wave.pk:
+            return refusal_for("link_wave")
+        if wave.form_version_id is None:
+            return refusal_for("link_unknown")
+        if check_link_state and link.revoked_at is not None:
+            return refusal_for("link_revoked")
+        if check_link_state and link.is_single_use and link.used_at is not None:
+            return refusal_for("link_used")
+    assert wave is not None
+    if channel == Channel.WEB and not wave.is_open:
+        return refusal_for("wave_closed")
+    return None
+
+
+def refusal_for(code: str) -> SubmissionRefused:
+    """The refusal with this code of `ADMISSION_MESSAGES`, in the active language."""
+    return SubmissionRefused(code, str(ADMISSION_MESSAGES[code]))
+
+
+# --------------------------------------------------------------------------- links
+
+
 def create_links(
     *, wave: Wave, kind: str, count: int = 1, created_by: Any = None, label: str = ""
 ) -> list[InvitationLink]:
-    """Create ``count`` anonymous links to the wave's web questionnaire (one transaction)."""
+    """Create ``count`` anonymous links to the wave's web questionnaire (one transaction).
+
+    Recorded: who created how many links of which kind for which wave (never the tokens,
+    nor the label, which may name the people a batch went to)."""
     if kind not in LinkKind.values:
         raise ValueError(f"unknown link kind {kind!r}")
     if not 1 <= count <= 10_000:
         raise ValueError("create between 1 and 10000 links at a time")
+    user = created_by if getattr(created_by, "is_authenticated", False) else None
     with transaction.atomic():
-        return InvitationLink.objects.bulk_create(
+        links = InvitationLink.objects.bulk_create(
             [
-                InvitationLink(wave=wave, kind=kind, created_by=created_by, label=label)
+                InvitationLink(wave=wave, kind=kind, created_by=user, label=label)
                 for _ in range(count)
             ]
         )
+        record(
+            actor=created_by,
+            action=AuditAction.LINKS_CREATED,
+            obj=wave,
+            survey_id=wave.survey_id,
+            detail={"wave": wave.pk, "kind": kind, "count": len(links), "ids": _pks(links)},
+        )
+    return links
 
 
-def revoke_links(*, links: Iterable[InvitationLink]) -> int:
-    """Revoke links not yet revoked. Interviews already received through them stay."""
-    ids = [link.pk for link in links]
+def revoke_links(*, links: Iterable[InvitationLink], actor: Any = None) -> int:
+    """Revoke links not yet revoked. Interviews already received through them stay.
+
+    Returns how many were revoked; recorded per survey, with their ids."""
+    ids = _pks(links)
     with transaction.atomic():
-        return InvitationLink.objects.filter(pk__in=ids, revoked_at__isnull=True).update(
+        rows = list(
+            InvitationLink.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids, revoked_at__isnull=True)
+            .values_list("pk", "wave_id", "wave__survey_id")
+            .order_by("pk")
+        )
+        InvitationLink.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
             revoked_at=timezone.now()
         )
+        for survey_id, group in _by_survey(rows).items():
+            record(
+                actor=actor,
+                action=AuditAction.LINKS_REVOKED,
+                object_type=InvitationLink._meta.label_lower,
+                survey_id=survey_id,
+                detail={
+                    "ids": [pk for pk, _ in group],
+                    "waves": sorted({wave for _, wave in group}),
+                    "count": len(group),
+                },
+            )
+    return len(rows)
+
+
+def rotate_link_tokens(
+    *, links: Iterable[InvitationLink], actor: Any = None
+) -> list[InvitationLink]:
+    """Give links a new token: the old address stops working, the link (its wave, kind,
+    label and the interviews it took) stays. For a link that reached the wrong hands.
+
+    Revoked links and used single-use links keep theirs (they take nothing more).
+    Returns the links with their new tokens; recorded per survey, without the tokens."""
+    ids = _pks(links)
+    with transaction.atomic():
+        rotated = list(
+            InvitationLink.objects.select_for_update(of=("self",))
+            .active()
+            .filter(pk__in=ids)
+            .select_related("wave__survey")
+            .order_by("pk")
+        )
+        for link in rotated:
+            link.token = new_link_token()
+        InvitationLink.objects.bulk_update(rotated, ["token"])
+        rows = [(link.pk, link.wave_id, link.wave.survey_id) for link in rotated]
+        for survey_id, group in _by_survey(rows).items():
+            record(
+                actor=actor,
+                action=AuditAction.LINKS_ROTATED,
+                object_type=InvitationLink._meta.label_lower,
+                survey_id=survey_id,
+                detail={
+                    "ids": [pk for pk, _ in group],
+                    "waves": sorted({wave for _, wave in group}),
+                    "count": len(group),
+                },
+            )
+    return rotated
+
+
+def _pks(objects: Iterable[Any]) -> list[int]:
+    """Primary keys of model instances (or of the rows of a queryset), sorted."""
+    if hasattr(objects, "values_list"):
+        return sorted(objects.values_list("pk", flat=True))  # type: ignore[union-attr]
+    return sorted({int(getattr(o, "pk", o)) for o in objects})
+
+
+def _by_survey(rows: Iterable[tuple[int, int, int]]) -> dict[int, list[tuple[int, int]]]:
+    """(id, wave id, survey id) rows grouped by survey: one audit event per survey, so the
+    trail can be read survey by survey."""
+    grouped: dict[int, list[tuple[int, int]]] = {}
+    for pk, wave_id, survey_id in rows:
+        grouped.setdefault(survey_id, []).append((pk, wave_id))
+    return grouped
+
+
+# --------------------------------------------------------------------------- review
+
+
+def review_interviews(
+    *,
+    submissions: Iterable[Submission] | Iterable[int],
+    status: str,
+    actor: Any,
+    comment: str = "",
+    question_comments: dict[str, str] | None = None,
+) -> int:
+    """Record a review decision on interviews: approve, reject (a rejected tablet or ODK
+    interview goes back to its enumerator with the comments) or return to pending.
+
+    Sets the status, who decided and when, the comment on the whole interview and the
+    comments per question (question name to text; names the interview's questionnaire
+    does not have are refused). Interviews the decision does not change are left alone.
+    The waves whose interviews changed status are recomputed after commit (which review
+    statuses count is the survey's ``estimate_statuses``). Recorded as one event per
+    survey of the batch: the ids, their old statuses and the new one. Returns how many
+    interviews changed.
+    """
+    if status not in ReviewStatus.values:
+        raise ValueError(f"unknown review status {status!r}")
+    comment = (comment or "").strip()
+    notes = _question_comments(question_comments)
+    user = actor if getattr(actor, "is_authenticated", False) else None
+    ids = _pks(submissions)
+    with transaction.atomic():
+        rows = list(
+            Submission.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .select_related("form_version", "wave")
+            .order_by("pk")
+        )
+        for row in rows:
+            unknown = sorted(set(notes) - set(row.form_version.questions))
+            if unknown:
+                raise ValueError(
+                    f"interview {row.pk} has no question named {', '.join(map(repr, unknown))}"
+                )
+        changed = [
+            row
+            for row in rows
+            if row.review_status != status
+            or row.review_comment != comment
+            or row.question_comments != notes
+        ]
+        now = timezone.now()
+        old = {row.pk: row.review_status for row in changed}
+        for row in changed:
+            row.review_status, row.review_comment, row.question_comments = status, comment, notes
+            row.reviewed_by, row.reviewed_at = user, now
+        Submission.objects.bulk_update(
+            changed,
+            ["review_status", "review_comment", "question_comments", "reviewed_by", "reviewed_at"],
+        )
+        grouped = _by_survey((row.pk, row.wave_id, row.wave.survey_id) for row in changed)
+        for survey_id, group in grouped.items():
+            record(
+                actor=actor,
+                action=AuditAction.INTERVIEWS_REVIEWED,
+                object_type=Submission._meta.label_lower,
+                survey_id=survey_id,
+                old={"review_status": {str(pk): old[pk] for pk, _ in group}},
+                new={"review_status": status},
+                detail={
+                    "ids": [pk for pk, _ in group],
+                    "waves": sorted({wave for _, wave in group}),
+                    "count": len(group),
+                    "comment": comment,
+                    "question_comments": notes,
+                },
+            )
+        waves = {row.wave_id for row in changed if old[row.pk] != status}
+        if waves:
+            transaction.on_commit(lambda: _interviews_changed(waves))
+    return len(changed)
+
+
+def _question_comments(comments: Any) -> dict[str, str]:
+    if comments is None:
+        return {}
+    if not isinstance(comments, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in comments.items()
+    ):
+        raise ValueError("question comments map question names to texts")
+    return {name: text.strip() for name, text in comments.items() if text.strip()}
+
+
+def _interviews_changed(wave_ids: Iterable[int]) -> None:
+    from analytics.services import interviews_changed
+
+    interviews_changed(wave_ids=wave_ids)
+
+
+def delete_interviews(*, submissions: Iterable[Submission] | Iterable[int], actor: Any) -> int:
+    """Delete interviews for good (test interviews, say), and recompute their waves.
+
+    After commit the waves are marked dirty: the estimation snapshot and the export cache
+    find the deleted rows by their reconciliation and drop them, so the published
+    estimates and the microdata stop counting them. Recorded per survey: the ids, instance
+    ids and waves, never the answers. An interview another one corrects (``replaces``)
+    cannot be deleted (ProtectedError). Returns how many were deleted.
+    """
+    ids = _pks(submissions)
+    with transaction.atomic():
+        rows = list(
+            Submission.objects.select_for_update(of=("self",))
+            .filter(pk__in=ids)
+            .values_list("pk", "wave_id", "wave__survey_id", "instance_id")
+            .order_by("pk")
+        )
+        instance_ids = {pk: str(instance) for pk, _, _, instance in rows}
+        Submission.objects.filter(pk__in=list(instance_ids)).delete()
+        for survey_id, group in _by_survey((pk, w, s) for pk, w, s, _ in rows).items():
+            record(
+                actor=actor,
+                action=AuditAction.INTERVIEWS_DELETED,
+                object_type=Submission._meta.label_lower,
+                survey_id=survey_id,
+                detail={
+                    "ids": [pk for pk, _ in group],
+                    "instance_ids": [instance_ids[pk] for pk, _ in group],
+                    "waves": sorted({wave for _, wave in group}),
+                    "count": len(group),
+                },
+            )
+        waves = {wave for _, wave, _, _ in rows}
+        if waves:
+            transaction.on_commit(lambda: _interviews_changed(waves))
+    return len(rows)
+
+
+# --------------------------------------------------------------------------- surveys
+
+
+def set_estimate_statuses(*, survey: Survey, statuses: dict[str, list[str]], actor: Any) -> bool:
+    """Choose which review statuses feed the survey's estimates, per kind of interview
+    (see `Survey.estimate_statuses`); recomputes every wave of the survey when it changes.
+    Returns whether it changed."""
+    validate_estimate_statuses(statuses)
+    with transaction.atomic():
+        current = Survey.objects.select_for_update().get(pk=survey.pk)
+        old = current.estimate_statuses
+        if old == statuses:
+            return False
+        Survey.objects.filter(pk=survey.pk).update(estimate_statuses=statuses)
+        survey.estimate_statuses = statuses
+        record(
+            actor=actor,
+            action=AuditAction.ESTIMATE_STATUSES_CHANGED,
+            obj=survey,
+            survey_id=survey.pk,
+            old=old,
+            new=statuses,
+        )
+        waves = set(Wave.objects.filter(survey=survey).values_list("pk", flat=True))
+        if waves:
+            transaction.on_commit(lambda: _interviews_changed(waves))
+    return True
 
 
 def submit_interview(
@@ -221,7 +565,7 @@ def submit_interview(
     """
     from analytics.services import mark_wave_dirty
 
-    if language not in {"kk", "ru", "en"}:
+    if language not in INTERFACE_LANGUAGES:
         raise SubmissionRefused("language", f"unsupported interview language {language!r}")
     with translation.override(language):
         try:
@@ -245,12 +589,9 @@ def submit_interview(
             raise SubmissionRefused(
                 "no_form", gettext("This survey wave has no questionnaire to answer.")
             )
-        if link is not None and link.wave_id != wave.pk:
-            raise SubmissionRefused("link_wave", gettext("This link belongs to another survey."))
-        if channel == Channel.WEB and not wave.is_open:
-            raise SubmissionRefused(
-                "wave_closed", gettext("This survey is closed and no longer accepts answers.")
-            )
+        refusal = admission_refusal(link=link, wave=wave, channel=channel, check_link_state=False)
+        if refusal is not None:
+            raise refusal
         if channel not in Channel.values:
             raise SubmissionRefused("channel", f"unknown channel {channel!r}")
         if language not in version.languages and version.languages != ["default"]:
@@ -272,7 +613,7 @@ def submit_interview(
         try:
             with transaction.atomic():
                 if link is not None:
-                    _claim_link(link, instance)
+                    _claim_link(link, wave, channel)
                 submission = Submission.objects.create(
                     instance_id=instance,
                     form_version=version,
@@ -311,13 +652,12 @@ def _same_or_conflict(existing: Submission, wave: Wave, answers: dict[str, Any])
     )
 
 
-def _claim_link(link: InvitationLink, instance: uuid.UUID) -> None:
+def _claim_link(link: InvitationLink, wave: Wave, channel: str) -> None:
     """Lock the link row and check it still admits this interview."""
     current = InvitationLink.objects.select_for_update().get(pk=link.pk)
-    if current.revoked_at is not None:
-        raise SubmissionRefused("link_revoked", gettext("This link has been withdrawn."))
-    if current.is_single_use and current.used_at is not None:
-        raise SubmissionRefused("link_used", gettext("This invitation has already been used."))
+    refusal = admission_refusal(link=current, wave=wave, channel=channel)
+    if refusal is not None:
+        raise refusal
 
 
 def _design_fields(
@@ -355,7 +695,9 @@ def _region_from_answer(wave: Wave, code: Any) -> Region | None:
     if not isinstance(code, str) or not code:
         return None
     region = Region.objects.filter(geography=wave.geography, code=code).first()
-    if region is None and wave.geography == "KZ2013":
-        current = Region.objects.filter(geography="KZ2022", code=code).select_related("unit_2013")
+    if region is None and wave.geography == Geography.KZ2013:
+        current = Region.objects.filter(geography=Geography.KZ2022, code=code).select_related(
+            "unit_2013"
+        )
         region = next((r.unit_2013 for r in current), None)
     return region

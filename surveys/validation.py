@@ -28,15 +28,17 @@ import contextlib
 import datetime as dt
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import translation
 from django.utils.translation import gettext
 
+from surveys import formtree
 from surveys.definition import interface_language, stored_choice_value
 from surveys.expressions import evaluate, to_boolean, to_number, to_string
+from surveys.formtree import Walker, level, level_questions
 from surveys.models import pick_translation
 
 NOT_APPLICABLE = -3
@@ -206,7 +208,7 @@ def _choice_allowed(
     return False
 
 
-class _Walker:
+class _Walker(Walker):
     def __init__(self, definition: Mapping[str, Any], language: str, today: dt.date | None):
         self.definition = definition
         self.language = language
@@ -220,28 +222,24 @@ class _Walker:
     def fail(self, key: str, message: str) -> None:
         self.errors.setdefault(key, []).append(message)
 
-    def walk(
+    def visit(  # type: ignore[override]
         self,
-        nodes: list[Mapping[str, Any]],
+        node: Mapping[str, Any],
         raw: Mapping[str, Any],
         working: dict[str, Any],
         stored: dict[str, Any],
         relevant: bool,
         prefix: str,
     ) -> None:
-        for node in nodes:
-            here = relevant and (
-                node.get("relevant") is None
-                or to_boolean(evaluate(node["relevant"], working, today=self.today))
-            )
-            if node["kind"] == "group":
-                self.walk(node.get("children", []), raw, working, stored, here, prefix)
-            elif node["kind"] == "repeat":
-                self.repeat(node, raw, working, stored, here, prefix)
-            else:
-                self.question(node, raw, working, stored, here, prefix)
+        """A node is relevant when its own ``relevant`` and those of every enclosing group
+        are true (a group hands its relevance to the walk of its children)."""
+        here = relevant and (
+            node.get("relevant") is None
+            or to_boolean(evaluate(node["relevant"], working, today=self.today))
+        )
+        super().visit(node, raw, working, stored, here, prefix)
 
-    def question(
+    def question(  # type: ignore[override]
         self,
         node: Mapping[str, Any],
         raw: Mapping[str, Any],
@@ -315,7 +313,7 @@ class _Walker:
             return
         stored[name] = clean
 
-    def repeat(
+    def repeat(  # type: ignore[override]
         self,
         node: Mapping[str, Any],
         raw: Mapping[str, Any],
@@ -346,7 +344,7 @@ class _Walker:
                     gettext("This section needs %(count)d entries.") % {"count": wanted_count},
                 )
                 return
-        children = node.get("children", [])
+        children = formtree.children(node)
         names = _child_names(children)
         rows = []
         for index, instance in enumerate(instances, start=1):
@@ -373,15 +371,9 @@ def repeat_count(
     return int(wanted) if wanted > 0 else 0
 
 
-def _child_names(nodes: list[Mapping[str, Any]]) -> set[str]:
-    """Names answerable at this level: questions, and the questions of (non-repeat) groups."""
-    names: set[str] = set()
-    for node in nodes:
-        if node["kind"] == "group":
-            names |= _child_names(node.get("children", []))
-        else:
-            names.add(node["name"])
-    return names
+def _child_names(nodes: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Names answerable at this level: its questions and repeats (groups looked through)."""
+    return {node["name"] for node in level(nodes)}
 
 
 def validate_answers(
@@ -400,7 +392,7 @@ def validate_answers(
         if not isinstance(answers, Mapping):
             raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
         walker = _Walker(definition, language, today)
-        children = definition.get("children", [])
+        children = formtree.children(definition)
         known = _child_names(children)
         for unknown in sorted(set(answers) - known, key=str):
             walker.fail(str(unknown), gettext("This is not a question of the form."))
@@ -418,11 +410,10 @@ def validate_answers(
         return CleanAnswers(answers=stored, relevant=walker.relevant)
 
 
-def _questions_by_name(nodes: list[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
-    found: dict[str, Mapping[str, Any]] = {}
-    for node in nodes:
-        if node["kind"] == "group":
-            found.update(_questions_by_name(node.get("children", [])))
-        elif node["kind"] == "question" and node["type"] not in {"note", "calculate"}:
-            found[node["name"]] = node
-    return found
+def _questions_by_name(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The questions of this level that take an answer (no notes, no calculations)."""
+    return {
+        node["name"]: node
+        for node in level_questions(nodes)
+        if node["type"] not in {"note", "calculate"}
+    }

@@ -49,11 +49,25 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
-from surveys.definition import INPUT_TYPES, interface_language, stored_choice_value
+from surveys import formtree
+from surveys.definition import (
+    INPUT_TYPES,
+    INTERFACE_LANGUAGES,
+    interface_language,
+    stored_choice_value,
+)
 from surveys.expressions import evaluate
+from surveys.formtree import GROUP, REPEAT, role
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
-from surveys.services import MAX_ANSWERS_BYTES, SubmissionRefused, submit_interview
+from surveys.services import (
+    ADMISSION_MESSAGES,
+    MAX_ANSWERS_BYTES,
+    SubmissionRefused,
+    admission_refusal,
+    refusal_for,
+    submit_interview,
+)
 from surveys.validation import (
     FORM_ERRORS,
     MAX_REPEAT_INSTANCES,
@@ -221,22 +235,20 @@ def entry_templates(definition: dict[str, Any], language: str) -> list[EntryTemp
     found: list[EntryTemplate] = []
 
     def visit(nodes: list[dict[str, Any]], path: str, prefix: str) -> None:
-        for node in nodes:
-            if node["kind"] == "group":
-                visit(node.get("children", []), path, prefix)
-            elif node["kind"] == "repeat":
+        for node in formtree.level(nodes):
+            if role(node) == REPEAT:
                 key = prefix + node["name"]
                 inner = f"{key}[{TEMPLATE_ENTRY}]."
                 node_path = path + node["name"]
+                children = list(formtree.children(node))
                 entry = Entry(
-                    TEMPLATE_ENTRY,
-                    builder.visible(node.get("children", []), {}, {}, inner, node_path + "."),
+                    TEMPLATE_ENTRY, builder.visible(children, {}, {}, inner, node_path + ".")
                 )
                 counted = node.get("repeat_count") is not None
                 found.append(EntryTemplate(node_path, key, counted, entry))
-                visit(node.get("children", []), node_path + ".", inner)
+                visit(children, node_path + ".", inner)
 
-    visit(definition.get("children", []), "", "")
+    visit(list(formtree.children(definition)), "", "")
     return found
 
 
@@ -294,7 +306,7 @@ class _PageBuilder:
             count = len(rows)
             if node.get("repeat_count") is None:
                 count += self.blank_entries
-        children = node.get("children", [])
+        children = list(formtree.children(node))
         entries = []
         for number in range(1, min(count, MAX_REPEAT_INSTANCES) + 1):
             row = rows[number - 1] if number <= len(rows) else {}
@@ -329,20 +341,19 @@ class _PageBuilder:
         path: str = "",
     ) -> list[Item | Repeat]:
         found: list[Item | Repeat] = []
-        for node in nodes:
-            if node["kind"] == "group":
-                found.extend(self.visible(node.get("children", []), scope, working, prefix, path))
-            elif node["kind"] == "repeat":
+        for node in formtree.level(nodes):
+            if role(node) == REPEAT:
                 found.append(self.repeat(node, scope, working, prefix, path))
             elif node["type"] != "calculate" and id(node) not in self.closing:
                 found.append(self.item(node, scope, prefix))
         return found
 
     def pages(self) -> list[Page]:
-        children = self.definition.get("children", [])
+        children = list(formtree.children(self.definition))
         working = entry_working(children, self.values, {}, self.definition)
         paged = self.definition.get("style") == "pages" or any(
-            "field-list" in node.get("appearance", "") for node in _walk_groups(children)
+            "field-list" in node.get("appearance", "")
+            for node in formtree.iter_sections(self.definition)
         )
         if not paged:
             return [Page(1, "", "", self.visible(children, self.values, working))]
@@ -350,15 +361,15 @@ class _PageBuilder:
 
         def collect(nodes: list[dict[str, Any]], section: str) -> None:
             for node in nodes:
-                if node["kind"] == "group" and "field-list" in node.get("appearance", ""):
+                if role(node) == GROUP and "field-list" in node.get("appearance", ""):
                     items = self.visible([node], self.values, working)
                     if items:  # not a page of closing notes only
                         pages.append(
                             Page(len(pages) + 1, self.text(node.get("label")), section, items)
                         )
-                elif node["kind"] == "group":
+                elif role(node) == GROUP:
                     collect(node.get("children", []), self.text(node.get("label")) or section)
-                elif node["kind"] == "repeat":
+                elif role(node) == REPEAT:
                     items = [self.repeat(node, self.values, working, "", "")]
                     pages.append(Page(len(pages) + 1, "", section, items))
                 elif node["type"] != "calculate" and id(node) not in self.closing:
@@ -383,16 +394,7 @@ def entry_working(
     the last word; this only decides how many entries the page shows.
     """
     working = dict(outer)
-    questions: list[dict[str, Any]] = []
-
-    def gather(level: list[dict[str, Any]]) -> None:
-        for node in level:
-            if node["kind"] == "group":
-                gather(node.get("children", []))
-            elif node["kind"] == "question":
-                questions.append(node)
-
-    gather(nodes)
+    questions = list(formtree.level_questions(nodes))
     for node in questions:
         value = row.get(node["name"])
         if node["type"] in INPUT_TYPES and not _blank(value):
@@ -420,13 +422,6 @@ def entries_wanted(node: dict[str, Any], working: dict[str, Any]) -> int | None:
     return None if count is None else min(count, MAX_REPEAT_INSTANCES)
 
 
-def _walk_groups(nodes: list[dict[str, Any]]):  # type: ignore[no-untyped-def]
-    for node in nodes:
-        if node["kind"] in {"group", "repeat"}:
-            yield node
-            yield from _walk_groups(node.get("children", []))
-
-
 def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
     """What form.js needs to walk the form as `surveys.validation` does, in one language."""
 
@@ -434,7 +429,8 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
         return pick_translation(texts, language)
 
     def node(n: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {"k": n["kind"][0], "n": n["name"], "t": n["type"]}
+        # The node's role, as form.js walks it: g(roup), r(epeat) or q(uestion).
+        out: dict[str, Any] = {"k": role(n)[0], "n": n["name"], "t": n["type"]}
         for key, short in (
             ("relevant", "r"),
             ("required", "q"),
@@ -451,13 +447,15 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
             out["cm"] = text(n.get("constraint_message"))
         if text(n.get("required_message")):
             out["rm"] = text(n.get("required_message"))
-        if n.get("children"):
-            out["ch"] = [node(c) for c in n["children"]]
+        if formtree.children(n):
+            out["ch"] = [node(c) for c in formtree.children(n)]
         return out
 
-    filtered = {n.get("list_name") for n in _walk_all(definition) if n.get("choice_filter")}
+    filtered = {
+        n.get("list_name") for n in formtree.iter_nodes(definition) if n.get("choice_filter")
+    }
     return {
-        "nodes": [node(n) for n in definition.get("children", [])],
+        "nodes": [node(n) for n in formtree.children(definition)],
         "lists": {
             name: [{"name": c["name"], **c.get("columns", {})} for c in choices]
             for name, choices in definition.get("choices", {}).items()
@@ -469,14 +467,6 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
             if choices and all(isinstance(stored_choice_value(c["name"]), int) for c in choices)
         ),
     }
-
-
-def _walk_all(definition: dict[str, Any]):  # type: ignore[no-untyped-def]
-    stack = list(definition.get("children", []))
-    while stack:
-        n = stack.pop()
-        yield n
-        stack.extend(n.get("children", []))
 
 
 def interface_messages() -> dict[str, str]:
@@ -562,17 +552,23 @@ def _language(request: HttpRequest, languages: list[str], default: str) -> str:
     return default if default in usable else usable[0]
 
 
-def _unavailable(request: HttpRequest, reason: str, status: int) -> HttpResponse:
+# The pages for links that take no interview, by the refusal's code: the reason form.js
+# and the page's markup name, the status, and what the respondent can do.
+UNAVAILABLE = {
+    "link_unknown": ("unknown", 404),
+    "link_wave": ("unknown", 404),
+    "link_revoked": ("revoked", 410),
+    "link_used": ("used", 410),
+    "wave_closed": ("closed", 410),
+}
+
+
+def _unavailable(request: HttpRequest, refusal: SubmissionRefused) -> HttpResponse:
     """A clear page in Kazakh, Russian and English: a respondent may not read the first."""
+    reason, status = UNAVAILABLE[refusal.code]
     blocks = []
-    for code in ("kk", "ru", "en"):
+    for code in INTERFACE_LANGUAGES:
         with translation.override(code):
-            titles = {
-                "unknown": gettext("This survey link is not valid"),
-                "closed": gettext("This survey is closed"),
-                "revoked": gettext("This survey link has been withdrawn"),
-                "used": gettext("This invitation has already been used"),
-            }
             texts = {
                 "unknown": gettext(
                     "Please check that the address was copied in full. If you received it from the research team, ask them for a new link."
@@ -587,14 +583,15 @@ def _unavailable(request: HttpRequest, reason: str, status: int) -> HttpResponse
                     "Each invitation can be used for one questionnaire, and this one has been completed. Thank you for taking part."
                 ),
             }
-            blocks.append({"lang": code, "title": titles[reason], "text": texts[reason]})
+            title = str(ADMISSION_MESSAGES[refusal.code])
+            blocks.append({"lang": code, "title": title, "text": texts[reason]})
     response = render(
         request,
         "surveys/form/unavailable.html",
         {"blocks": blocks, "reason": reason},
         status=status,
     )
-    response.reason = reason  # type: ignore[attr-defined]
+    response.refusal = refusal  # type: ignore[attr-defined]
     return response
 
 
@@ -602,33 +599,23 @@ def _check_link(
     request: HttpRequest, token: str
 ) -> tuple[InvitationLink | None, HttpResponse | None]:
     link = link_for_token(token)
-    if link is None or link.wave.form_version is None:
-        return None, _unavailable(request, "unknown", 404)
-    if link.revoked_at is not None:
-        return None, _unavailable(request, "revoked", 410)
-    if link.is_single_use and link.used_at is not None:
-        return None, _unavailable(request, "used", 410)
-    if not link.wave.is_open:
-        return None, _unavailable(request, "closed", 410)
+    refusal = admission_refusal(link=link, channel=Channel.WEB)
+    if refusal is not None:
+        return None, _unavailable(request, refusal)
     return link, None
 
 
 def _json_unavailable(request: HttpRequest, refusal: HttpResponse) -> JsonResponse:
     """The refusal of a link or wave for form.js, in the language the page was in."""
-    reason = getattr(refusal, "reason", "unknown")
+    code = refusal.refusal.code  # type: ignore[attr-defined]
     try:
         language = json.loads(request.body).get("language")
     except (ValueError, AttributeError, UnicodeDecodeError):
         language = None
     with translation.override(interface_language(language if isinstance(language, str) else "kk")):
-        messages = {
-            "unknown": gettext("This survey link is not valid"),
-            "closed": gettext("This survey is closed and no longer accepts answers."),
-            "revoked": gettext("This link has been withdrawn."),
-            "used": gettext("This invitation has already been used."),
-        }
         return JsonResponse(
-            {"code": reason, "message": messages[reason]}, status=refusal.status_code
+            {"code": UNAVAILABLE[code][0], "message": str(ADMISSION_MESSAGES[code])},
+            status=refusal.status_code,
         )
 
 
@@ -867,11 +854,9 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
         repeats: list[dict[str, Any]] = []
 
         def visit(level: list[dict[str, Any]]) -> None:
-            for node in level:
+            for node in formtree.level(level):
                 key = prefix + node["name"]
-                if node["kind"] == "group":
-                    visit(node.get("children", []))
-                elif node["kind"] == "repeat":
+                if role(node) == REPEAT:
                     repeats.append(node)
                 elif node["type"] == "select_multiple":
                     chosen = post.getlist(key)
@@ -891,7 +876,7 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
                 if (m := re.match(re.escape(key) + r"\[([0-9]{1,4})\]\.", name))
             ]
             last = min(max(numbers, default=0), MAX_REPEAT_INSTANCES)
-            children = node.get("children", [])
+            children = list(formtree.children(node))
             rows = [read(children, f"{key}[{n}].", working) for n in range(1, last + 1)]
             count = entries_wanted(node, working)
             if node.get("repeat_count") is None:
@@ -902,7 +887,7 @@ def posted_answers(post: QueryDict, definition: dict[str, Any]) -> dict[str, Any
                 found[node["name"]] = rows
         return found
 
-    return read(definition.get("children", []), "", {})
+    return read(list(formtree.children(definition)), "", {})
 
 
 # The files a reload offline needs; a change to any of them makes a new worker and cache.
@@ -932,7 +917,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
 def thanks(request: HttpRequest, token: str) -> HttpResponse:
     link = link_for_token(token)
     if link is None or link.wave.form_version is None:
-        return _unavailable(request, "unknown", 404)
+        return _unavailable(request, refusal_for("link_unknown"))
     version = link.wave.form_version
     language = _language(request, version.languages, version.default_language)
     closing = [

@@ -86,7 +86,7 @@ def iter_microdata_batches(
                 schema, batch_size=batch_size, limit=remaining, preparing=preparing
             )
         else:
-            accepted = Submission.objects.accepted().filter(wave_id=wave_id)
+            accepted = Submission.objects.feeding_estimates().filter(wave_id=wave_id)
             raws = live_raw_batches(accepted, schema, batch_size=batch_size, limit=remaining)
         for raw in raws:
             if remaining is not None:

@@ -38,7 +38,7 @@ from analytics.exports.reader import (
     wave_answers_schema,
 )
 from analytics.private_files import private_file, private_folder
-from surveys.models import ReviewStatus, Submission, Wave
+from surveys.models import Submission, Wave
 from surveys.selectors import wave_token
 
 logger = logging.getLogger(__name__)
@@ -81,7 +81,7 @@ class WaveCache:
     """A wave's interviews, fetched and parsed once, as append-only Arrow IPC segments.
 
     Every interview of the wave is cached whatever its review status (review can accept
-    a rejected interview again); readers leave out the rejected ones. The folder's name
+    a rejected interview again); readers leave out those not feeding the estimates. The folder's name
     holds what the cached columns depend on (the cache format, the wave's creation time,
     its data epoch, bumped when stored answers are edited in place, and the answer
     columns of its questionnaire versions): when any of them changes, a new folder is
@@ -305,7 +305,7 @@ class WaveCache:
             index = self.schema.get_field_index(name)
             if index >= 0 and self.schema.field(index).type != schema.field(name).type:
                 logger.warning("export cache of wave %s: %s differs in type", self.wave_id, name)
-                accepted = Submission.objects.accepted().filter(wave_id=self.wave_id)
+                accepted = Submission.objects.feeding_estimates().filter(wave_id=self.wave_id)
                 yield from live_raw_batches(accepted, schema, batch_size=batch_size, limit=limit)
                 return
         try:
@@ -317,10 +317,10 @@ class WaveCache:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.update(preparing)
             reader = self._open()
-        rejected = np.fromiter(
-            Submission.objects.filter(
-                wave_id=self.wave_id, review_status=ReviewStatus.REJECTED
-            ).values_list("id", flat=True),
+        rejected = np.fromiter(  # and those awaiting a review their survey asks for
+            Submission.objects.held_back()
+            .filter(wave_id=self.wave_id)
+            .values_list("id", flat=True),
             dtype=np.int64,
         )
         with reader:

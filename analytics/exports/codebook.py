@@ -25,10 +25,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from surveys.definition import VALUE_TYPES, iter_questions, stored_choice_value
+from surveys.definition import (
+    INTERFACE_LANGUAGES,
+    VALUE_TYPES,
+    iter_questions,
+    stored_choice_value,
+)
 from surveys.models import FormVersion
 
-LANGUAGES = ("kk", "ru", "en")
+LANGUAGES = INTERFACE_LANGUAGES
 
 # The special codes of the question bank, one scheme for every question and wave.
 NOT_APPLICABLE = -3

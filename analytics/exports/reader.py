@@ -100,7 +100,9 @@ class MicrodataSelection:
     limit: int | None = None  # the first interviews only (benchmarks, previews)
 
     def submissions(self) -> models.QuerySet[Submission]:
-        return Submission.objects.accepted().filter(wave_id__in=self.wave_ids).order_by("id")
+        return (
+            Submission.objects.feeding_estimates().filter(wave_id__in=self.wave_ids).order_by("id")
+        )
 
     @cached_property
     def sources(self) -> tuple[list[FormVersion], list[int]]:

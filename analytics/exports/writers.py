@@ -387,7 +387,7 @@ def write_microdata(
     """Write the selection's interviews to `path` in `file_format`. Returns the rows written.
 
     `progress` hears the rows written so far; `preparing`, before that, how many new
-    interviews have been parsed into the waves' export caches (see `analytics.microdata`).
+    interviews have been parsed into the waves' export caches (see `analytics.exports.cache`).
     """
     codebook = codebook or selection.codebook()
     if file_format == "csv":

@@ -18,6 +18,7 @@ from analytics.stats.estimation import survey_mean
 from analytics.stats.publication import publication
 from surveys.demo import RATES_CURRENT, generate_wave
 from surveys.models import Region, Submission
+from surveys.services import review_interviews
 from tests.factories import WaveFactory
 
 REFERENCE = Path(__file__).parent / "reference"
@@ -57,6 +58,7 @@ def load_reference_wave(
                 psu=row.psu,
                 weight=row.weight * weight_scale,
                 channel="tablet",
+                review_status="approved",
                 language="kk",
                 answers={"SEX": row.SEX, "AGE": row.AGE, "P1": row.P1, "E1": row.E1},
             )
@@ -303,7 +305,7 @@ def test_rejecting_interviews_recomputes_without_them(
     services.recompute_wave(wave_id=wave.pk)
     ids = list(Submission.objects.filter(wave=wave).values_list("pk", flat=True)[:60])
     with django_capture_on_commit_callbacks(execute=True):
-        services.set_review_status(submission_ids=ids, status="rejected")
+        review_interviews(submissions=ids, status="rejected", actor=None)
     current = ResultSet.objects.get(wave=wave, is_current=True)
     assert current.n_interviews == 2560 - 60
     national, _ = cells(wave, "PERC_BRIBE")

@@ -11,8 +11,9 @@ from django.contrib.auth import get_user_model
 from analytics.exports.batches import iter_microdata_batches
 from analytics.exports.cache import MAX_SEGMENTS, WaveCache, update_wave_cache
 from analytics.exports.reader import MicrodataSelection
-from analytics.services import interviews_changed, set_review_status
+from analytics.services import interviews_changed
 from surveys.models import Submission
+from surveys.services import review_interviews
 from tests.analytics.factories_estimates import instrument_wave
 
 pytestmark = pytest.mark.django_db
@@ -51,7 +52,7 @@ def test_cached_columns_equal_the_live_ones_across_waves_reviews_and_enumerators
     some = Submission.objects.filter(wave=second).order_by("id").values_list("pk", flat=True)[:5]
     Submission.objects.filter(pk__in=list(some)).update(enumerator=user, channel="tablet")
     rejected = list(Submission.objects.filter(wave=first).values_list("pk", flat=True)[:3])
-    set_review_status(submission_ids=rejected, status="rejected")
+    review_interviews(submissions=rejected, status="rejected", actor=None)
     selection = MicrodataSelection(wave_ids=(second.pk, first.pk), language="kk")
 
     cached = _columns(selection, use_cache=True)
@@ -81,9 +82,9 @@ def test_new_interviews_are_appended_without_parsing_the_others_again(wave):
 def test_review_decisions_take_effect_without_parsing_again(wave):
     ids = _ids(_export(wave))
     target = Submission.objects.get(instance_id=ids[5])
-    set_review_status(submission_ids=[target.pk], status="rejected")
+    review_interviews(submissions=[target.pk], status="rejected", actor=None)
     assert ids[5] not in _ids(_export(wave))
-    set_review_status(submission_ids=[target.pk], status="approved")
+    review_interviews(submissions=[target.pk], status="approved", actor=None)
     assert _ids(_export(wave)) == ids
     assert _segments(wave) == 1
 

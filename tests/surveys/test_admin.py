@@ -48,3 +48,57 @@ def test_upload_of_a_broken_form_shows_where_and_stores_nothing(admin_client):
     assert response.status_code == 200
     assert "sheet &#x27;survey&#x27;, row 1, column &#x27;label&#x27;" in response.content.decode()
     assert not FormVersion.objects.exists()
+
+
+def test_upload_records_who_uploaded_which_file(admin_client, admin_user):
+    import hashlib
+
+    from audit.models import AuditAction, AuditEvent
+
+    with INSTRUMENT.open("rb") as handle:
+        admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "informal-networks", "xlsform": handle},
+        )
+    version = FormVersion.objects.get()
+    event = AuditEvent.objects.get(action=AuditAction.FORM_UPLOADED)
+    assert event.actor == admin_user and event.survey_id == version.survey_id
+    assert event.object_id == str(version.pk)
+    assert event.detail["file_name"] == "informal_networks.xlsx"
+    assert event.detail["sha256"] == hashlib.sha256(INSTRUMENT.read_bytes()).hexdigest()
+    assert event.detail["version"] == "2026.1" and event.detail["survey"] == "informal-networks"
+    # The same file again stores nothing and records nothing.
+    with INSTRUMENT.open("rb") as handle:
+        admin_client.post(
+            reverse("admin:surveys_formversion_upload"),
+            {"survey_code": "informal-networks", "xlsform": handle},
+        )
+    assert AuditEvent.objects.filter(action=AuditAction.FORM_UPLOADED).count() == 1
+
+
+def test_a_wave_changed_in_the_admin_is_recomputed(
+    admin_client, django_capture_on_commit_callbacks
+):
+    from analytics.models import WaveComputation
+
+    wave = SubmissionFactory().wave
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        response = admin_client.post(
+            reverse("admin:surveys_wave_change", args=[wave.pk]),
+            {
+                "survey": wave.survey_id,
+                "code": wave.code,
+                "title": "",
+                "form_version": wave.form_version_id,
+                "geography": "KZ2013",
+                "fieldwork_start": "",
+                "fieldwork_end": "",
+                "is_open": "on",
+            },
+        )
+    assert response.status_code == 302
+    wave.refresh_from_db()
+    assert wave.geography == "KZ2013"
+    for callback in callbacks[:1]:
+        callback()  # the mark, after commit
+    assert WaveComputation.objects.get(wave=wave).dirty

@@ -134,3 +134,58 @@ def test_admin_revoke_action(client, researcher):
     assert links[1].revoked_at is None
     assert client.get("/admin/surveys/invitationlink/").status_code == 200
     assert client.get(f"/admin/surveys/invitationlink/{links[0].pk}/change/").status_code == 200
+
+
+def test_creating_revoking_and_readdressing_links_is_recorded_without_tokens(client, researcher):
+    from audit.models import AuditAction, AuditEvent
+
+    wave = instrument_wave()
+    client.post(
+        "/admin/surveys/invitationlink/add/",
+        {"wave": wave.pk, "kind": "single", "count": 3, "label": "invitee@example.org"},
+    )
+    links = list(InvitationLink.objects.filter(wave=wave).order_by("pk"))
+    created = AuditEvent.objects.get(action=AuditAction.LINKS_CREATED)
+    assert created.actor == researcher and created.survey_id == wave.survey_id
+    assert created.detail == {
+        "wave": wave.pk,
+        "kind": "single",
+        "count": 3,
+        "ids": [link.pk for link in links],
+    }
+
+    client.post(
+        "/admin/surveys/invitationlink/",
+        {"action": "revoke", "_selected_action": [links[0].pk]},
+    )
+    revoked = AuditEvent.objects.get(action=AuditAction.LINKS_REVOKED)
+    assert revoked.actor == researcher and revoked.detail["ids"] == [links[0].pk]
+
+    response = client.post(
+        "/admin/surveys/invitationlink/",
+        {"action": "rotate", "_selected_action": [link.pk for link in links]},
+    )
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert len(rows) == 2  # the revoked link keeps its address
+    before = [link.token for link in links]
+    for link in links:
+        link.refresh_from_db()
+    assert links[0].token == before[0]
+    assert {r["token"] for r in rows} == {links[1].token, links[2].token}
+    assert not {links[1].token, links[2].token} & set(before)
+    rotated = AuditEvent.objects.get(action=AuditAction.LINKS_ROTATED)
+    assert rotated.detail == {"ids": [links[1].pk, links[2].pk], "waves": [wave.pk], "count": 2}
+    for event in (created, revoked, rotated):
+        text = str(event.detail) + str(event.old) + str(event.new)
+        assert "invitee" not in text and not any(link.token in text for link in links)
+
+
+def test_a_new_address_retires_the_old_one(client):
+    from surveys.services import rotate_link_tokens
+
+    link = public_link(instrument_wave())
+    old = link.token
+    (rotated,) = rotate_link_tokens(links=[link], actor=None)
+    assert rotated.token != old and len(rotated.token) == 32
+    assert client.get(f"/s/{old}/").status_code == 404
+    assert client.get(f"/s/{rotated.token}/").status_code == 200

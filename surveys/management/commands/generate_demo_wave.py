@@ -5,7 +5,7 @@ from tqdm import tqdm
 
 from analytics.services import mark_wave_dirty
 from surveys.demo import RATES_2013, RATES_CURRENT, generate_wave
-from surveys.models import FormVersion, Survey
+from surveys.models import FormVersion, Geography, Survey
 from surveys.services import open_wave
 
 INSTRUMENT_SURVEY = "informal-networks"
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--survey", default=INSTRUMENT_SURVEY)
         parser.add_argument(
             "--geography",
-            choices=["KZ2013", "KZ2022"],
+            choices=Geography.values,
             default=None,
             help="default: KZ2013 for waves before 2022, else KZ2022",
         )
@@ -52,7 +52,7 @@ class Command(BaseCommand):
         if form_version is None:
             raise CommandError(f"survey '{survey}' has no questionnaire version")
         year = int(wave[:4]) if wave[:4].isdigit() else dt.date.today().year
-        geography = geography or ("KZ2013" if year < 2022 else "KZ2022")
+        geography = geography or (Geography.KZ2013 if year < 2022 else Geography.KZ2022)
         wave_obj = open_wave(
             survey=survey_obj,
             code=wave,
