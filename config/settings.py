@@ -66,6 +66,7 @@ MIDDLEWARE = [
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "surveys.ratelimit.SurveyLinkRateLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -257,6 +258,16 @@ if TANYS_BEHIND_PROXY:
 
 # API tokens (apitokens): stored hashed, valid this many days, revocable.
 API_TOKEN_DAYS = int(os.environ.get("TANYS_API_TOKEN_DAYS", "90"))
+
+# Rate limit of the public survey links (surveys.ratelimit): token buckets per link and
+# browser (a signed cookie issued with the page), or per link and address without one.
+RATE_LIMIT_ENABLED = env_bool("TANYS_RATE_LIMIT", True)
+RATE_LIMIT_CLIENT_BURST = float(os.environ.get("TANYS_RATE_CLIENT_BURST", "30"))
+RATE_LIMIT_CLIENT_PER_MINUTE = float(os.environ.get("TANYS_RATE_CLIENT_PER_MINUTE", "10"))
+RATE_LIMIT_COOKIELESS_BURST = float(os.environ.get("TANYS_RATE_COOKIELESS_BURST", "200"))
+RATE_LIMIT_COOKIELESS_PER_MINUTE = float(os.environ.get("TANYS_RATE_COOKIELESS_PER_MINUTE", "120"))
+RATE_LIMIT_COOKIELESS_POST_COST = float(os.environ.get("TANYS_RATE_COOKIELESS_POST_COST", "20"))
+RATE_LIMIT_COOKIE_SECONDS = int(os.environ.get("TANYS_RATE_COOKIE_SECONDS", str(6 * 3600)))
 
 LOGGING = {
     "version": 1,
