@@ -34,8 +34,9 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     "admin": [],  # every permission of ADMIN_APPS, plus ADMIN_AUTH_PERMISSIONS
 }
 
-# Apps whose every permission the admin group holds.
-ADMIN_APPS = ["surveys", "analytics"]
+# Apps whose every permission the admin group holds: the survey domain, API tokens (it may
+# revoke them; nobody makes another's) and login lockouts (it may lift them).
+ADMIN_APPS = ["surveys", "analytics", "apitokens", "axes"]
 # The admin group's share of `auth`: user accounts without the rights to grant anything.
 # Adding or changing a group or a permission, or deleting a user, stays with superusers.
 ADMIN_AUTH_PERMISSIONS = [

@@ -2,10 +2,20 @@
 revoked API token (its digest, so a client still sending it is told it is revoked), and
 the plain-text copies are deleted. Their users make a new token on the token page."""
 
+import datetime
 import hashlib
 
 from django.db import migrations
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+
+def _aware(value):
+    if isinstance(value, str):
+        value = parse_datetime(value)
+    if value is None:
+        return timezone.now()
+    return timezone.make_aware(value, datetime.timezone.utc) if timezone.is_naive(value) else value
 
 
 def revoke_plain_text_tokens(apps, schema_editor):
@@ -22,7 +32,7 @@ def revoke_plain_text_tokens(apps, schema_editor):
                 user_id=user_id,
                 prefix=key[:8],
                 digest=hashlib.sha256(key.encode("utf-8")).hexdigest(),
-                created_at=created,
+                created_at=_aware(created),
                 expires_at=now,
                 revoked_at=now,
             )

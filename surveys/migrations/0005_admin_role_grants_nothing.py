@@ -16,5 +16,10 @@ def reapply_roles(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("surveys", "0004_submission_wave_indexes"), ("auth", "0012_alter_user_first_name_max_length")]
+    dependencies = [
+        ("surveys", "0004_submission_wave_indexes"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+        ("apitokens", "0001_api_tokens"),
+        ("axes", "0010_accessattemptexpiration"),
+    ]
     operations = [migrations.RunPython(reapply_roles, migrations.RunPython.noop)]
