@@ -114,3 +114,19 @@ def test_superuser_still_grants(admin_client):
     )
     user.refresh_from_db()
     assert user.is_superuser and user.groups.filter(name="researcher").exists()
+
+
+def test_the_data_migration_takes_the_granting_permissions_away():
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    group = Group.objects.get(name="admin")
+    group.permissions.add(*Permission.objects.filter(content_type__app_label="auth"))
+    migration = importlib.import_module("surveys.migrations.0005_admin_role_grants_nothing")
+    historical = MigrationLoader(connection).project_state().apps
+    migration.reapply_roles(historical, None)  # it reads and writes rows only
+    held = set(group.permissions.values_list("codename", flat=True))
+    assert not held & {"change_group", "add_group", "delete_user", "change_permission"}
+    assert {"add_user", "change_user"} <= held
