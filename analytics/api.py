@@ -144,6 +144,8 @@ class ExportJobViewSet(
     filterset_fields = ["status", "kind"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
+        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+            return ExportJob.objects.none()
         return ExportJob.objects.filter(requested_by=self.request.user).order_by("-created_at")
 
     @extend_schema(request=ExportJobInputSerializer, responses={201: ExportJobOutputSerializer})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required, permission_required
@@ -19,13 +20,14 @@ from django.urls import reverse, reverse_lazy
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
-from rest_framework.authtoken.models import Token
 
 from analytics import charts, exports
 from analytics.downloads import export_file_response
 from analytics.models import ExportJob
 from analytics.selectors import cell_notes, computation_status
 from analytics.selectors import export_job_for as job_for
+from apitokens.models import ApiToken
+from apitokens.services import issue_token, revoke_tokens
 from surveys.models import Geography, Region, Survey, Wave
 
 LOGIN_URL = reverse_lazy("analytics:login")
@@ -449,11 +451,17 @@ def export_job_retry(request: HttpRequest, pk: int) -> HttpResponseBase:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def api_token(request: HttpRequest) -> HttpResponseBase:
-    """Show the researcher's API token; POST makes a new one (the old one stops working)."""
+    """The researcher's API tokens; POST makes a new one (the earlier ones stop working),
+    shown on this response only: only its digest is stored."""
+    secret = None
     if request.method == "POST":
-        Token.objects.filter(user=request.user).delete()
-        Token.objects.create(user=request.user)
-        messages.success(request, _("A new token was made; the previous one no longer works."))
-        return redirect("analytics:api-token")
-    token = Token.objects.filter(user=request.user).first()
-    return render(request, "analytics/api_token.html", {"token": token})
+        if request.POST.get("action") == "revoke":
+            revoke_tokens(user=request.user)
+            messages.success(request, _("Your tokens were revoked."))
+            return redirect("analytics:api-token")
+        _token, secret = issue_token(user=request.user, replace=True)
+    tokens = ApiToken.objects.of(request.user)[:20]
+    context = {"secret": secret, "tokens": tokens, "token_days": settings.API_TOKEN_DAYS}
+    response = render(request, "analytics/api_token.html", context)
+    response["Cache-Control"] = "no-store"
+    return response

@@ -12,6 +12,8 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from config.security import NONCE, inline_style_hashes, refuse_public_debug_hosts
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -32,7 +34,11 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "embedded-mode-only-not-secret"  # noqa: S105 - used only with DEBUG on
+if not DEBUG and not os.environ.get("ALLOWED_HOSTS", "").strip():
+    raise ImproperlyConfigured("ALLOWED_HOSTS must be set when DEBUG is off.")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost,[::1],testserver")
+# With DEBUG on an error page shows settings and environment: only this machine may see it.
+refuse_public_debug_hosts(debug=DEBUG, allowed_hosts=ALLOWED_HOSTS)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", "")
 
 INSTALLED_APPS = [
@@ -44,27 +50,31 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "surveys",
     "analytics",
     "audit",
     "odk",
+    "apitokens",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.security.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.middleware.gzip.GZipMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
+    "surveys.ratelimit.SurveyLinkRateLimitMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -192,7 +202,7 @@ else:
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "apitokens.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -211,14 +221,81 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
-if not DEBUG:
+# --- Security ------------------------------------------------------------------------------
+# Production (DEBUG=0) is HTTPS only: HTTP is redirected, HSTS tells browsers never to try
+# HTTP again, cookies are sent over HTTPS only. The embedded mode serves plain HTTP on
+# 127.0.0.1. Each value can be overridden from the environment (README: Production).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the container's health check speaks plain HTTP
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", not DEBUG)
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+# X-Forwarded-Proto is believed only when a proxy in front sets it (and strips a client's).
+TANYS_BEHIND_PROXY = env_bool("TANYS_BEHIND_PROXY", False)
+if TANYS_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", True)
+
+# Content-Security-Policy (config.security): our pages load scripts, styles and images only
+# from this site and run no inline script. Inline <style> elements are refused except with
+# the request's nonce or a known hash (matplotlib's chart style, the admin change list);
+# style attributes stay allowed because the charts' SVG carries them (they run no code, and
+# img-src keeps them from loading anything from elsewhere).
+CONTENT_SECURITY_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", NONCE, *inline_style_hashes()],
+    "style-src-attr": ["'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+CONTENT_SECURITY_POLICY_REPORT_ONLY = env_bool("TANYS_CSP_REPORT_ONLY", False)
+
+# Login throttling (django-axes) on every password login: the admin, the dashboard and
+# /api/token/. After AXES_FAILURE_LIMIT failures for one username from one address, that
+# pair is refused, the right password too, for AXES_COOLOFF_TIME hours.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = int(os.environ.get("TANYS_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = float(os.environ.get("TANYS_LOGIN_COOLOFF_HOURS", "1"))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_DISABLE_ACCESS_LOG = True  # failures are kept; successful logins are not logged
+AXES_LOCKOUT_CALLABLE = "config.security.lockout_response"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_VERBOSE = False
+if TANYS_BEHIND_PROXY:
+    AXES_IPWARE_PROXY_COUNT = 1
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+
+# API tokens (apitokens): stored hashed, valid this many days, revocable.
+API_TOKEN_DAYS = int(os.environ.get("TANYS_API_TOKEN_DAYS", "90"))
+
+# Rate limit of the public survey links (surveys.ratelimit): token buckets per link and
+# browser (a signed cookie issued with the page), or per link and address without one.
+RATE_LIMIT_ENABLED = env_bool("TANYS_RATE_LIMIT", True)
+RATE_LIMIT_CLIENT_BURST = float(os.environ.get("TANYS_RATE_CLIENT_BURST", "30"))
+RATE_LIMIT_CLIENT_PER_MINUTE = float(os.environ.get("TANYS_RATE_CLIENT_PER_MINUTE", "10"))
+RATE_LIMIT_COOKIELESS_BURST = float(os.environ.get("TANYS_RATE_COOKIELESS_BURST", "200"))
+RATE_LIMIT_COOKIELESS_PER_MINUTE = float(os.environ.get("TANYS_RATE_COOKIELESS_PER_MINUTE", "120"))
+RATE_LIMIT_COOKIELESS_POST_COST = float(os.environ.get("TANYS_RATE_COOKIELESS_POST_COST", "20"))
+RATE_LIMIT_COOKIE_SECONDS = int(os.environ.get("TANYS_RATE_COOKIE_SECONDS", str(6 * 3600)))
 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # django-axes reports every successful login at INFO; failures and lockouts are warnings.
+    "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from surveys import user_admin  # noqa: F401  (the user admin that grants nothing)
 from surveys.definition import stored_choice_value
 from surveys.models import (
     ESTIMATE_STATUS_CHOICES,

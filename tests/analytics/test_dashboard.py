@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pandas as pd
 import pytest
@@ -161,16 +162,20 @@ def test_microdata_export_needs_the_permission(client):
     assert response.status_code == 403
 
 
-def test_api_token_page_makes_a_token(researcher_client):
+def test_api_token_page_makes_a_token_and_shows_it_once(researcher_client):
     page = researcher_client.get(
         reverse("analytics:api-token"), HTTP_ACCEPT_LANGUAGE="en"
     ).content.decode()
     assert "You have no token yet." in page
-    researcher_client.post(reverse("analytics:api-token"))
-    from rest_framework.authtoken.models import Token
+    made = researcher_client.post(reverse("analytics:api-token"))
+    from apitokens.models import ApiToken, token_digest
 
-    token = Token.objects.get()
-    assert token.key in researcher_client.get(reverse("analytics:api-token")).content.decode()
+    token = ApiToken.objects.get()
+    secret = re.search(r'id="token" readonly value="([^"]+)"', made.content.decode()).group(1)
+    assert token.digest == token_digest(secret) and secret.startswith(token.prefix)
+    assert made["Cache-Control"] == "no-store"
+    later = researcher_client.get(reverse("analytics:api-token")).content.decode()
+    assert secret not in later and token.prefix in later
 
 
 def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, embedded_tasks):
