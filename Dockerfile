@@ -6,6 +6,8 @@ COPY pyproject.toml README.md ./
 COPY config config
 COPY surveys surveys
 COPY analytics analytics
+COPY audit audit
+COPY odk odk
 COPY templates templates
 COPY locale locale
 COPY manage.py ./

@@ -50,6 +50,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "surveys",
     "analytics",
+    "audit",
+    "odk",
 ]
 
 MIDDLEWARE = [

@@ -247,6 +247,28 @@ class Submission(models.Model):
     )
     is_synthetic = models.BooleanField(_("synthetic"), default=False)
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
+    # Review: who decided, when, and what they said (on the whole interview and per question).
+    # A rejected tablet or ODK interview goes back to its enumerator, who resends it fixed as
+    # a new submission whose ``replaces`` points here; every version is kept.
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="reviewed_interviews",
+        verbose_name=_("reviewed by"),
+    )
+    reviewed_at = models.DateTimeField(_("reviewed"), null=True, blank=True)
+    review_comment = models.TextField(_("review comment"), blank=True)
+    question_comments = models.JSONField(_("comments per question"), default=dict, blank=True)
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replaced_by",
+        verbose_name=_("corrects the interview"),
+    )
 
     objects = SubmissionQuerySet.as_manager()
 

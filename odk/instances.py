@@ -1,0 +1,187 @@
+"""OpenRosa submission instances (the XML ODK Collect sends) to stored answers.
+
+An instance is the XForm's primary instance filled in: a root element named after the form
+(``<data id="informal_networks" version="2026.1">``) holding one element per question, groups
+as nested elements, a repeat as one element per entry, and ``<meta>`` with ``instanceID``
+(``uuid:...``) and, for an edit made in Collect, ``deprecatedID``. The answers are rebuilt in
+the shape every channel sends the submission service (question name to value, groups
+flattened, a select_multiple as a list of choice names, a repeat as a list of entries, blank
+questions left out), so the same validation applies to web, tablet and ODK interviews.
+
+The XML is parsed with defusedxml: no DTD, no entity expansion, no external entities.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from defusedxml import ElementTree
+from defusedxml.common import DefusedXmlException
+
+# Elements of a primary instance that are not questions of the form.
+META = "meta"
+# Question types whose value is not kept from the device (recomputed or display only).
+_NOT_ANSWERS = {"note"}
+
+
+class InstanceError(ValueError):
+    """The XML is not a readable instance. ``code`` is stable for programs."""
+
+    def __init__(self, code: str, message: str):
+        self.code = code
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass
+class Instance:
+    form_id: str
+    version: str
+    instance_id: uuid.UUID
+    deprecated_id: uuid.UUID | None
+    answers: dict[str, Any]
+    started_at: dt.datetime | None = None
+    ended_at: dt.datetime | None = None
+    device_id: str = ""
+    meta: dict[str, str] = field(default_factory=dict)
+    # Attachment file names the instance refers to (the audit log), by question type.
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def read_header(xml: bytes) -> tuple[str, str]:
+    """The form id and version the instance says it belongs to."""
+    root = _parse(xml)
+    form_id = root.get("id", "").strip()
+    if not form_id:
+        raise InstanceError("no_form_id", "the instance names no form (no id attribute)")
+    return form_id, root.get("version", "").strip()
+
+
+def parse_instance(
+    xml: bytes, definition: Mapping[str, Any], meta_names: Mapping[str, str] | None = None
+) -> Instance:
+    """Read an instance of the form ``definition`` (a compiled definition).
+
+    ``meta_names`` maps the form's metadata question types (``start``, ``end``,
+    ``deviceid``, ``audit``) to their element names; the compiled definition leaves them
+    out, the XForm carries them (see `odk.xforms`).
+    """
+    meta_names = meta_names or {}
+    root = _parse(xml)
+    form_id = root.get("id", "").strip()
+    meta = _meta(root)
+    instance_id = _uuid(meta.get("instanceID"), "instance_id")
+    if instance_id is None:
+        raise InstanceError("no_instance_id", "the instance has no meta/instanceID")
+    deprecated = _uuid(meta.get("deprecatedID"), "deprecated_id")
+    files: dict[str, str] = {}
+    answers = _group(root, definition.get("children", []), files)
+    started = _datetime(_text_of(root, meta_names.get("start")))
+    ended = _datetime(_text_of(root, meta_names.get("end")))
+    audit = _text_of(root, meta_names.get("audit"))
+    if audit:
+        files["audit"] = audit
+    return Instance(
+        form_id=form_id,
+        version=root.get("version", "").strip(),
+        instance_id=instance_id,
+        deprecated_id=deprecated,
+        answers=answers,
+        started_at=started,
+        ended_at=ended,
+        device_id=_text_of(root, meta_names.get("deviceid"))[:128],
+        meta=meta,
+        files=files,
+    )
+
+
+def _parse(xml: bytes) -> Element:
+    try:
+        root = ElementTree.fromstring(xml, forbid_dtd=True)
+    except DefusedXmlException as exc:
+        raise InstanceError(
+            "xml_forbidden", f"the instance uses a forbidden XML feature: {exc}"
+        ) from exc
+    except ElementTree.ParseError as exc:
+        raise InstanceError("xml_invalid", f"the instance is not well-formed XML: {exc}") from exc
+    return root
+
+
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def _meta(root: Element) -> dict[str, str]:
+    for child in root:
+        if _local(child.tag) == META:
+            return {_local(e.tag): (e.text or "").strip() for e in child}
+    return {}
+
+
+def _uuid(value: str | None, what: str) -> uuid.UUID | None:
+    if not value:
+        return None
+    text = value.removeprefix("uuid:").strip()
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        raise InstanceError(what, f"meta {what} {value!r} is not a UUID") from None
+
+
+def _group(
+    element: Element, nodes: list[Mapping[str, Any]], files: dict[str, str]
+) -> dict[str, Any]:
+    """The answers of the questions in ``nodes`` found under ``element`` (groups flattened)."""
+    by_name: dict[str, list[Element]] = {}
+    for child in element:
+        by_name.setdefault(_local(child.tag), []).append(child)
+    answers: dict[str, Any] = {}
+    for node in nodes:
+        found = by_name.get(node["name"], [])
+        if node["kind"] == "group":
+            for holder in found[:1]:
+                answers.update(_group(holder, node.get("children", []), files))
+        elif node["kind"] == "repeat":
+            entries = [_group(e, node.get("children", []), files) for e in found]
+            # ODK Collect may send a template entry with nothing in it: not an answer.
+            entries = [e for e in entries if e]
+            if entries:
+                answers[node["name"]] = entries
+        elif found and node["type"] not in _NOT_ANSWERS:
+            value = _value(node, (found[0].text or "").strip())
+            if value is not None:
+                answers[node["name"]] = value
+    return answers
+
+
+def _value(node: Mapping[str, Any], text: str) -> Any:
+    if text == "":
+        return None
+    if node["type"] == "select_multiple":
+        return text.split()
+    return text
+
+
+def _text_of(root: Element, name: str | None) -> str:
+    """The text of the first element called ``name`` anywhere in the instance."""
+    if not name:
+        return ""
+    for element in root.iter():
+        if _local(element.tag) == name and (element.text or "").strip():
+            return (element.text or "").strip()
+    return ""
+
+
+def _datetime(text: str) -> dt.datetime | None:
+    if not text:
+        return None
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return value if value.tzinfo is not None else None
