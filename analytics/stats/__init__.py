@@ -7,5 +7,8 @@ any Django module is loaded.
   linearisation with strata and PSUs), confidence intervals, Holm adjustment;
 * `weighting`: post-stratification and raking to population margins;
 * `cells`: the same estimates for many cells at once, from per-cell sums;
-* `publication`: the rules that decide whether a cell is published.
+* `publication`: the rules that decide whether a cell is published;
+* `disclosure`: complementary suppression, so no hidden count comes back by subtraction;
+* `indirect`: indirect questioning designs (list experiment, forced response, crosswise);
+* `summaries`: weighted shares per answer code and per select_multiple option.
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import random
 
-from analytics.disclosure import complementary_suppression, recoverable
+from analytics.stats.disclosure import complementary_suppression, recoverable
 
 NATIONAL = "KZ"
 

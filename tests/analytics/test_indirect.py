@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.estimation import CalibrationInfo, Design
-from analytics.indirect import (
+from analytics.stats.estimation import CalibrationInfo, Design
+from analytics.stats.indirect import (
     contrast,
     crosswise_terms,
     forced_response_terms,

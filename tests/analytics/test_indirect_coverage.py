@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analytics.estimation import Design
-from analytics.indirect import (
+from analytics.stats.estimation import Design
+from analytics.stats.indirect import (
     contrast,
     crosswise_terms,
     forced_response_terms,

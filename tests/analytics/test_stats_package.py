@@ -17,6 +17,9 @@ MODULES = [
     "analytics.stats.weighting",
     "analytics.stats.cells",
     "analytics.stats.publication",
+    "analytics.stats.disclosure",
+    "analytics.stats.indirect",
+    "analytics.stats.summaries",
 ]
 
 

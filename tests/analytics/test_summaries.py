@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.estimation import Design
-from analytics.summaries import multiple_choice, single_choice
+from analytics.stats.estimation import Design
+from analytics.stats.summaries import multiple_choice, single_choice
 
 REFERENCE = Path(__file__).parent / "reference"
 RTOL = 1e-6

@@ -10,7 +10,7 @@ Every share is a domain mean of a 0/1 variable on the full design (R ``svymean``
 ``svyby`` with ``na.rm = TRUE`` on ``I(q == code)``), so domains (a breakdown such as sex or
 region) keep every PSU, and the intervals are Korn-Graubard as for the indicators.
 
-Plain numpy/pandas over a :class:`~analytics.estimation.Design`, no Django.
+Plain numpy/pandas over a :class:`~analytics.stats.estimation.Design`, no Django.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from analytics.estimation import Design
+from analytics.stats.estimation import Design
 
 NOT_IN_BASE = (-3, -9)
 COLUMNS = ["domain", "code", "estimate", "se", "ci_low", "ci_high", "n", "n_base"]
