@@ -313,7 +313,10 @@ COLUMNS = [
     "instance_id", "form_version_id", "wave_id", "region_id", "urban_rural", "stratum", "psu",
     "weight", "channel", "language", "review_status", "answers", "started_at", "ended_at",
     "duration_seconds", "device_id", "user_agent_class", "is_synthetic", "received_at",
+    "question_comments", "review_comment",
 ]  # fmt: skip
+# Columns COPY must fill that the ORM fills from the model's defaults.
+COPY_DEFAULTS = {"question_comments": "{}", "review_comment": ""}
 
 
 def _copy_block(columns: dict[str, list], fixed: dict) -> None:
@@ -323,7 +326,8 @@ def _copy_block(columns: dict[str, list], fixed: dict) -> None:
     or backslashes), so the text format needs no escaping.
     """
     n = len(columns["instance_id"])
-    series = [columns[c] if c in columns else [fixed[c]] * n for c in COLUMNS]
+    values = {**COPY_DEFAULTS, **fixed}
+    series = [columns[c] if c in columns else [values[c]] * n for c in COLUMNS]
     payload = "".join("\t".join(map(str, values)) + "\n" for values in zip(*series, strict=True))
     sql = f"COPY {Submission._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
