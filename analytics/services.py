@@ -368,7 +368,8 @@ def resume_pending_computations(*, unscheduled_only: bool = False) -> list[int]:
     Called when a worker starts, at the end of ``setup_demo`` and, with
     ``unscheduled_only``, periodically: then only the waves whose run is not queued (the
     broker was unreachable) or whose schedule or run went stale are queued, so a wave
-    waiting for its run is not queued twice."""
+    waiting for its run is not queued twice. A run that failed (an error, recorded on the
+    wave) is not retried every sweep: the next interview or worker start retries it."""
     wave_ids = resume_pending_computations_ids()
     if unscheduled_only:
         lost = timezone.now() - timedelta(seconds=stale_after())
@@ -377,6 +378,7 @@ def resume_pending_computations(*, unscheduled_only: bool = False) -> list[int]:
             .filter(
                 Q(running_since__isnull=True, scheduled_at__gte=lost)
                 | Q(running_since__isnull=False, heartbeat_at__gte=lost)
+                | Q(running_since__isnull=True, stage="failed")
             )
             .values_list("wave_id", flat=True)
         )

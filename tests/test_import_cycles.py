@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ["analytics", "surveys", "config"]
+# Every app of the project (a folder with an apps.py), and the project package.
+APPS = sorted(path.parent.name for path in ROOT.glob("*/apps.py")) + ["config"]
 
 
 def module_names(app: str) -> dict[str, Path]:

@@ -184,7 +184,7 @@ BUILD_EXPORT = "analytics.exports.tasks.build_export"
 def stale_running() -> dt.timedelta:
     """A job still "running" after this long lost its worker: the task's hard time limit
     is the same setting (EXPORT_TIME_LIMIT), so a live worker never runs that long. A
-    redelivered message, or the sweep of `resume_stale_export_jobs`, then takes it over."""
+    redelivered message, or the sweep of `resume_export_jobs`, then takes it over."""
     return dt.timedelta(seconds=settings.EXPORT_TIME_LIMIT)
 
 

@@ -16,7 +16,8 @@ from analytics.exports.jobs import expire_export_files, run_export_job
     acks_late=True,
     reject_on_worker_lost=True,
     time_limit=settings.EXPORT_TIME_LIMIT,
-    soft_time_limit=max(1, settings.EXPORT_TIME_LIMIT - 60),
+    # a minute (a tenth of a short limit) to record the failure before the hard limit
+    soft_time_limit=settings.EXPORT_TIME_LIMIT - min(60, settings.EXPORT_TIME_LIMIT // 10),
 )
 def build_export(job_id: int) -> None:
     """Idempotent through ExportJob.status: only a queued (or stale) job is claimed."""

@@ -89,7 +89,8 @@ def _factorize(values: np.ndarray | pd.Series, what: str) -> tuple[np.ndarray, n
     return codes.astype(np.int64), np.asarray(uniques)
 
 
-def _t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
+def t_quantile(level: float, df: np.ndarray | float) -> np.ndarray:
+    """The t quantile of a two-sided interval at confidence ``level`` (NaN where df <= 0)."""
     df = np.asarray(df, dtype=float)
     with np.errstate(invalid="ignore"):
         return np.where(df > 0, stats.t.ppf(0.5 + level / 2, np.where(df > 0, df, 1)), np.nan)
@@ -580,7 +581,7 @@ def intervals(
     degrees of freedom ``df`` and sample sizes ``n``, by method ``ci`` ("wald", "logit" or
     "korn-graubard"), at confidence ``level``. Vectorised; shared with `cells`."""
     alpha = 1 - level
-    t = _t_quantile(level, df)
+    t = t_quantile(level, df)
     with np.errstate(divide="ignore", invalid="ignore"):
         if ci == "wald":
             return p - t * se, p + t * se
@@ -601,7 +602,7 @@ def intervals(
         n_eff = p * (1 - p) / se**2
         # No variance (p = 0 or 1): fall back to the unweighted n (NCHS).
         n_eff = np.where((se == 0) | ~np.isfinite(n_eff), n, n_eff)
-        adj = _t_quantile(level, n - 1) / t
+        adj = t_quantile(level, n - 1) / t
         n_eff = n_eff * adj**2
         x = n_eff * p
         low = np.where(p > 0, stats.beta.ppf(alpha / 2, x, n_eff - x + 1), 0.0)
@@ -618,7 +619,7 @@ def _test_result(diff: float, se: float, df: float | None, level: float) -> dict
         q = float(stats.norm.ppf(0.5 + level / 2))
     else:
         p_value = float(2 * stats.t.sf(abs(stat), df)) if df > 0 else np.nan
-        q = float(_t_quantile(level, df))
+        q = float(t_quantile(level, df))
     return {
         "estimate": diff,
         "se": se,

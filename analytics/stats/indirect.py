@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analytics.stats.estimation import Design, _t_quantile
+from analytics.stats.estimation import Design, t_quantile
 
 
 @dataclass(frozen=True)
@@ -72,7 +72,7 @@ def contrast(
     variance = design._variance(design._psu_totals(z, np.zeros(design.n_rows, np.int64), 1))[0]
     se = float(np.sqrt(max(variance, 0.0)))
     df = float(design.df)
-    half = float(_t_quantile(level, df)) * se if df > 0 else np.nan
+    half = float(t_quantile(level, df)) * se if df > 0 else np.nan
     return {
         "estimate": estimate,
         "se": se,

@@ -204,6 +204,9 @@ def test_the_periodic_sweep_queues_work_whose_message_never_reached_the_broker(s
             # Queued now: the next sweep leaves it alone rather than queue it twice.
             assert resume_pending_work()["waves"] == []
             assert client.llen(queue) == 1
+            # A run that failed is left to the next interview, not retried every sweep.
+            WaveComputation.objects.filter(wave=wave).update(scheduled_at=None, stage="failed")
+            assert resume_pending_work()["waves"] == []
     finally:
         client.delete(queue)
     schedule = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
