@@ -66,7 +66,9 @@ def test_upload_records_who_uploaded_which_file(admin_client, admin_user):
     assert event.object_id == str(version.pk)
     assert event.detail["file_name"] == "informal_networks.xlsx"
     assert event.detail["sha256"] == hashlib.sha256(INSTRUMENT.read_bytes()).hexdigest()
-    assert event.detail["version"] == version.version and event.detail["survey"] == "informal-networks"
+    assert (
+        event.detail["version"] == version.version and event.detail["survey"] == "informal-networks"
+    )
     # The same file again stores nothing and records nothing.
     with INSTRUMENT.open("rb") as handle:
         admin_client.post(
