@@ -7,6 +7,7 @@ COPY config config
 COPY surveys surveys
 COPY analytics analytics
 COPY audit audit
+COPY collect collect
 COPY templates templates
 COPY locale locale
 COPY manage.py ./
