@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -17,6 +16,7 @@ from rest_framework.request import Request
 
 from collect import selectors
 from collect.authentication import DeviceTokenAuthentication
+from collect.models import CollectSettings
 from surveys.definition import interface_language
 from surveys.models import pick_translation
 from surveys.validation import TEXT_MAX_LENGTH
@@ -32,10 +32,92 @@ APP_VERSION = "1"
 STATIC_DIR = Path(__file__).resolve().parent / "static" / "collect"
 
 
+def app_messages() -> dict[str, str]:
+    """The app's texts in the active language (the page carries all three)."""
+    return {
+        "title": gettext("Enumerator's tablet"),
+        "enrolTitle": gettext("Enrol this tablet"),
+        "enrolHelp": gettext(
+            "Sign in with your enumerator account, or enter the code your supervisor gave you."
+        ),
+        "username": gettext("Username"),
+        "password": gettext("Password"),
+        "or": gettext("or"),
+        "code": gettext("Enrolment code"),
+        "label": gettext("Name of this tablet (optional)"),
+        "enrol": gettext("Enrol"),
+        "enrolFailed": gettext("The tablet could not be enrolled."),
+        "offlineNeeded": gettext("Connect to the internet to enrol this tablet."),
+        "signedInAs": gettext("Enumerator: %(name)s"),
+        "assignments": gettext("Assignments"),
+        "noAssignments": gettext("No assignments yet."),
+        "progress": gettext("%(done)s of %(quota)s interviews done, %(accepted)s accepted"),
+        "progressUnlimited": gettext("%(done)s interviews done, %(accepted)s accepted (no quota)"),
+        "newInterview": gettext("New interview"),
+        "quotaReached": gettext(
+            "The quota of this assignment is reached (%(count)s of %(quota)s). "
+            "Check with your supervisor before starting another interview."
+        ),
+        "startAnyway": gettext("Start anyway"),
+        "drafts": gettext("Drafts"),
+        "waiting": gettext("Waiting to be sent"),
+        "sent": gettext("Sent"),
+        "returned": gettext("Returned by the supervisor"),
+        "problems": gettext("Not accepted by the server"),
+        "continue": gettext("Continue"),
+        "fix": gettext("Fix and resend"),
+        "none": gettext("None."),
+        "sendNow": gettext("Send now"),
+        "refresh": gettext("Update assignments"),
+        "online": gettext("Online"),
+        "offline": gettext(
+            "Offline: interviews are kept on this tablet and sent when a connection is back."
+        ),
+        "offlineReady": gettext("Ready to work offline."),
+        "storage": gettext("Storage"),
+        "storagePersisted": gettext("Storage is persistent: the browser will not clear it."),
+        "storageNotPersisted": gettext(
+            "Storage is not persistent: the browser may clear it when space runs low. "
+            "Export interviews regularly."
+        ),
+        "storageFree": gettext("Free space: %(free)s MB"),
+        "storageLow": gettext(
+            "Little space is left on this tablet: send or export interviews now."
+        ),
+        "files": gettext("Files"),
+        "export": gettext("Export waiting interviews to a file"),
+        "import": gettext("Import interviews from a file"),
+        "exported": gettext("%(count)s interviews exported."),
+        "imported": gettext("%(count)s interviews imported; they are sent with the others."),
+        "importBad": gettext("This file is not an export of interviews."),
+        "revoked": gettext(
+            "This tablet's access was withdrawn. Your interviews are kept on it: "
+            "export them to a file and ask your supervisor to enrol the tablet again."
+        ),
+        "supervisorComment": gettext("Supervisor's comment:"),
+        "overQuota": gettext("over quota"),
+        "waitingCount": gettext("Waiting:"),
+        "sentCount": gettext("Sent:"),
+    }
+
+
 @require_GET
 def app(request: HttpRequest) -> HttpResponse:
     """The app shell: everything else happens in the browser, online or not."""
-    return render(request, "collect/app.html", {"app_version": APP_VERSION})
+    messages = {}
+    for code in LANGUAGE_NAMES:
+        with translation.override(code):
+            messages[code] = app_messages()
+    config = {
+        "appVersion": APP_VERSION,
+        "language": translation.get_language() or "kk",
+        "messages": messages,
+    }
+    return render(
+        request,
+        "collect/app.html",
+        {"config": config, "languages": LANGUAGE_NAMES, "app_version": APP_VERSION},
+    )
 
 
 @require_GET
@@ -51,6 +133,7 @@ def manifest(request: HttpRequest) -> JsonResponse:
         "icons": [
             {"src": static("collect/icon.svg"), "sizes": "any", "type": "image/svg+xml"},
             {"src": static("collect/icon-192.png"), "sizes": "192x192", "type": "image/png"},
+            {"src": static("collect/icon-512.png"), "sizes": "512x512", "type": "image/png"},
         ],
     }
     response = JsonResponse(body)
@@ -63,7 +146,7 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     """Served from /collect/ so that its scope is the app; never cached by HTTP caches."""
     text = (STATIC_DIR / "sw.js").read_text(encoding="utf-8")
     text = text.replace("__APP_VERSION__", APP_VERSION)
-    text = text.replace("__STATIC__", settings.STATIC_URL.rstrip("/"))
+    text = text.replace("__STATIC__", static("").rstrip("/"))
     response = HttpResponse(text, content_type="text/javascript")
     response["Cache-Control"] = "no-cache"
     response["Service-Worker-Allowed"] = "/collect/"
@@ -103,6 +186,17 @@ def form_page(request: HttpRequest, pk: int) -> HttpResponse:
             "messages": interface_messages(),
             "textMax": TEXT_MAX_LENGTH,
             "formVersion": version.pk,
+            "collect": {
+                "appVersion": APP_VERSION,
+                "formScript": static("surveys/form.js"),
+                "recordGps": bool(
+                    CollectSettings.objects.filter(
+                        survey_id=version.survey_id, record_gps=True
+                    ).exists()
+                ),
+                "supervisorComment": gettext("Supervisor's comment:"),
+                "questionComment": gettext("Supervisor:"),
+            },
         }
         context = {
             "title": pick_translation({"default": version.title}, language),
