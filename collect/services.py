@@ -373,7 +373,7 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         gettext("There is no questionnaire version %(version)s.")
                         % {"version": row["form_version"]}
                     )
-            if enumerator is not None and quota is not None:
+            if enumerator is not None:
                 problems.extend(
                     p
                     for p in _check_assignment(
@@ -381,7 +381,7 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         wave=wave,
                         region=region,
                         form_version=version,
-                        quota=quota,
+                        quota=UNLIMITED if quota is None else quota,
                         prefilled=prefilled,
                     )
                     if p not in problems
