@@ -280,6 +280,32 @@ def create_assignment(
     return assignment
 
 
+def save_assignment(*, assignment: Assignment, actor: Any) -> Assignment:
+    """Store an edited assignment (its quota, place or prefilled answers)."""
+    problems = _check_assignment(
+        enumerator=assignment.enumerator,
+        wave=assignment.wave,
+        region=assignment.region,
+        form_version=assignment.form_version,
+        quota=assignment.quota,
+        prefilled=assignment.prefilled,
+    )
+    if problems:
+        raise AssignmentErrors(problems)
+    with transaction.atomic():
+        old = _assignment_summary(Assignment.objects.get(pk=assignment.pk))
+        assignment.save()
+        record(
+            actor=actor,
+            action=AuditAction.ASSIGNMENTS_CHANGED,
+            obj=assignment,
+            survey_id=assignment.wave.survey_id,
+            old=old,
+            new=_assignment_summary(assignment),
+        )
+    return assignment
+
+
 def _assignment_summary(a: Assignment) -> dict[str, Any]:
     return {
         "enumerator": a.enumerator.get_username(),
