@@ -13,7 +13,7 @@ from collect.services import create_assignment
 from surveys.models import Region, Wave
 
 # Two settlements of two regions: a city and a rural district (SETTLEMENT 1 and 4).
-DEMO_ASSIGNMENTS = [
+DEMO_ASSIGNMENTS: list[dict[str, Any]] = [
     {
         "region": "KZ-75",
         "settlement": "Алматы",

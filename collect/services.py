@@ -508,11 +508,28 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
         )
     }
     gps = set(CollectSettings.objects.filter(record_gps=True).values_list("survey_id", flat=True))
-    return [
-        _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                  versions=versions, gps_surveys=gps)
-        for item in items
-    ]  # fmt: skip
+    # One transaction for the batch and a savepoint per interview: a refused interview rolls
+    # back alone, and the batch costs one commit and one recomputation mark per wave.
+    with transaction.atomic():
+        results = [
+            _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
+                      versions=versions, gps_surveys=gps)
+            for item in items
+        ]  # fmt: skip
+        waves = {
+            assignments[i["assignment"]].wave_id
+            for i, r in zip(items, results, strict=True)
+            if r["status"] == SyncStatus.STORED
+        }
+        transaction.on_commit(lambda: interviews_stored(wave_ids=waves))
+    return results
+
+
+def interviews_stored(*, wave_ids: set[int]) -> None:
+    from analytics.services import mark_wave_dirty
+
+    for wave_id in sorted(wave_ids):
+        mark_wave_dirty(wave_id=wave_id)
 
 
 def _sync_one(
@@ -631,14 +648,16 @@ def _store(
         replaces = None
         if existing is None and item.get("replaces") not in (None, ""):
             replaces = _returned_interview(item["replaces"], enumerator)
-        # The assignment row is locked so that two devices syncing at once count its
-        # quota one after the other.
-        locked = Assignment.objects.select_for_update().get(pk=assignment.pk)
-        done = (
-            TabletInterview.objects.filter(assignment=locked)
-            .exclude(submission__review_status=ReviewStatus.REJECTED)
-            .count()
-        )
+        done = 0
+        if assignment.quota != UNLIMITED:
+            # The assignment row is locked so that two devices syncing at once count its
+            # quota one after the other.
+            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            done = (
+                TabletInterview.objects.filter(assignment=assignment)
+                .exclude(submission__review_status=ReviewStatus.REJECTED)
+                .count()
+            )
         submission = submit_interview(
             wave=assignment.wave,
             form_version=version,
@@ -651,6 +670,7 @@ def _store(
             device_id=str(device.pk),
             enumerator=enumerator,
             design=design,
+            recompute=False,
         )
         if existing is not None:
             tablet = TabletInterview.objects.filter(submission=submission).first()
@@ -658,7 +678,7 @@ def _store(
             if tablet is not None and tablet.over_quota:
                 result["over_quota"] = True
             return result
-        over = locked.quota != UNLIMITED and done >= locked.quota
+        over = assignment.quota != UNLIMITED and done >= assignment.quota
         try:
             with transaction.atomic():
                 if replaces is not None:
@@ -666,7 +686,7 @@ def _store(
                 TabletInterview.objects.create(
                     submission=submission,
                     device=device,
-                    assignment=locked,
+                    assignment=assignment,
                     paradata=paradata,
                     over_quota=over,
                 )

@@ -339,3 +339,14 @@ def test_schema_documents_the_collect_paths():
     schema = staff.get("/api/schema/?format=json").json()
     for path in ("devices/", "assignments/", "form-versions/{id}/", "sync/", "returned/"):
         assert f"/api/collect/{path}" in schema["paths"]
+
+
+def test_a_batch_marks_its_wave_dirty_once(field, django_capture_on_commit_callbacks):
+    from analytics.models import WaveComputation
+
+    wave, *_, assignment, _, client = field
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        sync(client, [item(assignment) for _ in range(5)])
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert WaveComputation.objects.get(wave=wave).dirty
