@@ -6,6 +6,7 @@ one bad interview never blocks the others), and records its audit event in it.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -488,9 +489,9 @@ def _clean_paradata(paradata: dict[str, Any], *, gps_allowed: bool) -> dict[str,
 def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]:
     """Store a batch of tablet interviews; one result per item, in order.
 
-    Each item is stored (or refused) in a transaction of its own through
-    `surveys.services.submit_interview`, so one bad item never blocks the others and a
-    resent batch stores nothing twice. The caller checks the envelope and the size limit.
+    Each item is stored (or refused) through `surveys.services.submit_interview` in a
+    savepoint, so one bad item never blocks the others, and a resent batch stores nothing
+    twice. The caller checks the envelope and the size limit.
     """
     enumerator = device.enumerator
     assignment_ids = {i.get("assignment") for i in items if isinstance(i, dict)}
@@ -508,14 +509,26 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
         )
     }
     gps = set(CollectSettings.objects.filter(record_gps=True).values_list("survey_id", flat=True))
+    ids = []
+    for i in items:
+        with contextlib.suppress(ValueError, AttributeError):
+            ids.append(uuid.UUID(str(i.get("instance_id"))))
     # One transaction for the batch and a savepoint per interview: a refused interview rolls
     # back alone, and the batch costs one commit and one recomputation mark per wave.
     with transaction.atomic():
+        batch = _Batch(
+            existing=dict(
+                Submission.objects.filter(instance_id__in=ids).values_list(
+                    "instance_id", "enumerator_id"
+                )
+            )
+        )
         results = [
             _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                      versions=versions, gps_surveys=gps)
+                      versions=versions, gps_surveys=gps, batch=batch)
             for item in items
         ]  # fmt: skip
+        TabletInterview.objects.bulk_create(batch.pending, ignore_conflicts=True)
         waves = {
             assignments[i["assignment"]].wave_id
             for i, r in zip(items, results, strict=True)
@@ -540,6 +553,7 @@ def _sync_one(
     assignments: dict[int, Assignment],
     versions: dict[int, FormVersion],
     gps_surveys: set[int],
+    batch: _Batch,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         return _refused(None, "malformed", gettext("This interview could not be read."))
@@ -597,6 +611,7 @@ def _sync_one(
                 started=started,
                 ended=ended,
                 paradata=paradata,
+                batch=batch,
             )
         except AnswerErrors as exc:
             return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
@@ -610,6 +625,18 @@ def _sync_one(
             return _refused(instance_id, exc.code, exc.message)
 
 
+@dataclass
+class _Batch:
+    """What a batch learns as it goes: the instance ids already stored (and whose), and the
+    tablet rows to insert in one statement at the end."""
+
+    existing: dict[uuid.UUID, int | None]
+    pending: list[TabletInterview] = field(default_factory=list)
+
+    def pending_for(self, assignment: Assignment) -> int:
+        return sum(1 for p in self.pending if p.assignment_id == assignment.pk)
+
+
 def _store(
     *,
     instance: uuid.UUID,
@@ -621,6 +648,7 @@ def _store(
     started: dt.datetime,
     ended: dt.datetime,
     paradata: dict[str, Any],
+    batch: _Batch,
 ) -> dict[str, Any]:
     instance_id = str(instance)
     language = item.get("language")
@@ -632,32 +660,27 @@ def _store(
     design["psu"] = assignment.psu or assignment.settlement or f"TAB-{assignment.pk}"
     if assignment.prefilled.get("URBAN") in (1, 2):
         design["urban_rural"] = assignment.prefilled["URBAN"]
-    with transaction.atomic():
-        existing = (
-            Submission.objects.filter(instance_id=instance)
-            .values_list("pk", "enumerator_id")
-            .first()
+    seen = instance in batch.existing
+    if seen and batch.existing[instance] != enumerator.pk:
+        raise SubmissionRefused(
+            "instance_conflict",
+            gettext("An interview with this identifier was already received with other answers."),
         )
-        if existing is not None and existing[1] != enumerator.pk:
-            raise SubmissionRefused(
-                "instance_conflict",
-                gettext(
-                    "An interview with this identifier was already received with other answers."
-                ),
-            )
-        replaces = None
-        if existing is None and item.get("replaces") not in (None, ""):
-            replaces = _returned_interview(item["replaces"], enumerator)
+    wants_replace = not seen and item.get("replaces") not in (None, "")
+    limited = assignment.quota != UNLIMITED
+    # A savepoint of its own when something can fail after the interview is inserted (its
+    # correction link) or when the quota is counted under a lock; otherwise the submission
+    # service's own savepoint is enough.
+    with transaction.atomic() if wants_replace or limited else contextlib.nullcontext():
+        replaces = _returned_interview(item["replaces"], enumerator) if wants_replace else None
         done = 0
-        if assignment.quota != UNLIMITED:
+        if limited and not seen:
             # The assignment row is locked so that two devices syncing at once count its
             # quota one after the other.
             Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
-            done = (
-                TabletInterview.objects.filter(assignment=assignment)
-                .exclude(submission__review_status=ReviewStatus.REJECTED)
-                .count()
-            )
+            done = TabletInterview.objects.filter(assignment=assignment).exclude(
+                submission__review_status=ReviewStatus.REJECTED
+            ).count() + batch.pending_for(assignment)
         submission = submit_interview(
             wave=assignment.wave,
             form_version=version,
@@ -672,29 +695,35 @@ def _store(
             design=design,
             recompute=False,
         )
-        if existing is not None:
-            tablet = TabletInterview.objects.filter(submission=submission).first()
+        if seen:
+            tablet = (
+                next((p for p in batch.pending if p.submission_id == submission.pk), None)
+                or TabletInterview.objects.filter(submission=submission).first()
+            )
             result: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.DUPLICATE}
             if tablet is not None and tablet.over_quota:
                 result["over_quota"] = True
             return result
-        over = assignment.quota != UNLIMITED and done >= assignment.quota
-        try:
-            with transaction.atomic():
-                if replaces is not None:
+        if replaces is not None:
+            try:
+                with transaction.atomic():
                     Submission.objects.filter(pk=submission.pk).update(replaces=replaces)
-                TabletInterview.objects.create(
-                    submission=submission,
-                    device=device,
-                    assignment=assignment,
-                    paradata=paradata,
-                    over_quota=over,
-                )
-        except IntegrityError:
-            raise SubmissionRefused(
-                "replaces_not_returned",
-                gettext("The interview this one corrects was already corrected."),
-            ) from None
+            except IntegrityError:
+                raise SubmissionRefused(
+                    "replaces_not_returned",
+                    gettext("The interview this one corrects was already corrected."),
+                ) from None
+        over = limited and done >= assignment.quota
+        batch.pending.append(
+            TabletInterview(
+                submission=submission,
+                device=device,
+                assignment=assignment,
+                paradata=paradata,
+                over_quota=over,
+            )
+        )
+        batch.existing[instance] = enumerator.pk
     stored: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.STORED}
     if over:
         stored["over_quota"] = True
