@@ -58,7 +58,9 @@ def fieldwork():
 def interviews(n: int, assignment, seed: int = 11) -> list[dict]:
     from surveys.demo import RATES_CURRENT, answers_json, draw_interviews
 
-    cols = draw_interviews(n=n, geography="KZ2022", rates=RATES_CURRENT, fieldwork_year=2026, seed=seed)
+    cols = draw_interviews(
+        n=n, geography="KZ2022", rates=RATES_CURRENT, fieldwork_year=2026, seed=seed
+    )
     start = dt.datetime(2026, 5, 4, 10, 0, tzinfo=dt.UTC)
     items = []
     for i, text in enumerate(answers_json(cols, slice(0, n))):
@@ -86,7 +88,9 @@ def copy_baseline(ids: list[int]) -> float:
         with cur.copy(f"COPY (SELECT * FROM {table} WHERE id = ANY(%s)) TO STDOUT", [ids]) as out:
             payload = b"".join(bytes(chunk) for chunk in out)
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMP TABLE bench_copy (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP")
+        cursor.execute(
+            f"CREATE TEMP TABLE bench_copy (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
+        )
         started = time.perf_counter()
         with cursor.cursor.copy("COPY bench_copy FROM STDIN") as copy:
             copy.write(payload)

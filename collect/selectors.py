@@ -42,3 +42,23 @@ def returned_to(enumerator: Any) -> QuerySet[Submission]:
 
 def tablet_interviews(enumerator: Any) -> QuerySet[TabletInterview]:
     return TabletInterview.objects.filter(submission__enumerator=enumerator)
+
+
+# Questionnaire versions are immutable once imported (a changed workbook needs a new
+# version), so a process keeps the ones it has parsed: a sync request then reads a short
+# row instead of a definition of a few hundred kilobytes.
+_VERSIONS: dict[tuple[int, str, Any], FormVersion] = {}
+_VERSIONS_KEPT = 64
+
+
+def form_versions(ids: list[int]) -> dict[int, FormVersion]:
+    keys = list(
+        FormVersion.objects.filter(pk__in=ids).values_list("pk", "xlsform_sha256", "created_at")
+    )
+    missing = [key[0] for key in keys if key not in _VERSIONS]
+    if missing:
+        if len(_VERSIONS) + len(missing) > _VERSIONS_KEPT:
+            _VERSIONS.clear()
+        for version in FormVersion.objects.filter(pk__in=missing).select_related("survey"):
+            _VERSIONS[(version.pk, version.xlsform_sha256, version.created_at)] = version
+    return {key[0]: _VERSIONS[key] for key in keys if key in _VERSIONS}

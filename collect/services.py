@@ -28,11 +28,11 @@ from audit.services import record
 from collect.models import (
     UNLIMITED,
     Assignment,
-    CollectSettings,
     Device,
     EnrolmentCode,
     TabletInterview,
 )
+from collect.selectors import form_versions
 from collect.tokens import digest, new_device_token, new_enrolment_code, normalise_code
 from surveys.definition import interface_language
 from surveys.models import Channel, FormVersion, Region, ReviewStatus, Submission, Wave
@@ -498,17 +498,20 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
     version_ids = {i.get("form_version") for i in items if isinstance(i, dict)}
     assignments = {
         a.pk: a
-        for a in Assignment.objects.select_related("wave", "region", "wave__survey").filter(
+        for a in Assignment.objects.select_related(
+            "wave", "region", "wave__survey__collect_settings"
+        ).filter(
             pk__in=[x for x in assignment_ids if isinstance(x, int) and not isinstance(x, bool)]
         )
     }
-    versions = {
-        v.pk: v
-        for v in FormVersion.objects.filter(
-            pk__in=[x for x in version_ids if isinstance(x, int) and not isinstance(x, bool)]
-        )
+    versions = form_versions(
+        [x for x in version_ids if isinstance(x, int) and not isinstance(x, bool)]
+    )
+    gps = {
+        a.wave.survey_id
+        for a in assignments.values()
+        if getattr(getattr(a.wave.survey, "collect_settings", None), "record_gps", False)
     }
-    gps = set(CollectSettings.objects.filter(record_gps=True).values_list("survey_id", flat=True))
     ids = []
     for i in items:
         with contextlib.suppress(ValueError, AttributeError):

@@ -350,3 +350,20 @@ def test_a_batch_marks_its_wave_dirty_once(field, django_capture_on_commit_callb
     assert len(callbacks) == 1
     callbacks[0]()
     assert WaveComputation.objects.get(wave=wave).dirty
+
+
+def test_gps_is_kept_only_where_the_survey_records_it(field):
+    from collect.models import CollectSettings
+
+    wave, *_, assignment, _, client = field
+    fix = {"lat": 43.25, "lon": 76.91, "accuracy": 12.0, "at": "2026-05-04T10:01:00+00:00"}
+    off = item(assignment)
+    off["paradata"]["gps"] = fix
+    sync(client, [off])
+    assert "gps" not in Submission.objects.get(instance_id=off["instance_id"]).tablet.paradata
+    CollectSettings.objects.create(survey=wave.survey, record_gps=True)
+    assert client.get(f"/api/collect/form-versions/{wave.form_version_id}/").json()["record_gps"]
+    on = item(assignment)
+    on["paradata"]["gps"] = fix
+    sync(client, [on])
+    assert Submission.objects.get(instance_id=on["instance_id"]).tablet.paradata["gps"] == fix
