@@ -84,9 +84,9 @@ def copy_baseline(ids: list[int]) -> float:
     table = Submission._meta.db_table
     connection.ensure_connection()
     raw = connection.connection
-    with raw.cursor() as cur:
-        with cur.copy(f"COPY (SELECT * FROM {table} WHERE id = ANY(%s)) TO STDOUT", [ids]) as out:
-            payload = b"".join(bytes(chunk) for chunk in out)
+    query = f"COPY (SELECT * FROM {table} WHERE id = ANY(%s)) TO STDOUT"
+    with raw.cursor() as cur, cur.copy(query, [ids]) as out:
+        payload = b"".join(bytes(chunk) for chunk in out)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
             f"CREATE TEMP TABLE bench_copy (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DROP"
