@@ -24,15 +24,15 @@ from collect.serializers import (
     AssignmentErrorsOutputSerializer,
     AssignmentOutputSerializer,
     AssignmentUploadOutputSerializer,
+    CollectErrorOutputSerializer,
     EnrolInputSerializer,
     EnrolmentCodeInputSerializer,
     EnrolmentCodeOutputSerializer,
     EnrolOutputSerializer,
-    ErrorOutputSerializer,
-    FormVersionOutputSerializer,
     ReturnedOutputSerializer,
     SyncInputSerializer,
     SyncOutputSerializer,
+    TabletFormVersionOutputSerializer,
 )
 from collect.tokens import qr_svg
 from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
@@ -67,8 +67,8 @@ class DevicesView(APIView):
         request=EnrolInputSerializer,
         responses={
             201: EnrolOutputSerializer,
-            400: ErrorOutputSerializer,
-            403: ErrorOutputSerializer,
+            400: CollectErrorOutputSerializer,
+            403: CollectErrorOutputSerializer,
         },
         summary="Enrol a device",
     )
@@ -114,7 +114,7 @@ class EnrolmentCodesView(APIView):
 
     @extend_schema(
         request=EnrolmentCodeInputSerializer,
-        responses={201: EnrolmentCodeOutputSerializer, 400: ErrorOutputSerializer},
+        responses={201: EnrolmentCodeOutputSerializer, 400: CollectErrorOutputSerializer},
         summary="Make an enrolment code",
     )
     def post(self, request: Request) -> Response:
@@ -204,7 +204,7 @@ def form_version_payload(version: Any) -> dict[str, Any]:
 
 class FormVersionView(DeviceView):
     @extend_schema(
-        responses=FormVersionOutputSerializer, summary="A questionnaire, for offline use"
+        responses=TabletFormVersionOutputSerializer, summary="A questionnaire, for offline use"
     )
     def get(self, request: Request, pk: int) -> Response:
         version = selectors.form_version_for(request.user, pk)
@@ -212,7 +212,7 @@ class FormVersionView(DeviceView):
             return Response(
                 {"code": "unknown_form_version", "message": gettext("Not found.")}, status=404
             )
-        return Response(FormVersionOutputSerializer(form_version_payload(version)).data)
+        return Response(TabletFormVersionOutputSerializer(form_version_payload(version)).data)
 
 
 class SyncView(DeviceView):
@@ -221,7 +221,7 @@ class SyncView(DeviceView):
         responses={
             200: SyncOutputSerializer,
             400: OpenApiResponse(description='the envelope is not {"interviews": [...]}'),
-            413: ErrorOutputSerializer,
+            413: CollectErrorOutputSerializer,
         },
         summary="Send interviews",
         description=(

@@ -26,7 +26,7 @@ class EnrolOutputSerializer(serializers.Serializer):
     enumerator = serializers.CharField()
 
 
-class ErrorOutputSerializer(serializers.Serializer):
+class CollectErrorOutputSerializer(serializers.Serializer):
     code = serializers.CharField()
     message = serializers.CharField()
 
@@ -59,7 +59,7 @@ class AssignmentOutputSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
 
 
-class FormVersionOutputSerializer(serializers.Serializer):
+class TabletFormVersionOutputSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     survey = serializers.CharField()
     version = serializers.CharField()
