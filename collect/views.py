@@ -3,8 +3,11 @@ questionnaire pages it caches (the web form's renderer, with the app's storage).
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from pathlib import Path
 
+from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
@@ -141,11 +144,30 @@ def manifest(request: HttpRequest) -> JsonResponse:
     return response
 
 
+SHELL_FILES = [
+    "collect/app.js", "collect/store.js", "collect/outbox.js", "collect/interview.js",
+    "collect/app.css", "collect/icon.svg", "surveys/expressions.js", "surveys/form.js",
+    "surveys/form.css",
+]  # fmt: skip
+
+
+@functools.cache
+def shell_version() -> str:
+    """The app version and a digest of the files the shell caches: a deployment that
+    changes any of them installs a new shell cache (the questionnaire cache stays)."""
+    digest = hashlib.sha256(APP_VERSION.encode())
+    for name in SHELL_FILES:
+        path = finders.find(name)
+        if path:
+            digest.update(Path(str(path)).read_bytes())
+    return f"{APP_VERSION}-{digest.hexdigest()[:12]}"
+
+
 @require_GET
 def service_worker(request: HttpRequest) -> HttpResponse:
     """Served from /collect/ so that its scope is the app; never cached by HTTP caches."""
     text = (STATIC_DIR / "sw.js").read_text(encoding="utf-8")
-    text = text.replace("__APP_VERSION__", APP_VERSION)
+    text = text.replace("__APP_VERSION__", shell_version())
     text = text.replace("__STATIC__", static("").rstrip("/"))
     response = HttpResponse(text, content_type="text/javascript")
     response["Cache-Control"] = "no-cache"

@@ -367,3 +367,18 @@ def test_gps_is_kept_only_where_the_survey_records_it(field):
     on["paradata"]["gps"] = fix
     sync(client, [on])
     assert Submission.objects.get(instance_id=on["instance_id"]).tablet.paradata["gps"] == fix
+
+
+def test_the_app_shell_manifest_and_service_worker(client):
+    page = client.get("/collect/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert '<link rel="manifest" href="/collect/manifest.webmanifest">' in html
+    assert "<script>" not in html  # no inline script: the page works under default-src 'self'
+    manifest = client.get("/collect/manifest.webmanifest").json()
+    assert manifest["scope"] == "/collect/" and manifest["display"] == "standalone"
+    assert any(icon["sizes"] == "192x192" for icon in manifest["icons"])
+    worker = client.get("/collect/sw.js")
+    assert worker["Content-Type"].startswith("text/javascript")
+    text = worker.content.decode()
+    assert "const SHELL = 'tanys-shell-' + VERSION;" in text and "__APP_VERSION__" not in text
