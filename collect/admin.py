@@ -8,7 +8,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from collect import services
-from collect.models import Assignment, CollectSettings, Device, EnrolmentCode
+from collect.models import Assignment, CollectSettings, Device, EnrolmentCode, TabletInterview
 
 
 @admin.register(Device)
@@ -80,3 +80,19 @@ class AssignmentAdmin(admin.ModelAdmin):
 @admin.register(CollectSettings)
 class CollectSettingsAdmin(admin.ModelAdmin):
     list_display = ["survey", "record_gps"]
+
+
+@admin.register(TabletInterview)
+class TabletInterviewAdmin(admin.ModelAdmin):
+    """Tablet interviews with their device, assignment, quota flag and paradata."""
+
+    list_display = ["submission", "assignment", "device", "over_quota"]
+    list_filter = ["over_quota", "assignment__wave", "assignment__region"]
+    list_select_related = ["submission", "assignment__wave", "assignment__region", "device"]
+    readonly_fields = ["submission", "assignment", "device", "over_quota", "paradata"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False  # interviews arrive through the sync service
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # type: ignore[no-untyped-def]
+        return False
