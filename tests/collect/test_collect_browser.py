@@ -61,7 +61,23 @@ def test_offline_interviews_survive_a_closed_page_and_sync_once(browser, live_se
     assert "0 of 3" in page.locator(".assignment .progress-text").inner_text()
 
     context.set_offline(True)
-    for age in ("31", "42", "53"):
+    # The first interview (in English, the app's language) changes an answer and switches
+    # to Russian half-way, offline.
+    page.locator(".new-interview").first.click()
+    page.wait_for_selector("#tanys-form section.page.current")
+    page.click("#next")
+    page.locator('input[name="q1"][value="2"]').check()
+    page.locator('input[name="q1"][value="1"]').check()
+    page.click("#next")
+    page.click('.langs a[data-lang="ru"]')
+    page.wait_for_url("**lang=ru")
+    page.wait_for_selector("#f-age")
+    assert "Возраст" in page.locator('[data-q="age"]').inner_text()
+    page.fill("#f-age", "31")
+    page.click("#submit")
+    page.wait_for_url("**/collect/")
+    page.wait_for_selector("body[data-ready=yes]")
+    for age in ("42", "53"):
         interview(page, age)
     assert waiting(page) == 3
     assert Submission.objects.count() == 0
@@ -75,6 +91,7 @@ def test_offline_interviews_survive_a_closed_page_and_sync_once(browser, live_se
     # The quota is reached: the app says so before the next interview starts.
     page.locator(".new-interview").first.click()
     quota = page.locator(f"#quota-{assignment.pk}")
+    quota.locator("p").wait_for()
     assert "quota of this assignment is reached (3 of 3)" in quota.inner_text()
 
     context.set_offline(False)
@@ -86,8 +103,12 @@ def test_offline_interviews_survive_a_closed_page_and_sync_once(browser, live_se
     assert stored.count() == 3
     assert sorted(s.answers["age"] for s in stored) == [31, 42, 53]
     one = stored.order_by("answers__age").first()
-    assert one.tablet.paradata["pages"] and one.tablet.paradata["ended_at"]
-    assert one.tablet.assignment == assignment
+    paradata = one.tablet.paradata
+    assert paradata["pages"] and paradata["ended_at"] > paradata["started_at"]
+    assert paradata["changes"] == {"q1": 1}
+    assert [(s["from"], s["to"]) for s in paradata["language_switches"]] == [("en", "ru")]
+    assert one.language == "ru" and one.tablet.assignment == assignment
+    assert "gps" not in paradata and paradata["app_version"]
     # Send again: nothing new.
     page.click("#send-now")
     page.wait_for_timeout(500)
@@ -165,3 +186,34 @@ def test_export_to_a_file_and_import_on_another_tablet(browser, live_server, tmp
     assert User.objects.get(username="aigerim").devices.count() == 2
     first.close()
     second.close()
+
+
+def test_a_revoked_tablet_keeps_its_interviews_and_says_what_to_do(browser, live_server):
+    from collect.models import Device
+    from collect.services import revoke_device
+
+    wave = tablet_wave()
+    enumerator = user_in("enumerator", "aigerim", password=PASSWORD)
+    assignment_for(enumerator, wave)
+    context = browser.new_context()
+    page = context.new_page()
+    enrol(page, live_server)
+    context.set_offline(True)
+    interview(page, "61")
+    revoke_device(device=Device.objects.get(), actor=user_in("supervisor", "saule"))
+    context.set_offline(False)
+    page.click("#send-now")
+    problem = page.locator("#auth-problem")
+    problem.wait_for()
+    assert "access was withdrawn" in problem.inner_text()
+    assert "export them to a file" in problem.inner_text()
+    assert waiting(page) == 1
+    assert not Submission.objects.exists()
+    # Enrolled again, the tablet sends what it kept.
+    page.fill("#username", "aigerim")
+    page.fill("#password", PASSWORD)
+    page.click("#enrol-button")
+    page.wait_for_function("document.getElementById('sent-count').textContent === '1'")
+    assert Submission.objects.count() == 1
+    assert page.locator("#auth-problem").is_hidden()
+    context.close()

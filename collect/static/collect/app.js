@@ -71,7 +71,7 @@
     $('password').value = '';
     await askPersistence();
     await refresh();
-    await show();
+    await send(true);
     await offlineReady();
   }
 
@@ -222,11 +222,12 @@
   async function show() {
     translatePage();
     const token = await S.meta('token');
-    $('enrol').hidden = !!token;
+    const problem = await S.meta('authProblem');
+    // A revoked tablet can be enrolled again; its interviews stay and are sent after.
+    $('enrol').hidden = !!token && !(problem && problem.code);
     $('work').hidden = !token;
     if (!token) return;
     $('enumerator').textContent = t('signedInAs', { name: await S.meta('enumerator') });
-    const problem = await S.meta('authProblem');
     say('auth-problem', problem && problem.code ? (problem.code === 'device_revoked' ? t('revoked') : problem.message || t('revoked')) : '', 'error');
     const assignments = await S.all('assignments');
     const interviews = await S.all('interviews');
