@@ -11,4 +11,5 @@ urlpatterns = [
     path("manifest.webmanifest", views.manifest, name="manifest"),
     path("sw.js", views.service_worker, name="sw"),
     path("form/<int:pk>/", views.form_page, name="form"),
+    path("enrolment-code/", views.enrolment_code, name="enrolment-code"),
 ]

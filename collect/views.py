@@ -7,19 +7,24 @@ import functools
 import hashlib
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.templatetags.static import static
+from django.urls import reverse, reverse_lazy
 from django.utils import translation
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
-from collect import selectors
+from collect import selectors, services
 from collect.authentication import DeviceTokenAuthentication
 from collect.models import CollectSettings
+from collect.tokens import qr_svg
 from surveys.definition import interface_language
 from surveys.models import pick_translation
 from surveys.validation import TEXT_MAX_LENGTH
@@ -173,6 +178,34 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     response["Cache-Control"] = "no-cache"
     response["Service-Worker-Allowed"] = "/collect/"
     return response
+
+
+@login_required(login_url=reverse_lazy("analytics:login"))
+@permission_required("surveys.review_submission", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def enrolment_code(request: HttpRequest) -> HttpResponse:
+    """Supervisors: a single-use code for one enumerator's tablet, as text and QR code.
+
+    The QR code holds the app's address with the code, so a tablet's camera opens the app
+    with the code filled in."""
+    enumerators = (
+        get_user_model()
+        .objects.filter(groups__name="enumerator", is_active=True)
+        .order_by("username")
+        .distinct()
+    )
+    context: dict[str, object] = {"enumerators": enumerators}
+    if request.method == "POST":
+        enumerator = enumerators.filter(pk=request.POST.get("enumerator") or 0).first()
+        if enumerator is None:
+            context["error"] = gettext("Choose an enumerator.")
+        else:
+            entry, code = services.make_enrolment_code(
+                enumerator=enumerator, created_by=request.user
+            )
+            url = request.build_absolute_uri(reverse("collect:app")) + f"?code={code}"
+            context.update({"entry": entry, "code": code, "url": url, "qr": mark_safe(qr_svg(url))})
+    return render(request, "collect/enrolment_code.html", context)
 
 
 @require_GET

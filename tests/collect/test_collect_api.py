@@ -382,3 +382,19 @@ def test_the_app_shell_manifest_and_service_worker(client):
     assert worker["Content-Type"].startswith("text/javascript")
     text = worker.content.decode()
     assert "const SHELL = 'tanys-shell-' + VERSION;" in text and "__APP_VERSION__" not in text
+
+
+def test_supervisor_page_makes_a_code_with_its_qr(client):
+    enumerator = user_in("enumerator", "aigerim")
+    client.force_login(user_in("supervisor", "saule"))
+    page = client.get("/collect/enrolment-code/")
+    assert page.status_code == 200 and "aigerim" in page.content.decode()
+    made = client.post("/collect/enrolment-code/", {"enumerator": enumerator.pk})
+    html = made.content.decode()
+    code = made.context["code"]
+    assert code in html and "<svg" in html and f"/collect/?code={code}" in html
+    response = APIClient().post("/api/collect/devices/", {"code": code}, format="json")
+    assert response.status_code == 201
+    other = APIClient()
+    other.force_login(enumerator)
+    assert other.get("/collect/enrolment-code/").status_code == 403

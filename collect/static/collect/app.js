@@ -362,6 +362,9 @@
       } catch (e) { /* the app still works online */ }
     }
     $('enrol-form').addEventListener('submit', enrol);
+    // A supervisor's QR code opens the app with the enrolment code filled in.
+    const given = new URLSearchParams(location.search).get('code');
+    if (given) $('code').value = given;
     $('send-now').addEventListener('click', () => send(true));
     $('refresh').addEventListener('click', async () => { await refresh(); await show(); });
     $('export').addEventListener('click', exportFile);
