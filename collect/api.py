@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import authenticate, get_user_model
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.utils import translation
 from django.utils.translation import gettext
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status
@@ -35,6 +36,7 @@ from collect.serializers import (
     TabletFormVersionOutputSerializer,
 )
 from collect.tokens import qr_svg
+from surveys.definition import interface_language
 from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
 
 SUPERVISE = "surveys.review_submission"
@@ -172,10 +174,6 @@ def form_version_payload(version: Any) -> dict[str, Any]:
     definition = version.definition
     languages = [code for code in version.languages if code != "default"] or ["default"]
     setting = CollectSettings.objects.filter(survey_id=version.survey_id).first()
-    from django.utils import translation
-
-    from surveys.definition import interface_language
-
     logic, messages = {}, {}
     for code in languages:
         logic[code] = client_logic(definition, code)

@@ -6,7 +6,7 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from collect.models import Assignment, TabletInterview
+from collect.models import Assignment
 from surveys.models import Channel, FormVersion, ReviewStatus, Submission
 
 
@@ -38,10 +38,6 @@ def returned_to(enumerator: Any) -> QuerySet[Submission]:
         .select_related("tablet", "reviewed_by", "form_version")
         .order_by("reviewed_at", "pk")
     )
-
-
-def tablet_interviews(enumerator: Any) -> QuerySet[TabletInterview]:
-    return TabletInterview.objects.filter(submission__enumerator=enumerator)
 
 
 # Questionnaire versions are immutable once imported (a changed workbook needs a new

@@ -1,7 +1,9 @@
 """Writes for the enumerators' channel: enrolment, devices, assignments, sync, send-back.
 
-Every function is keyword-only and runs in one transaction (sync: one per interview, so
-one bad interview never blocks the others), and records its audit event in it.
+Every function is keyword-only and runs in one transaction (sync: one per batch, with a
+savepoint per interview, so one bad interview never blocks the others), and records its
+audit event in it. Stored interviews are their own record (the submission, its device and
+paradata), so sync writes no audit event per interview.
 """
 
 from __future__ import annotations
@@ -201,11 +203,6 @@ class AssignmentErrors(ValueError):
     def __init__(self, errors: list[str]):
         self.errors = errors
         super().__init__("; ".join(errors))
-
-
-@dataclass
-class _AssignmentRow:
-    fields: dict[str, Any] = field(default_factory=dict)
 
 
 def _check_assignment(
