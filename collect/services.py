@@ -42,6 +42,7 @@ from surveys.services import SubmissionRefused, submit_interview
 from surveys.validation import AnswerErrors
 
 COLLECT_PERMISSION = "surveys.collect_interviews"
+SUPERVISE_PERMISSION = "surveys.review_submission"
 ENROLMENT_CODE_LIFETIME = dt.timedelta(hours=24)
 LAST_SEEN_EVERY = dt.timedelta(minutes=1)
 MAX_PARADATA_BYTES = 64_000
@@ -496,7 +497,7 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
     assignments = {
         a.pk: a
         for a in Assignment.objects.select_related(
-            "wave", "region", "wave__survey__collect_settings"
+            "wave", "region", "enumerator", "wave__survey__collect_settings"
         ).filter(
             pk__in=[x for x in assignment_ids if isinstance(x, int) and not isinstance(x, bool)]
         )
@@ -568,7 +569,8 @@ def _sync_one(
             )
         instance_id = str(instance)
         assignment = assignments.get(item.get("assignment"))  # type: ignore[arg-type]
-        if assignment is None or assignment.enumerator_id != enumerator.pk:
+        imported = assignment is not None and assignment.enumerator_id != enumerator.pk
+        if assignment is None or (imported and not enumerator.has_perm(SUPERVISE_PERMISSION)):
             return _refused(
                 instance_id,
                 "not_your_assignment",
@@ -605,7 +607,9 @@ def _sync_one(
                 instance=instance,
                 item=item,
                 device=device,
-                enumerator=enumerator,
+                # A supervisor importing an enumerator's exported interviews stores
+                # them as that enumerator's, from the supervisor's device.
+                enumerator=assignment.enumerator if imported else enumerator,
                 assignment=assignment,
                 version=version,
                 started=started,

@@ -398,3 +398,17 @@ def test_supervisor_page_makes_a_code_with_its_qr(client):
     other = APIClient()
     other.force_login(enumerator)
     assert other.get("/collect/enrolment-code/").status_code == 403
+
+
+def test_a_supervisor_imports_an_enumerators_interviews_as_theirs(field):
+    wave, enumerator, assignment, device, client = field
+    exported = item(assignment)
+    supervisor = user_in("supervisor", "saule")
+    office, token = bearer(supervisor)
+    [result] = sync(client_for(token), [exported])
+    assert result["status"] == "stored"
+    stored = Submission.objects.get(instance_id=exported["instance_id"])
+    assert stored.enumerator == enumerator and stored.device_id == str(office.pk)
+    # The tablet sends its own copy later: the same interview, nothing stored twice.
+    assert sync(client, [exported])[0]["status"] == "duplicate"
+    assert Submission.objects.count() == 1
