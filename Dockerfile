@@ -12,6 +12,7 @@ COPY analytics analytics
 COPY audit audit
 COPY odk odk
 COPY apitokens apitokens
+COPY collect collect
 COPY templates templates
 COPY locale locale
 COPY manage.py ./

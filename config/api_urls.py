@@ -26,6 +26,7 @@ urlpatterns = [
         name="comparison-download",
     ),
     path("token/", ObtainTokenView.as_view(), name="token"),
+    path("collect/", include("collect.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves its start-up script as a file: no inline script (CSP).
     path(

@@ -544,6 +544,7 @@ def submit_interview(
     enumerator: Any = None,
     link: InvitationLink | None = None,
     design: dict[str, Any] | None = None,
+    recompute: bool = True,
 ) -> Submission:
     """Validate and store one interview, from any channel (web, tablet, ODK client).
 
@@ -561,7 +562,8 @@ def submit_interview(
     - A web interview needs an open wave. Tablet and ODK interviews were collected offline
       and are accepted after the wave closes, so a late sync loses nothing.
     - A single-use link is marked used in the same transaction. No IP address is stored.
-    - After commit the wave is marked dirty for indicator recomputation.
+    - After commit the wave is marked dirty for indicator recomputation (a caller storing a
+      batch passes ``recompute=False`` and marks each wave once).
     """
     from analytics.services import mark_wave_dirty
 
@@ -633,7 +635,8 @@ def submit_interview(
                     InvitationLink.objects.filter(pk=link.pk).update(
                         used_at=submission.received_at, submission=submission
                     )
-                transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
+                if recompute:
+                    transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
         except IntegrityError:
             # The same instance id arrived twice at once: the other request stored it.
             existing = Submission.objects.filter(instance_id=instance).first()

@@ -7,6 +7,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.services import resume_pending_computations
+from collect.demo import demo_fieldwork
 from surveys.models import InvitationLink, Wave
 from surveys.roles import ensure_roles
 from surveys.services import create_links
@@ -55,6 +56,7 @@ class Command(BaseCommand):
         user.save()
         user.groups.add(*Group.objects.filter(name__in=["admin", "researcher"]))
         link = demo_link(user)
+        fieldwork = demo_fieldwork(link.wave) if link else None
         self.stdout.write(
             self.style.SUCCESS(
                 "\nTanys is ready (embedded mode: SQLite, tasks run in-process). Demo data are SYNTHETIC.\n"
@@ -65,6 +67,12 @@ class Command(BaseCommand):
                 + (
                     f"  Survey: http://127.0.0.1:8000/s/{link.token}/   (public web form, open 2026 wave)\n"
                     if link
+                    else ""
+                )
+                + (
+                    f"  Tablet app: http://127.0.0.1:8000/collect/   enumerator / {fieldwork['enumerator']}\n"
+                    f"  Supervisor: supervisor / {fieldwork['supervisor']}   (assignments in the open 2026 wave)\n"
+                    if fieldwork
                     else ""
                 )
             )

@@ -54,7 +54,13 @@
   function load() {
     try { const s = JSON.parse(localStorage.getItem(KEY)); return s && s.id && s.answers ? s : null; } catch (e) { return null; }
   }
-  function save() { try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ } }
+  // A host page (the enumerators' app, collect/static/collect/interview.js) keeps the
+  // interview in its own store and takes the finished one instead of posting it.
+  const host = window.TanysFormHost || null;
+  function save() {
+    try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ }
+    if (host) host.save(state);
+  }
   let state = load() || fresh();
   const explicitLang = cfg.explicitLang || new URLSearchParams(location.search).has('lang');
   if (!explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
@@ -384,7 +390,9 @@
   // on this device and the outbox sends it by itself. The draft in localStorage stays too.
   const mine = (item) => item && item.meta && item.meta.token === cfg.token;
   let sending = false;
-  const outbox = window.TanysOutbox.open({ db: 'tanys-web', store: 'outbox', onEvent: onOutbox });
+  // In the tablet app (a host page) the app's own store and outbox take the interview.
+  const outbox = host ? null
+    : window.TanysOutbox.open({ db: 'tanys-web', store: 'outbox', onEvent: onOutbox });
 
   function showQueued(text) {
     if ($('queued').hidden) {
@@ -457,6 +465,7 @@
       report(result.errors, namesOn(pageOf(boxes[firstBad])));
       return;
     }
+    if (host) { host.finish(state, result.send); return; }  // the tablet app sends it
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');
@@ -532,6 +541,7 @@
   summary.textContent = '';
   save();
   render();
+  if (host) return;
   $('send-now').addEventListener('click', () => { outbox.send(state.id); });
   // An interview of this link still waiting on the device: say so, and send it.
   outbox.list((item) => mine(item) && item.state === 'queued').then((waiting) => {

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class CollectConfig(AppConfig):
+    name = "collect"
+    verbose_name = _("Enumerators' tablets")
+
+    def ready(self) -> None:
+        from collect import schema  # noqa: F401  (registers the bearer scheme)
