@@ -6,6 +6,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import User
+from playwright.sync_api import expect
 
 from collect.services import send_back
 from surveys.models import Submission
@@ -95,9 +96,7 @@ def test_offline_interviews_survive_a_closed_page_and_sync_once(browser, live_se
     assert "quota of this assignment is reached (3 of 3)" in quota.inner_text()
 
     context.set_offline(False)
-    page.wait_for_function(
-        "document.getElementById('sent-count').textContent === '3'", timeout=20_000
-    )
+    expect(page.locator("#sent-count")).to_have_text("3", timeout=20_000)
     assert waiting(page) == 0
     stored = Submission.objects.filter(channel="tablet")
     assert stored.count() == 3
@@ -136,9 +135,7 @@ def test_offline_interviews_survive_a_closed_page_and_sync_once(browser, live_se
     page.fill("#f-age", "33")
     page.click("#submit")
     page.wait_for_url("**/collect/")
-    page.wait_for_function(
-        "document.getElementById('sent-count').textContent === '4'", timeout=20_000
-    )
+    expect(page.locator("#sent-count")).to_have_text("4", timeout=20_000)
     fixed = Submission.objects.get(replaces=one)
     assert fixed.answers["age"] == 33
     one.refresh_from_db()
@@ -171,17 +168,13 @@ def test_export_to_a_file_and_import_on_another_tablet(browser, live_server, tmp
     other = second.new_page()
     enrol(other, live_server)
     other.set_input_files("#import", str(path))
-    other.wait_for_function(
-        "document.getElementById('sent-count').textContent === '2'", timeout=20_000
-    )
+    expect(other.locator("#sent-count")).to_have_text("2", timeout=20_000)
     assert Submission.objects.count() == 2
 
     # The first tablet comes back online and sends its copies: duplicates, nothing stored twice.
     first.set_offline(False)
     page.click("#send-now")
-    page.wait_for_function(
-        "document.getElementById('sent-count').textContent === '2'", timeout=20_000
-    )
+    expect(page.locator("#sent-count")).to_have_text("2", timeout=20_000)
     assert Submission.objects.count() == 2
     assert User.objects.get(username="aigerim").devices.count() == 2
     first.close()
@@ -213,7 +206,7 @@ def test_a_revoked_tablet_keeps_its_interviews_and_says_what_to_do(browser, live
     page.fill("#username", "aigerim")
     page.fill("#password", PASSWORD)
     page.click("#enrol-button")
-    page.wait_for_function("document.getElementById('sent-count').textContent === '1'")
+    expect(page.locator("#sent-count")).to_have_text("1", timeout=10_000)
     assert Submission.objects.count() == 1
     assert page.locator("#auth-problem").is_hidden()
     context.close()
