@@ -254,7 +254,6 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "used_at",
-        "submission",
     ]
     fields = [
         "url",
@@ -266,7 +265,6 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "used_at",
-        "submission",
     ]
     actions = ["revoke", "download_csv"]
 

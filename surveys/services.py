@@ -289,9 +289,8 @@ def submit_interview(
                     **fields,
                 )
                 if link is not None and link.is_single_use:
-                    InvitationLink.objects.filter(pk=link.pk).update(
-                        used_at=submission.received_at, submission=submission
-                    )
+                    # The day only, and no key to the interview (see InvitationLink).
+                    InvitationLink.objects.filter(pk=link.pk).update(used_at=timezone.localdate())
                 transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
         except IntegrityError:
             # The same instance id arrived twice at once: the other request stored it.
