@@ -7,6 +7,7 @@ COPY config config
 COPY surveys surveys
 COPY analytics analytics
 COPY audit audit
+COPY access access
 COPY templates templates
 COPY locale locale
 COPY manage.py ./

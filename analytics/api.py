@@ -1,7 +1,9 @@
 """Analytics API: indicator estimates, the regional comparison table and export jobs.
 
 Estimates and the comparison table need `surveys.view_estimates`; microdata and codebook
-export jobs need `surveys.export_microdata` as well. A user sees only their own jobs.
+export jobs need `surveys.export_microdata` as well; both only for the surveys the user
+holds a grant in (microdata: at the microdata level, `access.permissions`). A user sees
+only their own jobs. Every file sent records who downloaded which waves (`audit`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access import permissions as access
+from access.downloads import record_download
 from analytics import exports
 from analytics.models import ExportJob, IndicatorEstimate
 from analytics.serializers import (
@@ -59,10 +63,13 @@ class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = EstimateFilter
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return (
+        return access.filter_by_survey(
             IndicatorEstimate.objects.current()
             .select_related("wave__survey", "region", "previous_wave")
-            .order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code")
+            .order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code"),
+            self.request.user,
+            access.Capability.VIEW_ESTIMATES,
+            "wave__survey",
         )
 
 
@@ -88,14 +95,19 @@ def _comparison_query(request: Request) -> dict:
     return query.validated_data
 
 
-def _comparison_estimates(params: dict):  # type: ignore[no-untyped-def]
+def _comparison_estimates(params: dict, user):  # type: ignore[no-untyped-def]
+    """The requested cells of the user's surveys (a named wave of another survey: 403)."""
+    capability = access.Capability.VIEW_ESTIMATES
+    if params.get("wave") and not access.waves_allowed(user, capability, params["wave"]):
+        raise access.Forbidden  # Django's, so the HTML download view answers 403 too
     waves = Wave.objects.filter(pk__in=params["wave"]) if params.get("wave") else None
-    return exports.regional_estimates(
+    estimates = exports.regional_estimates(
         waves=waves,
         geography=params.get("geography"),
         indicators=params.get("indicator"),
         region_codes=params.get("region"),
     )
+    return access.filter_by_survey(estimates, user, capability, "wave__survey")
 
 
 class ComparisonTableView(GenericAPIView):
@@ -110,7 +122,7 @@ class ComparisonTableView(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         params = _comparison_query(request)
-        page = self.paginate_queryset(_comparison_estimates(params))
+        page = self.paginate_queryset(_comparison_estimates(params, request.user))
         catalogue = exports.indicator_catalogue()
         rows = [exports.regional_row(estimate, catalogue) for estimate in page or []]
         return self.get_paginated_response(ComparisonRowOutputSerializer(rows, many=True).data)
@@ -137,15 +149,23 @@ class ComparisonDownloadView(GenericAPIView):
         file_format = params.get("file_format")
         if not file_format:
             raise ValidationError({"file_format": ["Choose csv, xlsx, json or parquet."]})
-        return regional_download_response(params, file_format)
+        return regional_download_response(params, file_format, request.user)
 
 
-def regional_download_response(params: dict, file_format: str) -> HttpResponse:
+def regional_download_response(params: dict, file_format: str, user) -> HttpResponse:  # type: ignore[no-untyped-def]
     import io
 
-    rows = exports.regional_rows(_comparison_estimates(params))
+    estimates = _comparison_estimates(params, user)
+    rows = exports.regional_rows(estimates)
     buffer = io.BytesIO()
     exports.write_regional(rows, file_format, buffer)
+    record_download(
+        user=user,
+        kind="regional",
+        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
+        file_format=file_format,
+        rows=len(rows),
+    )
     response = HttpResponse(buffer.getvalue(), content_type=exports.CONTENT_TYPES[file_format])
     response["Content-Disposition"] = (
         f'attachment; filename="{exports.regional_filename(file_format)}"'
@@ -174,6 +194,8 @@ class ExportJobViewSet(
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
         kind, file_format = params.pop("kind"), params.pop("file_format")
+        capability = access.capability_for_export(kind)
+        params["waves"] = access.permitted_wave_ids(request.user, capability, params.get("waves"))
         try:
             job = exports.create_export_job(
                 user=request.user, kind=kind, file_format=file_format, parameters=params
@@ -190,6 +212,7 @@ class ExportJobViewSet(
     @action(detail=True, methods=["post"])
     def retry(self, request: Request, pk: str | None = None) -> Response:
         job = self.get_object()
+        access.require(request.user, access.capability_for_export(job.kind), job)
         try:
             job = exports.retry_export_job(job=job)
         except exports.ExportError as exc:
@@ -201,12 +224,22 @@ class ExportJobViewSet(
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None) -> HttpResponseBase:
         job = self.get_object()
-        return export_file_response(job)
+        return export_file_response(job, request.user)
 
 
-def export_file_response(job: ExportJob) -> HttpResponseBase:
+def export_file_response(job: ExportJob, user) -> HttpResponseBase:  # type: ignore[no-untyped-def]
+    """The job's file, for its owner while their grant still covers its waves (audited)."""
+    access.require(user, access.capability_for_export(job.kind), job)
     if job.status != ExportJob.Status.DONE or not job.file:
         return HttpResponse(status=status.HTTP_409_CONFLICT, content=b"The export is not ready.")
+    record_download(
+        user=user,
+        kind=job.kind,
+        wave_ids=access.job_wave_ids(job),
+        file_format=job.file_format,
+        rows=job.rows_total if job.rows_total is not None else job.rows_done,
+        job=job,
+    )
     return FileResponse(
         job.file.open("rb"),
         as_attachment=True,

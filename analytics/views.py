@@ -14,8 +14,9 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required, permission_required
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -24,6 +25,8 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from rest_framework.authtoken.models import Token
 
+from access import permissions as access
+from access.downloads import record_download
 from analytics import charts, exports
 from analytics.api import export_file_response, job_for
 from analytics.models import ExportJob
@@ -31,10 +34,12 @@ from analytics.selectors import cell_notes, computation_status
 from surveys.models import Geography, Region, Survey, Wave
 
 LOGIN_URL = reverse_lazy("analytics:login")
-view_estimates = permission_required(
-    "surveys.view_estimates", login_url=LOGIN_URL, raise_exception=False
+# The named permission and a grant in some survey (`access.permissions`); which surveys
+# and waves a page may show is checked in the view.
+view_estimates = access.capability_required(access.Capability.VIEW_ESTIMATES, login_url=LOGIN_URL)
+export_microdata = access.capability_required(
+    access.Capability.EXPORT_MICRODATA, login_url=LOGIN_URL
 )
-export_microdata = permission_required("surveys.export_microdata", raise_exception=True)
 
 
 class LoginView(auth_views.LoginView):
@@ -59,8 +64,14 @@ class DashboardForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, survey: Survey | None = None, user: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:
+            survey_field = self.fields["survey"]
+            assert isinstance(survey_field, forms.ModelChoiceField)
+            survey_field.queryset = access.surveys_for(user, access.Capability.VIEW_ESTIMATES)
         language = (get_language() or "kk")[:2]
         catalogue = exports.indicator_catalogue()
         indicator = self.fields["indicator"]
@@ -88,24 +99,26 @@ def _scaled(value: float | None, scale: float) -> float | None:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def dashboard(request: HttpRequest) -> HttpResponseBase:
-    surveys = list(Survey.objects.order_by("code"))
+    surveys = list(access.surveys_for(request.user, access.Capability.VIEW_ESTIMATES))
     survey_code = request.GET.get("survey") or (surveys[0].code if surveys else None)
     survey = next((s for s in surveys if s.code == survey_code), None)
+    if survey is None and request.GET.get("survey"):
+        raise Http404  # not one of the user's surveys
     data = request.GET.copy()
     if survey is not None:
         data.setdefault("survey", survey.code)
     all_waves = list(Wave.objects.filter(survey=survey).order_by("code")) if survey else []
     if "waves" not in data and all_waves:
         data.setlist("waves", [str(w.pk) for w in all_waves[-2:]])
-    form = DashboardForm(data, survey=survey)
+    form = DashboardForm(data, survey=survey, user=request.user)
     indicator_choices = list(getattr(form.fields["indicator"], "choices", []))
     if "indicator" not in data and indicator_choices:
         data["indicator"] = indicator_choices[0][0]
-        form = DashboardForm(data, survey=survey)
+        form = DashboardForm(data, survey=survey, user=request.user)
     context: dict[str, Any] = {
         "form": form,
         "survey": survey,
-        "can_export": request.user.has_perm("surveys.export_microdata"),
+        "can_export": access.may(request.user, access.Capability.EXPORT_MICRODATA, survey),
     }
     if form.is_valid():
         context.update(_dashboard_content(form.cleaned_data, request))
@@ -272,7 +285,7 @@ def freshness(request: HttpRequest) -> JsonResponse:
     """Recomputation state of the chosen waves, polled by the dashboard."""
     ids = [int(i) for i in request.GET.getlist("wave") if i.isdigit()]
     out = []
-    for wave in Wave.objects.filter(pk__in=ids).order_by("code"):
+    for wave in access.waves_for(request.user, access.Capability.VIEW_ESTIMATES).filter(pk__in=ids):
         status = computation_status(wave)
         out.append(
             {
@@ -303,7 +316,7 @@ def regional_download(request: HttpRequest, file_format: str) -> HttpResponseBas
         if request.GET.get("indicator") and request.GET.get("scope") != "all"
         else None,
     }
-    return regional_download_response(params, file_format)
+    return regional_download_response(params, file_format, request.user)
 
 
 class MicrodataForm(forms.Form):
@@ -354,6 +367,10 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
         )
         return redirect("analytics:dashboard")
     data = form.cleaned_data
+    if not access.waves_allowed(
+        request.user, access.Capability.EXPORT_MICRODATA, [w.pk for w in data["waves"]]
+    ):
+        raise PermissionDenied
     kind = "codebook" if data["file_format"] == "codebook" else "microdata"
     file_format = "xlsx" if kind == "codebook" else data["file_format"]
     parameters = {
@@ -371,11 +388,19 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
     selection = exports.MicrodataSelection(
         wave_ids=tuple(cleaned["waves"]), language=cleaned["language"], values=cleaned["values"]
     )
-    if kind == "microdata" and selection.submissions().count() <= exports.direct_export_limit():
+    rows = selection.submissions().count() if kind == "microdata" else None
+    if rows is not None and rows <= exports.direct_export_limit():
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / f"microdata.{file_format}"
             exports.write_microdata(selection, file_format, path)
             content = path.read_bytes()
+        record_download(
+            user=request.user,
+            kind=kind,
+            wave_ids=cleaned["waves"],
+            file_format=file_format,
+            rows=rows,
+        )
         return FileResponse(
             io.BytesIO(content),
             as_attachment=True,
@@ -403,6 +428,10 @@ def codebook(request: HttpRequest) -> HttpResponseBase:
     context: dict[str, Any] = {"form": form, "codebook": None}
     if form.is_valid():
         waves = form.cleaned_data["waves"]
+        if not access.waves_allowed(
+            request.user, access.Capability.EXPORT_MICRODATA, [w.pk for w in waves]
+        ):
+            raise PermissionDenied
         selection = exports.MicrodataSelection(wave_ids=tuple(w.pk for w in waves))
         language = (get_language() or "kk")[:2]
         book = selection.codebook()
@@ -448,7 +477,7 @@ def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def export_job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
-    return export_file_response(job_for(request.user, pk))
+    return export_file_response(job_for(request.user, pk), request.user)
 
 
 @login_required(login_url=LOGIN_URL)
@@ -456,6 +485,7 @@ def export_job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_POST
 def export_job_retry(request: HttpRequest, pk: int) -> HttpResponseBase:
     job = job_for(request.user, pk)
+    access.require(request.user, access.capability_for_export(job.kind), job)
     try:
         exports.retry_export_job(job=job)
     except exports.ExportError as exc:

@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "surveys",
     "analytics",
     "audit",
+    "access",
 ]
 
 MIDDLEWARE = [

@@ -5,12 +5,15 @@ from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from access.adminscope import ReviewScopedAdmin, SurveyScopedAdmin
+from access.permissions import Capability, filter_by_survey, may_import_questionnaire
 from surveys.definition import stored_choice_value
 from surveys.models import (
     FormVersion,
@@ -32,13 +35,14 @@ class XLSFormUploadForm(forms.Form):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    survey_path = "pk"
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
 
 
 @admin.register(FormVersion)
-class FormVersionAdmin(admin.ModelAdmin):
+class FormVersionAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     list_display = ["survey", "version", "title", "default_language", "created_at"]
     list_filter = ["survey"]
     readonly_fields = [f.name for f in FormVersion._meta.fields] + ["question_list"]
@@ -78,8 +82,12 @@ class FormVersionAdmin(admin.ModelAdmin):
         from surveys.services import import_xlsform
         from surveys.xlsform import XLSFormError
 
+        if not request.user.has_perm("surveys.add_formversion"):
+            raise PermissionDenied
         form = XLSFormUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            if not may_import_questionnaire(request.user, form.cleaned_data["survey_code"]):
+                raise PermissionDenied
             upload = form.cleaned_data["xlsform"]
             try:
                 version, created = import_xlsform(
@@ -113,7 +121,7 @@ class FormVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Wave)
-class WaveAdmin(admin.ModelAdmin):
+class WaveAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     list_display = [
         "survey",
         "code",
@@ -134,7 +142,7 @@ class RegionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ReviewScopedAdmin, admin.ModelAdmin):
     list_display = [
         "instance_id",
         "wave",
@@ -240,7 +248,10 @@ def links_csv(request: HttpRequest, links: Iterable[InvitationLink], filename: s
 
 
 @admin.register(InvitationLink)
-class InvitationLinkAdmin(admin.ModelAdmin):
+class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    # Links are keys to a questionnaire and labels may name invitees: administrators only.
+    survey_path = "wave__survey"
+    view_capability = Capability.MANAGE_SURVEY
     list_display = ["short_token", "wave", "kind", "label", "created_at", "revoked_at", "used_at"]
     list_filter = ["wave", "kind", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["wave__survey"]
@@ -286,7 +297,16 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         """Create one link or a batch; the response is the CSV of their addresses."""
         from surveys.services import create_links
 
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form = LinkBatchForm(request.POST or None)
+        wave_field = form.fields["wave"]
+        assert isinstance(wave_field, forms.ModelChoiceField)
+        wave_field.queryset = filter_by_survey(
+            Wave.objects.filter(is_open=True).select_related("survey"),
+            request.user,
+            Capability.MANAGE_SURVEY,
+        )
         if request.method == "POST" and form.is_valid():
             links = create_links(
                 wave=form.cleaned_data["wave"],
@@ -305,13 +325,13 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/surveys/invitationlink/create.html", context)
 
-    @admin.action(description=_("Revoke the selected links"))
+    @admin.action(description=_("Revoke the selected links"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
         from surveys.services import revoke_links
 
         count = revoke_links(links=queryset)
         self.message_user(request, _("%(n)d links revoked.") % {"n": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Download the selected links as CSV"))
+    @admin.action(description=_("Download the selected links as CSV"), permissions=["change"])
     def download_csv(self, request: HttpRequest, queryset) -> HttpResponse:  # type: ignore[no-untyped-def]
         return links_csv(request, queryset.select_related("wave__survey"), "links.csv")
