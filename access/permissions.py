@@ -153,11 +153,13 @@ def region_scope(user: Any, capability: Capability, survey_id: int) -> Scope:
 
 def may(user: Any, capability: Capability, obj: Any = None) -> bool:
     """May ``user`` do ``capability`` on ``obj``: a survey, a wave, a submission (its survey
-    and region), an export job (each of its waves and its owner), or None (on any survey)."""
+    and region), an export job (each of its waves and its owner), anything else of one
+    survey (its ``survey`` or its ``wave``), a region (reference data: on any survey), or
+    None (on any survey)."""
     from analytics.models import ExportJob
-    from surveys.models import Submission, Survey, Wave
+    from surveys.models import Region, Submission, Survey, Wave
 
-    if obj is None:
+    if obj is None or isinstance(obj, Region):
         return bool(survey_scope(user, capability))
     if isinstance(obj, Survey):
         return obj.pk in survey_scope(user, capability)
@@ -172,6 +174,10 @@ def may(user: Any, capability: Capability, obj: Any = None) -> bool:
         if obj.requested_by_id != user.pk:
             return False
         return waves_allowed(user, capability_for_export(obj.kind), job_wave_ids(obj))
+    if isinstance(getattr(obj, "survey_id", None), int):
+        return obj.survey_id in survey_scope(user, capability)
+    if isinstance(getattr(obj, "wave_id", None), int):
+        return may(user, capability, obj.wave)
     raise TypeError(f"no permission rule for {type(obj).__name__}")
 
 

@@ -210,7 +210,7 @@ class ExportJobViewSet(
 
     @extend_schema(request=None, responses={200: ExportJobOutputSerializer})
     @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str | None = None) -> Response:
+    def retry(self, request: Request, pk: str | None = None, **kwargs: str) -> Response:
         job = self.get_object()
         access.require(request.user, access.capability_for_export(job.kind), job)
         try:
@@ -222,7 +222,7 @@ class ExportJobViewSet(
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
-    def download(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+    def download(self, request: Request, pk: str | None = None, **kwargs: str) -> HttpResponseBase:
         job = self.get_object()
         return export_file_response(job, request.user)
 
