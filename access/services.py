@@ -80,7 +80,7 @@ def grant_role(
     codes = sorted(f"{r.geography}:{r.code}" for r in regions)
     with transaction.atomic():
         grant = (
-            RoleGrant.objects.select_for_update()
+            RoleGrant.objects.order_by().select_for_update()
             .filter(user=user, role=role, survey=survey)
             .first()
         )
@@ -115,7 +115,7 @@ def revoke_role(*, grant: RoleGrant, by: Any = None) -> None:
     """Withdraw a grant. The user leaves the role's group when no other grant of it remains."""
     _check_granter(by)
     with transaction.atomic():
-        locked = RoleGrant.objects.select_for_update().filter(pk=grant.pk).first()
+        locked = RoleGrant.objects.order_by().select_for_update().filter(pk=grant.pk).first()
         if locked is None:
             return  # already withdrawn
         old = _state(locked, _region_codes(locked))
