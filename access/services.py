@@ -80,7 +80,8 @@ def grant_role(
     codes = sorted(f"{r.geography}:{r.code}" for r in regions)
     with transaction.atomic():
         grant = (
-            RoleGrant.objects.order_by().select_for_update()
+            RoleGrant.objects.order_by()
+            .select_for_update()
             .filter(user=user, role=role, survey=survey)
             .first()
         )
