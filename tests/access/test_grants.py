@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.utils import translation
 
 from access.models import RoleGrant
 from access.services import GrantError, GrantForbidden, grant_role, revoke_role
@@ -103,7 +104,7 @@ def test_only_superusers_grant_or_revoke(root, person):
 def test_an_inconsistent_grant_is_refused_and_writes_nothing(
     root, person, role, survey, level, regions, words
 ):
-    with pytest.raises(GrantError, match=words):
+    with pytest.raises(GrantError, match=words), translation.override("en"):
         grant_role(
             user=person,
             role=role,
@@ -161,7 +162,8 @@ def test_superusers_manage_grants_in_the_admin_and_each_change_is_audited(client
     assert list(grant.regions.all()) == [region]
     refused = client.post(
         "/admin/access/rolegrant/add/",
-        {"user": person.pk, "role": "supervisor", "survey": survey.pk, "level": ""},
+        HTTP_ACCEPT_LANGUAGE="en",
+        data={"user": person.pk, "role": "supervisor", "survey": survey.pk, "level": ""},
     )
     assert refused.status_code == 200 and "one or more regions" in refused.content.decode()
     client.post(f"/admin/access/rolegrant/{grant.pk}/delete/", {"post": "yes"})
