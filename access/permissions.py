@@ -348,5 +348,13 @@ def may_import_questionnaire(user: Any, survey_code: str) -> bool:
     survey = Survey.objects.filter(code=survey_code).first()
     if survey is not None:
         return may(user, Capability.MANAGE_SURVEY, survey)
+    return may_create_survey(user)
+
+
+def may_create_survey(user: Any) -> bool:
+    """A new survey: ``surveys.add_survey`` and an administrator's grant on every survey
+    (an administrator of one survey would make a survey nobody holds a grant in)."""
+    if not has_global_permission(user, Capability.MANAGE_SURVEY):
+        return False
     scope = survey_scope(user, Capability.MANAGE_SURVEY)
     return user.has_perm("surveys.add_survey") and isinstance(scope, _All)

@@ -13,7 +13,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from access.adminscope import ReviewScopedAdmin, SurveyScopedAdmin
-from access.permissions import Capability, filter_by_survey, may_import_questionnaire
+from access.permissions import (
+    Capability,
+    filter_by_survey,
+    may_create_survey,
+    may_import_questionnaire,
+)
 from surveys.definition import stored_choice_value
 from surveys.models import (
     FormVersion,
@@ -39,6 +44,9 @@ class SurveyAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     survey_path = "pk"
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and may_create_survey(request.user)
 
 
 @admin.register(FormVersion)

@@ -185,7 +185,12 @@ ADMIN_MODELS: dict[str, dict[str, Callable[[], set[str]] | set[str]]] = {
         for action in ("view", "add", "change", "delete")
     },
     "authtoken.tokenproxy": dict.fromkeys(("view", "add", "change", "delete"), {"superuser"}),
-    "surveys.survey": dict.fromkeys(("view", "add", "change", "delete"), {"admin", "superuser"}),
+    "surveys.survey": {
+        "view": {"admin", "superuser"},
+        "add": {"superuser"},  # a new survey needs an administrator of every survey
+        "change": {"admin", "superuser"},
+        "delete": {"admin", "superuser"},
+    },
     "surveys.formversion": {
         "view": {"supervisor", "admin", "superuser"},
         "add": set(),  # from an XLSForm upload only

@@ -131,13 +131,13 @@ def make_user(  # type: ignore[no-untyped-def]
 
 def grant_everywhere(*users):  # type: ignore[no-untyped-def]
     """Give users made by `make_user` their roles in every survey that exists now."""
+    from access.permissions import forget_grants
     from surveys.models import Survey
 
     for user in users:
         for survey in Survey.objects.all():
             _grant(user, user.test_roles, survey, user.test_level)
-        if hasattr(user, "_access_grants"):
-            del user._access_grants
+        forget_grants(user)
 
 
 def _grant(user, roles, survey, level):  # type: ignore[no-untyped-def]
