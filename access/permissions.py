@@ -173,7 +173,11 @@ def may(user: Any, capability: Capability, obj: Any = None) -> bool:
     if isinstance(obj, ExportJob):
         if obj.requested_by_id != user.pk:
             return False
-        return waves_allowed(user, capability_for_export(obj.kind), job_wave_ids(obj))
+        capability = capability_for_export(obj.kind)
+        wave_ids = job_wave_ids(obj)
+        if not wave_ids:  # a job naming no wave covers every wave
+            return isinstance(survey_scope(user, capability), _All)
+        return waves_allowed(user, capability, wave_ids)
     if isinstance(getattr(obj, "survey_id", None), int):
         return obj.survey_id in survey_scope(user, capability)
     if isinstance(getattr(obj, "wave_id", None), int):

@@ -196,6 +196,8 @@ class ExportJobViewSet(
         kind, file_format = params.pop("kind"), params.pop("file_format")
         capability = access.capability_for_export(kind)
         params["waves"] = access.permitted_wave_ids(request.user, capability, params.get("waves"))
+        if not params["waves"]:  # none named and none in the user's surveys: never "all"
+            raise ValidationError({"waves": ["No wave of your surveys to export."]})
         try:
             job = exports.create_export_job(
                 user=request.user, kind=kind, file_format=file_format, parameters=params

@@ -173,3 +173,39 @@ def test_an_administrator_makes_links_for_their_survey_only(world, client):
         {"wave": world.wave_a.pk, "kind": "single", "count": 3},
     )
     assert mine["Content-Type"].startswith("text/csv") and world.wave_a.links.count() == 4
+
+
+def test_a_regional_job_naming_no_wave_covers_the_users_waves_only(world):
+    from analytics.models import ExportJob
+
+    client = api(world.users["researcher_aggregates"])
+    created = client.post(
+        "/api/export-jobs/", {"kind": "regional", "file_format": "csv"}, format="json"
+    )
+    assert created.status_code == 201
+    assert ExportJob.objects.get(pk=created.json()["id"]).parameters["waves"] == [world.wave_a.pk]
+
+
+def test_a_job_over_every_wave_is_for_those_granted_every_survey(world, client):
+    from django.core.files.base import ContentFile
+
+    from analytics.models import ExportJob
+
+    owner = world.users["researcher_aggregates"]
+    job = ExportJob(requested_by=owner, kind="regional", file_format="csv", parameters={})
+    job.file.save("tanys-regional-all.csv", ContentFile(b"x\n"), save=False)
+    job.status = ExportJob.Status.DONE
+    job.save()
+    client.force_login(owner)
+    assert client.get(f"/analytics/exports/{job.pk}/download/").status_code == 403
+
+
+def test_a_survey_without_waves_gives_no_job_of_everything(client):
+    from tests.analytics.factories_estimates import make_user
+
+    lonely = make_user("lonely", "researcher", surveys=("empty-survey",))
+    client = api(lonely)
+    response = client.post(
+        "/api/export-jobs/", {"kind": "regional", "file_format": "csv"}, format="json"
+    )
+    assert response.status_code == 400
