@@ -13,6 +13,7 @@ COPY audit audit
 COPY odk odk
 COPY apitokens apitokens
 COPY collect collect
+COPY access access
 COPY templates templates
 COPY locale locale
 COPY manage.py ./

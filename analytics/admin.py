@@ -8,6 +8,8 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from access.adminscope import SurveyScopedAdmin
+from access.permissions import Capability
 from analytics.models import PopulationMargins, ResultSet, WaveComputation
 
 
@@ -42,7 +44,9 @@ class MarginsUploadForm(forms.ModelForm):
 
 
 @admin.register(PopulationMargins)
-class PopulationMarginsAdmin(admin.ModelAdmin):
+class PopulationMarginsAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    survey_path = "wave__survey"
+    view_capability = Capability.MANAGE_SURVEY
     list_display = ["wave", "version", "source", "cells", "uploaded_by", "uploaded_at"]
     list_filter = ["wave"]
     form = MarginsUploadForm
@@ -69,7 +73,9 @@ class PopulationMarginsAdmin(admin.ModelAdmin):
 
 
 @admin.register(WaveComputation)
-class WaveComputationAdmin(admin.ModelAdmin):
+class WaveComputationAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    survey_path = "wave__survey"
+    view_capability = Capability.MANAGE_SURVEY
     list_display = [
         "wave",
         "dirty",
@@ -85,7 +91,9 @@ class WaveComputationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
-    @admin.action(description=_("Recompute the estimates of the selected waves"))
+    @admin.action(
+        description=_("Recompute the estimates of the selected waves"), permissions=["change"]
+    )
     def recompute(self, request: HttpRequest, queryset: QuerySet[WaveComputation]) -> None:
         from analytics.services import mark_wave_dirty
 
@@ -95,7 +103,9 @@ class WaveComputationAdmin(admin.ModelAdmin):
 
 
 @admin.register(ResultSet)
-class ResultSetAdmin(admin.ModelAdmin):
+class ResultSetAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    survey_path = "wave__survey"
+    view_capability = Capability.MANAGE_SURVEY
     list_display = [
         "wave",
         "status",

@@ -1,7 +1,9 @@
 """Analytics API: indicator estimates, the regional comparison table and export jobs.
 
 Estimates and the comparison table need `surveys.view_estimates`; microdata and codebook
-export jobs need `surveys.export_microdata` as well. A user sees only their own jobs.
+export jobs need `surveys.export_microdata` as well; both only for the surveys the user
+holds a grant in (microdata: at the microdata level, `access.permissions`). A user sees
+only their own jobs. Every file sent records who downloaded which waves (`audit`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from rest_framework.generics import GenericAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from access import permissions as access
 from analytics import exports
 from analytics.downloads import export_file_response, regional_download_response
 from analytics.models import ExportJob, IndicatorEstimate
@@ -60,10 +63,13 @@ class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = EstimateFilter
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        return (
+        return access.filter_by_survey(
             IndicatorEstimate.objects.current()
             .select_related("wave__survey", "region", "previous_wave")
-            .order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code")
+            .order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code"),
+            self.request.user,
+            access.Capability.VIEW_ESTIMATES,
+            "wave__survey",
         )
 
 
@@ -101,7 +107,7 @@ class ComparisonTableView(GenericAPIView):
     )
     def get(self, request: Request) -> Response:
         params = _comparison_query(request)
-        page = self.paginate_queryset(comparison_estimates(params))
+        page = self.paginate_queryset(comparison_estimates(params, request.user))
         catalogue = exports.indicator_catalogue()
         rows = [exports.regional_row(estimate, catalogue) for estimate in page or []]
         return self.get_paginated_response(ComparisonRowOutputSerializer(rows, many=True).data)
@@ -128,7 +134,7 @@ class ComparisonDownloadView(GenericAPIView):
         file_format = params.get("file_format")
         if not file_format:
             raise ValidationError({"file_format": ["Choose csv, xlsx, json or parquet."]})
-        return regional_download_response(params, file_format)
+        return regional_download_response(params, file_format, request.user)
 
 
 class ExportJobViewSet(
@@ -154,6 +160,10 @@ class ExportJobViewSet(
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
         kind, file_format = params.pop("kind"), params.pop("file_format")
+        capability = access.capability_for_export(kind)
+        params["waves"] = access.permitted_wave_ids(request.user, capability, params.get("waves"))
+        if not params["waves"]:  # none named and none in the user's surveys: never "all"
+            raise ValidationError({"waves": ["No wave of your surveys to export."]})
         try:
             job = exports.request_export(
                 user=request.user, kind=kind, file_format=file_format, parameters=params
@@ -168,8 +178,9 @@ class ExportJobViewSet(
 
     @extend_schema(request=None, responses={200: ExportJobOutputSerializer})
     @action(detail=True, methods=["post"])
-    def retry(self, request: Request, pk: str | None = None) -> Response:
+    def retry(self, request: Request, pk: str | None = None, **kwargs: str) -> Response:
         job = self.get_object()
+        access.require(request.user, access.capability_for_export(job.kind), job)
         try:
             job = exports.retry_export_job(job=job)
         except exports.ExportError as exc:
@@ -179,6 +190,6 @@ class ExportJobViewSet(
 
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
     @action(detail=True, methods=["get"])
-    def download(self, request: Request, pk: str | None = None) -> HttpResponseBase:
+    def download(self, request: Request, pk: str | None = None, **kwargs: str) -> HttpResponseBase:
         job = self.get_object()
-        return export_file_response(job)
+        return export_file_response(job, request.user)

@@ -9,6 +9,8 @@ from django.http import FileResponse, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 
+from access import permissions as access
+from access.downloads import record_download
 from analytics.exports.formats import CONTENT_TYPES
 from analytics.exports.jobs import export_filename
 from analytics.exports.regional import regional_filename, regional_rows, write_regional
@@ -16,18 +18,28 @@ from analytics.models import ExportJob
 from analytics.selectors import comparison_estimates
 
 
-def regional_download_response(params: dict[str, Any], file_format: str) -> HttpResponse:
-    """The regional table of a comparison query as a file, built in the request."""
-    rows = regional_rows(comparison_estimates(params))
+def regional_download_response(params: dict[str, Any], file_format: str, user: Any) -> HttpResponse:
+    """The regional table of a comparison query as a file, built in the request (audited)."""
+    estimates = comparison_estimates(params, user)
+    rows = regional_rows(estimates)
     buffer = io.BytesIO()
     write_regional(rows, file_format, buffer)
+    record_download(
+        user=user,
+        kind="regional",
+        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
+        file_format=file_format,
+        rows=len(rows),
+    )
     response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
     response["Content-Disposition"] = f'attachment; filename="{regional_filename(file_format)}"'
     return response
 
 
-def export_file_response(job: ExportJob) -> HttpResponseBase:
-    """A finished job's file; 410 once it has expired, 409 before it is ready."""
+def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
+    """A finished job's file, for its owner while their grant still covers its waves
+    (audited); 410 once it has expired, 409 before it is ready."""
+    access.require(user, access.capability_for_export(job.kind), job)
     if job.status == ExportJob.Status.EXPIRED:
         return HttpResponse(
             status=410,
@@ -36,6 +48,14 @@ def export_file_response(job: ExportJob) -> HttpResponseBase:
         )
     if job.status != ExportJob.Status.DONE or not job.file:
         return HttpResponse(status=409, content=b"The export is not ready.")
+    record_download(
+        user=user,
+        kind=job.kind,
+        wave_ids=access.job_wave_ids(job),
+        file_format=job.file_format,
+        rows=job.rows_total if job.rows_total is not None else job.rows_done,
+        job=job,
+    )
     return FileResponse(
         job.file.open("rb"),
         as_attachment=True,

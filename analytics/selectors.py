@@ -111,16 +111,23 @@ def regional_estimates(
     return qs.order_by("wave__survey__code", "wave__code", "geography", "indicator", "region__code")
 
 
-def comparison_estimates(params: dict[str, Any]) -> models.QuerySet[IndicatorEstimate]:
+def comparison_estimates(params: dict[str, Any], user: Any) -> models.QuerySet[IndicatorEstimate]:
     """The regional table's estimates for a query of the comparison endpoints and pages
-    (``wave``: wave ids, ``geography``, ``indicator`` and ``region``: lists of codes)."""
+    (``wave``: wave ids, ``geography``, ``indicator`` and ``region``: lists of codes), of
+    the user's surveys only; naming a wave of another survey is refused (403)."""
+    from access import permissions as access
+
+    capability = access.Capability.VIEW_ESTIMATES
+    if params.get("wave") and not access.waves_allowed(user, capability, params["wave"]):
+        raise access.Forbidden  # Django's, so the HTML download view answers 403 too
     waves = Wave.objects.filter(pk__in=params["wave"]) if params.get("wave") else None
-    return regional_estimates(
+    estimates = regional_estimates(
         waves=waves,
         geography=params.get("geography"),
         indicators=params.get("indicator"),
         region_codes=params.get("region"),
     )
+    return access.filter_by_survey(estimates, user, capability, "wave__survey")
 
 
 def export_job_for(user: Any, pk: int) -> ExportJob:

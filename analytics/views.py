@@ -12,8 +12,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
-from django.contrib.auth.decorators import login_required, permission_required
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.urls import reverse, reverse_lazy
@@ -21,6 +22,7 @@ from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from access import permissions as access
 from analytics import charts, exports
 from analytics.downloads import export_file_response
 from analytics.models import ExportJob
@@ -31,10 +33,12 @@ from apitokens.services import issue_token, revoke_tokens
 from surveys.models import Geography, Region, Survey, Wave
 
 LOGIN_URL = reverse_lazy("analytics:login")
-view_estimates = permission_required(
-    "surveys.view_estimates", login_url=LOGIN_URL, raise_exception=False
+# The named permission and a grant in some survey (`access.permissions`); which surveys
+# and waves a page may show is checked in the view.
+view_estimates = access.capability_required(access.Capability.VIEW_ESTIMATES, login_url=LOGIN_URL)
+export_microdata = access.capability_required(
+    access.Capability.EXPORT_MICRODATA, login_url=LOGIN_URL
 )
-export_microdata = permission_required("surveys.export_microdata", raise_exception=True)
 
 
 class LoginView(auth_views.LoginView):
@@ -59,8 +63,14 @@ class DashboardForm(forms.Form):
         required=False,
     )
 
-    def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, survey: Survey | None = None, user: Any = None, **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if user is not None:
+            survey_field = self.fields["survey"]
+            assert isinstance(survey_field, forms.ModelChoiceField)
+            survey_field.queryset = access.surveys_for(user, access.Capability.VIEW_ESTIMATES)
         language = (get_language() or "kk")[:2]
         catalogue = exports.indicator_catalogue()
         indicator = self.fields["indicator"]
@@ -88,24 +98,26 @@ def _scaled(value: float | None, scale: float) -> float | None:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def dashboard(request: HttpRequest) -> HttpResponseBase:
-    surveys = list(Survey.objects.order_by("code"))
+    surveys = list(access.surveys_for(request.user, access.Capability.VIEW_ESTIMATES))
     survey_code = request.GET.get("survey") or (surveys[0].code if surveys else None)
     survey = next((s for s in surveys if s.code == survey_code), None)
+    if survey is None and request.GET.get("survey"):
+        raise Http404  # not one of the user's surveys
     data = request.GET.copy()
     if survey is not None:
         data.setdefault("survey", survey.code)
     all_waves = list(Wave.objects.filter(survey=survey).order_by("code")) if survey else []
     if "waves" not in data and all_waves:
         data.setlist("waves", [str(w.pk) for w in all_waves[-2:]])
-    form = DashboardForm(data, survey=survey)
+    form = DashboardForm(data, survey=survey, user=request.user)
     indicator_choices = list(getattr(form.fields["indicator"], "choices", []))
     if "indicator" not in data and indicator_choices:
         data["indicator"] = indicator_choices[0][0]
-        form = DashboardForm(data, survey=survey)
+        form = DashboardForm(data, survey=survey, user=request.user)
     context: dict[str, Any] = {
         "form": form,
         "survey": survey,
-        "can_export": request.user.has_perm("surveys.export_microdata"),
+        "can_export": access.may(request.user, access.Capability.EXPORT_MICRODATA, survey),
     }
     if form.is_valid():
         context.update(_dashboard_content(form.cleaned_data, request))
@@ -272,7 +284,7 @@ def freshness(request: HttpRequest) -> JsonResponse:
     """Recomputation state of the chosen waves, polled by the dashboard."""
     ids = [int(i) for i in request.GET.getlist("wave") if i.isdigit()]
     out = []
-    for wave in Wave.objects.filter(pk__in=ids).order_by("code"):
+    for wave in access.waves_for(request.user, access.Capability.VIEW_ESTIMATES).filter(pk__in=ids):
         status = computation_status(wave)
         out.append(
             {
@@ -303,7 +315,7 @@ def regional_download(request: HttpRequest, file_format: str) -> HttpResponseBas
         if request.GET.get("indicator") and request.GET.get("scope") != "all"
         else None,
     }
-    return regional_download_response(params, file_format)
+    return regional_download_response(params, file_format, request.user)
 
 
 class MicrodataForm(forms.Form):
@@ -354,6 +366,10 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
         )
         return redirect("analytics:dashboard")
     data = form.cleaned_data
+    if not access.waves_allowed(
+        request.user, access.Capability.EXPORT_MICRODATA, [w.pk for w in data["waves"]]
+    ):
+        raise PermissionDenied
     kind = "codebook" if data["file_format"] == "codebook" else "microdata"
     file_format = "xlsx" if kind == "codebook" else data["file_format"]
     parameters = {
@@ -369,7 +385,7 @@ def microdata_export(request: HttpRequest) -> HttpResponseBase:
         messages.error(request, str(exc))
         return redirect("analytics:dashboard")
     if asked.built_now and asked.job.status == ExportJob.Status.DONE:
-        return export_file_response(asked.job)
+        return export_file_response(asked.job, request.user)
     return redirect("analytics:export-job", pk=asked.job.pk)
 
 
@@ -388,6 +404,10 @@ def codebook(request: HttpRequest) -> HttpResponseBase:
     context: dict[str, Any] = {"form": form, "codebook": None}
     if form.is_valid():
         waves = form.cleaned_data["waves"]
+        if not access.waves_allowed(
+            request.user, access.Capability.EXPORT_MICRODATA, [w.pk for w in waves]
+        ):
+            raise PermissionDenied
         selection = exports.MicrodataSelection(wave_ids=tuple(w.pk for w in waves))
         language = (get_language() or "kk")[:2]
         book = selection.codebook()
@@ -433,7 +453,7 @@ def export_job_status(request: HttpRequest, pk: int) -> JsonResponse:
 @login_required(login_url=LOGIN_URL)
 @view_estimates
 def export_job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
-    return export_file_response(job_for(request.user, pk))
+    return export_file_response(job_for(request.user, pk), request.user)
 
 
 @login_required(login_url=LOGIN_URL)
@@ -441,6 +461,7 @@ def export_job_download(request: HttpRequest, pk: int) -> HttpResponseBase:
 @require_POST
 def export_job_retry(request: HttpRequest, pk: int) -> HttpResponseBase:
     job = job_for(request.user, pk)
+    access.require(request.user, access.capability_for_export(job.kind), job)
     try:
         exports.retry_export_job(job=job)
     except exports.ExportError as exc:

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "odk",
     "apitokens",
     "collect",
+    "access",
 ]
 
 MIDDLEWARE = [

@@ -5,12 +5,20 @@ from collections.abc import Iterable
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
+from access.adminscope import ReviewScopedAdmin, SurveyScopedAdmin
+from access.permissions import (
+    Capability,
+    filter_by_survey,
+    may_create_survey,
+    may_import_questionnaire,
+)
 from surveys import user_admin  # noqa: F401  (the user admin that grants nothing)
 from surveys.definition import stored_choice_value
 from surveys.models import (
@@ -73,10 +81,14 @@ class SurveyForm(forms.ModelForm):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    survey_path = "pk"
     form = SurveyForm
     list_display = ["code", "title", "created_at"]
     search_fields = ["code", "title"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and may_create_survey(request.user)
 
     def save_model(self, request: HttpRequest, obj: Survey, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         """The rule of which interviews count goes through its service, which recomputes
@@ -88,7 +100,7 @@ class SurveyAdmin(admin.ModelAdmin):
 
 
 @admin.register(FormVersion)
-class FormVersionAdmin(admin.ModelAdmin):
+class FormVersionAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     list_display = ["survey", "version", "title", "default_language", "created_at"]
     list_filter = ["survey"]
     readonly_fields = [f.name for f in FormVersion._meta.fields] + ["question_list"]
@@ -128,8 +140,12 @@ class FormVersionAdmin(admin.ModelAdmin):
         from surveys.services import import_xlsform
         from surveys.xlsform import XLSFormError
 
+        if not request.user.has_perm("surveys.add_formversion"):
+            raise PermissionDenied
         form = XLSFormUploadForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
+            if not may_import_questionnaire(request.user, form.cleaned_data["survey_code"]):
+                raise PermissionDenied
             upload = form.cleaned_data["xlsform"]
             try:
                 version, created = import_xlsform(
@@ -164,7 +180,7 @@ class FormVersionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Wave)
-class WaveAdmin(admin.ModelAdmin):
+class WaveAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     list_display = [
         "survey",
         "code",
@@ -190,7 +206,7 @@ class RegionAdmin(admin.ModelAdmin):
 
 
 @admin.register(Submission)
-class SubmissionAdmin(admin.ModelAdmin):
+class SubmissionAdmin(ReviewScopedAdmin, admin.ModelAdmin):
     list_display = [
         "instance_id",
         "wave",
@@ -314,7 +330,10 @@ def links_csv(request: HttpRequest, links: Iterable[InvitationLink], filename: s
 
 
 @admin.register(InvitationLink)
-class InvitationLinkAdmin(admin.ModelAdmin):
+class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
+    # Links are keys to a questionnaire and labels may name invitees: administrators only.
+    survey_path = "wave__survey"
+    view_capability = Capability.MANAGE_SURVEY
     list_display = ["short_token", "wave", "kind", "label", "created_at", "revoked_at", "used_at"]
     list_filter = ["wave", "kind", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["wave__survey"]
@@ -328,7 +347,6 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "used_at",
-        "submission",
     ]
     fields = [
         "url",
@@ -340,7 +358,6 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         "created_at",
         "revoked_at",
         "used_at",
-        "submission",
     ]
     actions = ["revoke", "rotate", "download_csv"]
 
@@ -362,7 +379,16 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         """Create one link or a batch; the response is the CSV of their addresses."""
         from surveys.services import create_links
 
+        if not self.has_add_permission(request):
+            raise PermissionDenied
         form = LinkBatchForm(request.POST or None)
+        wave_field = form.fields["wave"]
+        assert isinstance(wave_field, forms.ModelChoiceField)
+        wave_field.queryset = filter_by_survey(
+            Wave.objects.filter(is_open=True).select_related("survey"),
+            request.user,
+            Capability.MANAGE_SURVEY,
+        )
         if request.method == "POST" and form.is_valid():
             links = create_links(
                 wave=form.cleaned_data["wave"],
@@ -381,14 +407,16 @@ class InvitationLinkAdmin(admin.ModelAdmin):
         }
         return TemplateResponse(request, "admin/surveys/invitationlink/create.html", context)
 
-    @admin.action(description=_("Revoke the selected links"))
+    @admin.action(description=_("Revoke the selected links"), permissions=["change"])
     def revoke(self, request: HttpRequest, queryset) -> None:  # type: ignore[no-untyped-def]
         from surveys.services import revoke_links
 
         count = revoke_links(links=queryset, actor=request.user)
         self.message_user(request, _("%(n)d links revoked.") % {"n": count}, messages.SUCCESS)
 
-    @admin.action(description=_("Give the selected links new addresses (CSV)"))
+    @admin.action(
+        description=_("Give the selected links new addresses (CSV)"), permissions=["change"]
+    )
     def rotate(self, request: HttpRequest, queryset) -> HttpResponse | None:  # type: ignore[no-untyped-def]
         """New tokens for links that reached the wrong hands; the old addresses stop working.
         The response is the CSV of the new addresses."""
@@ -402,6 +430,6 @@ class InvitationLinkAdmin(admin.ModelAdmin):
             return None
         return links_csv(request, links, "links-new-addresses.csv")
 
-    @admin.action(description=_("Download the selected links as CSV"))
+    @admin.action(description=_("Download the selected links as CSV"), permissions=["change"])
     def download_csv(self, request: HttpRequest, queryset) -> HttpResponse:  # type: ignore[no-untyped-def]
         return links_csv(request, queryset.select_related("wave__survey"), "links.csv")

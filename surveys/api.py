@@ -1,13 +1,16 @@
 """Read-only API of the survey reference data: surveys, waves, regions, questionnaire versions.
 
-Readers need the researcher permission `surveys.view_estimates` (token or session).
+Readers need the researcher permission `surveys.view_estimates` (token or session) and a
+grant in the survey (`access.permissions`): each sees the surveys, waves and questionnaire
+versions of their own surveys; regions are reference data, the same for everyone.
 """
 
 from __future__ import annotations
 
 import django_filters
-from rest_framework import permissions, viewsets
+from rest_framework import viewsets
 
+from access.permissions import Capability, HasCapability, filter_by_survey
 from surveys.models import FormVersion, Geography, Region, Survey, Wave
 from surveys.serializers import (
     FormVersionDetailOutputSerializer,
@@ -18,17 +21,30 @@ from surveys.serializers import (
 )
 
 
-class CanViewEstimates(permissions.BasePermission):
-    """Researchers (and supervisors): the `surveys.view_estimates` permission."""
+class CanViewEstimates(HasCapability):
+    """Researchers (and supervisors): `surveys.view_estimates` and a grant in the survey."""
 
-    message = "You need the permission to view estimates."
-
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
-        user = request.user
-        return bool(user and user.is_authenticated and user.has_perm("surveys.view_estimates"))
+    capability = Capability.VIEW_ESTIMATES
+    message = "You need the permission to view estimates of this survey."
 
 
-class SurveyViewSet(viewsets.ReadOnlyModelViewSet):
+class InGrantedSurveys:
+    """A viewset mixin: ``survey_field`` narrows the queryset to the user's surveys."""
+
+    survey_field = "survey"
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        queryset = super().get_queryset()  # type: ignore[misc]
+        return filter_by_survey(
+            queryset,
+            self.request.user,  # type: ignore[attr-defined]
+            Capability.VIEW_ESTIMATES,
+            self.survey_field,
+        )
+
+
+class SurveyViewSet(InGrantedSurveys, viewsets.ReadOnlyModelViewSet):
+    survey_field = "pk"
     queryset = Survey.objects.order_by("code")
     serializer_class = SurveyOutputSerializer
     permission_classes = [CanViewEstimates]
@@ -44,7 +60,7 @@ class WaveFilter(django_filters.FilterSet):
         fields = ["survey", "geography", "code", "is_open", "is_synthetic"]
 
 
-class WaveViewSet(viewsets.ReadOnlyModelViewSet):
+class WaveViewSet(InGrantedSurveys, viewsets.ReadOnlyModelViewSet):
     queryset = Wave.objects.select_related("survey", "form_version").order_by(
         "survey__code", "code"
     )
@@ -68,7 +84,7 @@ class FormVersionFilter(django_filters.FilterSet):
         fields = ["survey", "version"]
 
 
-class FormVersionViewSet(viewsets.ReadOnlyModelViewSet):
+class FormVersionViewSet(InGrantedSurveys, viewsets.ReadOnlyModelViewSet):
     """Questionnaire versions; the detail view includes the compiled definition."""
 
     queryset = FormVersion.objects.select_related("survey").order_by("survey__code", "-created_at")

@@ -320,6 +320,10 @@ COLUMNS = [
 ]  # fmt: skip
 
 
+# Review columns with no database default, which COPY (unlike the ORM) must be given.
+COPY_UNREVIEWED = {"review_comment": "", "question_comments": "{}"}
+
+
 def _copy_block(columns: dict[str, list], fixed: dict) -> None:
     """PostgreSQL COPY in text format: an order of magnitude faster than INSERT.
 
@@ -327,9 +331,11 @@ def _copy_block(columns: dict[str, list], fixed: dict) -> None:
     or backslashes), so the text format needs no escaping.
     """
     n = len(columns["instance_id"])
-    series = [columns[c] if c in columns else [fixed[c]] * n for c in COLUMNS]
+    fixed = {**COPY_UNREVIEWED, **fixed}
+    names = [*COLUMNS, *COPY_UNREVIEWED]
+    series = [columns[c] if c in columns else [fixed[c]] * n for c in names]
     payload = "".join("\t".join(map(str, values)) + "\n" for values in zip(*series, strict=True))
-    sql = f"COPY {Submission._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
+    sql = f"COPY {Submission._meta.db_table} ({', '.join(names)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         copy.write(payload)
 

@@ -473,7 +473,8 @@ class InvitationLink(models.Model):
 
     A public link takes any number of interviews (one per browser; see
     `surveys.services.submit_interview`); a single-use link takes exactly one and is
-    marked used in the transaction that stores it. Links identify no respondent.
+    marked used in the transaction that stores it. Links identify no respondent, and a
+    used link keeps no trace of the interview it produced.
     """
 
     wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="links")
@@ -495,15 +496,11 @@ class InvitationLink(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
-    used_at = models.DateTimeField(_("used"), null=True, blank=True)
-    submission = models.OneToOneField(
-        Submission,
-        on_delete=models.SET_NULL,
-        null=True,
-        blank=True,
-        related_name="invitation",
-        verbose_name=_("submission"),
-    )
+    # Only that a single-use link was used, and on which day: never which interview it
+    # produced. No key to the interview, and no time finer than the day (an exact time
+    # would equal the interview's `received_at`), so a link and its label, which may hold
+    # the invitee's address, cannot be joined to answers.
+    used_at = models.DateField(_("used on"), null=True, blank=True)
 
     objects = InvitationLinkQuerySet.as_manager()
 
@@ -516,7 +513,7 @@ class InvitationLink(models.Model):
                 condition=Q(kind__in=["public", "single"]), name="link_kind_valid"
             ),
             models.CheckConstraint(
-                condition=Q(kind="single") | Q(used_at__isnull=True, submission__isnull=True),
+                condition=Q(kind="single") | Q(used_at__isnull=True),
                 name="link_public_never_used_up",
             ),
         ]

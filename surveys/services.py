@@ -632,9 +632,8 @@ def submit_interview(
                     **fields,
                 )
                 if link is not None and link.is_single_use:
-                    InvitationLink.objects.filter(pk=link.pk).update(
-                        used_at=submission.received_at, submission=submission
-                    )
+                    # The day only, and no key to the interview (see InvitationLink).
+                    InvitationLink.objects.filter(pk=link.pk).update(used_at=timezone.localdate())
                 if recompute:
                     transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
         except IntegrityError:

@@ -101,14 +101,56 @@ def regional_estimates(
     return IndicatorEstimate.objects.bulk_create(cells)
 
 
-def make_user(username: str, *roles: str, password: str = "correct-horse-42"):  # type: ignore[no-untyped-def]
-    """A user in the given role groups (researcher, supervisor, ...); none for a bare account."""
+def make_user(  # type: ignore[no-untyped-def]
+    username: str,
+    *roles: str,
+    password: str = "correct-horse-42",
+    surveys: tuple[str, ...] | None = None,
+    level: str = "microdata",
+):
+    """A user holding the given roles (researcher, supervisor, ...) in ``surveys`` (made
+    when they do not exist yet; by default every survey that exists and the factories'
+    "simple" one); none for a bare account. Researchers get ``level``; supervisors every
+    region. Roles granted in surveys made later: `grant_everywhere`."""
     from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import Group
+
+    from surveys.models import Survey
 
     user = get_user_model().objects.create_user(username=username, password=password)
-    user.groups.add(*Group.objects.filter(name__in=roles))
+    user.test_roles, user.test_level = roles, level
+    codes = (
+        surveys
+        if surveys is not None
+        else {"simple", *Survey.objects.values_list("code", flat=True)}
+    )
+    for code in sorted(codes) if roles else ():
+        survey, _created = Survey.objects.get_or_create(code=code, defaults={"title": code})
+        _grant(user, roles, survey, level)
     return user
+
+
+def grant_everywhere(*users):  # type: ignore[no-untyped-def]
+    """Give users made by `make_user` their roles in every survey that exists now."""
+    from access.permissions import forget_grants
+    from surveys.models import Survey
+
+    for user in users:
+        for survey in Survey.objects.all():
+            _grant(user, user.test_roles, survey, user.test_level)
+        forget_grants(user)
+
+
+def _grant(user, roles, survey, level):  # type: ignore[no-untyped-def]
+    from access.services import grant_role
+
+    for role in roles:
+        grant_role(
+            user=user,
+            role=role,
+            survey=survey,
+            level=level if role == "researcher" else "",
+            regions=Region.objects.all() if role == "supervisor" else (),
+        )
 
 
 def instrument_wave(

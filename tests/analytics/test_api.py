@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from analytics.exports.tasks import build_export
 from analytics.models import ExportJob
 from tests.analytics.factories_estimates import (
+    grant_everywhere,
     instrument_wave,
     make_user,
     regional_estimates,
@@ -159,6 +160,7 @@ def test_export_jobs_need_the_microdata_permission_for_microdata(
     client_for, researcher, django_capture_on_commit_callbacks
 ):
     wave = instrument_wave(n=20)
+    grant_everywhere(researcher)  # made before the instrument's survey
     supervisor = make_user("supervisor1", "supervisor")  # may view estimates, not microdata
     body = {"kind": "microdata", "file_format": "csv", "waves": [wave.pk], "language": "ru"}
     assert client_for(supervisor).post("/api/export-jobs/", body, format="json").status_code == 403
@@ -184,6 +186,7 @@ def test_export_job_progress_download_and_own_jobs_only(
     settings.MEDIA_ROOT = tmp_path
     settings.EXPORT_DIRECT_MAX_ROWS = 0  # every microdata export becomes a job
     wave = instrument_wave(n=60)
+    grant_everywhere(researcher)  # made before the instrument's survey
     client = client_for(researcher)
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         created = client.post(
@@ -220,6 +223,7 @@ def test_failed_export_job_says_why_and_can_be_retried(
     client_for, researcher, django_capture_on_commit_callbacks, settings, tmp_path, embedded_tasks
 ):
     wave = instrument_wave(n=10)
+    grant_everywhere(researcher)  # made before the instrument's survey
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the media folder should be")
     settings.MEDIA_ROOT = blocker

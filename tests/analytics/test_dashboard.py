@@ -16,6 +16,7 @@ from analytics import exports
 from analytics.exports import jobs
 from analytics.models import ExportJob, WaveComputation
 from tests.analytics.factories_estimates import (
+    grant_everywhere,
     instrument_wave,
     make_user,
     two_waves_with_estimates,
@@ -31,7 +32,8 @@ def waves():
 
 @pytest.fixture
 def researcher_client(client):
-    client.force_login(make_user("researcher", "researcher"))
+    client.researcher = make_user("researcher", "researcher")
+    client.force_login(client.researcher)
     return client
 
 
@@ -41,8 +43,8 @@ def test_dashboard_needs_a_researcher(client, waves):
     assert response.status_code == 302 and response["Location"].startswith(
         reverse("analytics:login")
     )
-    client.force_login(make_user("bare"))
-    assert client.get(url).status_code == 302
+    client.force_login(make_user("bare"))  # signed in, no permission: refused, not sent to log in
+    assert client.get(url).status_code == 403
 
 
 def test_dashboard_shows_charts_tables_and_suppressed_cells(researcher_client, waves):
@@ -122,6 +124,7 @@ def test_regional_downloads_from_the_dashboard(researcher_client, waves, file_fo
 
 def test_small_microdata_export_comes_back_at_once(researcher_client):
     wave = instrument_wave(n=30)
+    grant_everywhere(researcher_client.researcher)  # made before the instrument's survey
     response = researcher_client.post(
         reverse("analytics:microdata-export"),
         {"waves": [wave.pk], "file_format": "csv", "language": "en", "values": "labels"},
@@ -137,6 +140,7 @@ def test_large_microdata_export_becomes_a_job(
     settings.EXPORT_DIRECT_MAX_ROWS = 5
     settings.MEDIA_ROOT = tmp_path
     wave = instrument_wave(n=30)
+    grant_everywhere(researcher_client.researcher)  # made before the instrument's survey
     with django_capture_on_commit_callbacks(execute=True):
         response = researcher_client.post(
             reverse("analytics:microdata-export"),
@@ -180,6 +184,7 @@ def test_api_token_page_makes_a_token_and_shows_it_once(researcher_client):
 
 def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, embedded_tasks):
     wave = instrument_wave(n=30)
+    grant_everywhere(researcher_client.researcher)  # made before the instrument's survey
     states = []
     report = jobs._JobProgress._set
 
@@ -209,6 +214,7 @@ def test_a_running_export_says_what_it_is_doing(researcher_client, monkeypatch, 
 
 def test_codebook_page_shows_every_variable_in_three_languages(researcher_client):
     wave = instrument_wave(n=5)
+    grant_everywhere(researcher_client.researcher)  # made before the instrument's survey
     page = researcher_client.get(
         reverse("analytics:codebook"), {"waves": [wave.pk]}, HTTP_ACCEPT_LANGUAGE="ru"
     ).content.decode()
