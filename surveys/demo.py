@@ -320,10 +320,6 @@ COLUMNS = [
 ]  # fmt: skip
 
 
-# Review columns with no database default, which COPY (unlike the ORM) must be given.
-COPY_UNREVIEWED = {"review_comment": "", "question_comments": "{}"}
-
-
 def _copy_block(columns: dict[str, list], fixed: dict) -> None:
     """PostgreSQL COPY in text format: an order of magnitude faster than INSERT.
 
@@ -331,11 +327,9 @@ def _copy_block(columns: dict[str, list], fixed: dict) -> None:
     or backslashes), so the text format needs no escaping.
     """
     n = len(columns["instance_id"])
-    fixed = {**COPY_UNREVIEWED, **fixed}
-    names = [*COLUMNS, *COPY_UNREVIEWED]
-    series = [columns[c] if c in columns else [fixed[c]] * n for c in names]
+    series = [columns[c] if c in columns else [fixed[c]] * n for c in COLUMNS]
     payload = "".join("\t".join(map(str, values)) + "\n" for values in zip(*series, strict=True))
-    sql = f"COPY {Submission._meta.db_table} ({', '.join(names)}) FROM STDIN"
+    sql = f"COPY {Submission._meta.db_table} ({', '.join(COLUMNS)}) FROM STDIN"
     with connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
         copy.write(payload)
 

@@ -105,10 +105,9 @@ def build_world() -> World:
     job.save()
     margins = PopulationMargins.objects.create(wave=wave_a, version=1, table=[])
     computation, _ = WaveComputation.objects.get_or_create(wave=wave_a)
-    from rest_framework.authtoken.models import Token, TokenProxy
+    from apitokens.services import issue_token
 
-    Token.objects.create(user=micro)
-    token = TokenProxy.objects.get(user=micro)
+    token, _secret = issue_token(user=micro)
     event = record(actor=root, action=AuditAction.MARGINS_SAVED, obj=margins)
     world = World(
         survey_a=wave_a.survey,
@@ -127,7 +126,7 @@ def build_world() -> World:
     world.objects = {
         "auth.group": Group.objects.get(name="admin"),
         "auth.user": enumerator,
-        "authtoken.tokenproxy": token,
+        "apitokens.apitoken": token,
         "surveys.survey": wave_a.survey,
         "surveys.formversion": version_a,
         "surveys.wave": wave_a,

@@ -20,7 +20,7 @@ from analytics.exports.cache import WaveCache, cache_root
 from analytics.exports.jobs import request_export
 from analytics.exports.tasks import expire_exports
 from analytics.models import ExportJob
-from tests.analytics.factories_estimates import instrument_wave, make_user
+from tests.analytics.factories_estimates import grant_everywhere, instrument_wave, make_user
 
 pytestmark = pytest.mark.django_db
 
@@ -65,9 +65,10 @@ def ask_through_the_api(api_client, wave):
 
 
 def test_a_small_selection_is_built_at_once_from_the_page_and_the_api(
-    page_client, api_client, django_capture_on_commit_callbacks
+    page_client, api_client, researcher, django_capture_on_commit_callbacks
 ):
     wave = instrument_wave(n=12)
+    grant_everywhere(researcher)
     with django_capture_on_commit_callbacks(execute=False) as queued:
         page = ask_on_the_page(page_client, wave)
         api = ask_through_the_api(api_client, wave)
@@ -81,10 +82,11 @@ def test_a_small_selection_is_built_at_once_from_the_page_and_the_api(
 
 
 def test_a_large_selection_becomes_a_job_from_the_page_and_the_api(
-    page_client, api_client, django_capture_on_commit_callbacks, settings
+    page_client, api_client, researcher, django_capture_on_commit_callbacks, settings
 ):
     settings.EXPORT_DIRECT_MAX_ROWS = 11
     wave = instrument_wave(n=12)
+    grant_everywhere(researcher)
     with django_capture_on_commit_callbacks(execute=False) as queued:
         page = ask_on_the_page(page_client, wave)
         api = ask_through_the_api(api_client, wave)
@@ -101,6 +103,7 @@ def test_finished_export_files_are_deleted_after_the_retention_period(
 ):
     settings.EXPORT_RETENTION_DAYS = 7
     wave = instrument_wave(n=5)
+    grant_everywhere(researcher)
     old, recent = (
         request_export(
             user=researcher, kind="microdata", file_format="csv", parameters={"waves": [wave.pk]}
