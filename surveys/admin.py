@@ -33,8 +33,9 @@ class XLSFormUploadForm(forms.Form):
 
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
-    list_display = ["code", "title", "created_at"]
-    search_fields = ["code", "title"]
+    list_display = ["code", "title", "title_kk", "title_ru", "created_at"]
+    search_fields = ["code", "title", "title_kk", "title_ru", "title_en"]
+    fields = ["code", "title", "title_kk", "title_ru", "title_en", "description"]
 
 
 @admin.register(FormVersion)
@@ -124,6 +125,7 @@ class WaveAdmin(admin.ModelAdmin):
         "fieldwork_end",
     ]
     list_filter = ["survey", "geography", "is_open", "is_synthetic"]
+    search_fields = ["code", "title", "title_kk", "title_ru", "title_en"]
 
 
 @admin.register(Region)
