@@ -37,7 +37,7 @@ plt.rcParams.update(
         "svg.hashsalt": "tanys",  # stable ids, so the same data give the same SVG
     }
 )
-STYLE = "2"  # part of the cache key of drawn charts: bump when the drawing changes
+STYLE = "3"  # part of the cache key of drawn charts: bump when the drawing changes
 WAVE_COLOURS = ["#1f5f8b", "#d9822b", "#3b8b4f", "#8b3b6f"]
 INCREASE, DECREASE = "#1f5f8b", "#b03a2e"
 WIDTH = 7.2  # inches; the page scales the SVG to its column, so labels stay short
@@ -59,6 +59,12 @@ def _svg(figure: Any, label: str) -> str:
     return accessible + f"<title>{escape(label)}</title>" + text[len(tag) :]
 
 
+def _wrapped(title: str, width: int = 80) -> str:
+    """A title on as many lines as it needs within the chart's width: a title wider than
+    the chart would widen the SVG, and the page would then draw every label smaller."""
+    return "\n".join(textwrap.wrap(title, width=width)) or title
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
@@ -75,7 +81,6 @@ def comparison_chart(chart: ComparisonChart) -> str:
     for number, wave in enumerate(chart.series):
         colour = WAVE_COLOURS[number % len(WAVE_COLOURS)]
         offset = (number - (len(chart.series) - 1) / 2) * step
-        labelled = False
         for point in wave.points:
             y = positions[point.region] + offset
             if point.suppressed or not _finite(point.estimate):
@@ -104,26 +109,34 @@ def comparison_chart(chart: ComparisonChart) -> str:
                 markersize=5,
                 capsize=2,
                 linewidth=1,
-                label=None if labelled else wave.name,
             )
             kind = "review" if point.review else "estimate"
             drawn.lines[0].set_gid(f"{kind}-{number}-{positions[point.region]}")
-            labelled = True
         if _finite(wave.national):
             line = axes.axvline(
                 wave.national,  # type: ignore[arg-type]
                 color=colour,
                 linestyle="--",
                 linewidth=1,
-                label=f"{chart.national_label} ({wave.name})",
             )
             line.set_gid(f"national-{number}")
     axes.set_yticks(range(len(regions)), list(reversed(regions)))
     axes.set_ylim(-0.7, len(regions) - 0.3)
     axes.set_xlabel(chart.axis_label)
     axes.grid(axis="x", color="#ddd", linewidth=0.6)
-    axes.set_title(chart.title, loc="left", fontsize=11)
-    handles, labels = axes.get_legend_handles_labels()
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
+    # One filled dot per wave (whatever its first point looks like), its national line,
+    # and the hollow dot of an estimate to review.
+    handles: list[Any] = []
+    labels: list[str] = []
+    for number, wave in enumerate(chart.series):
+        colour = WAVE_COLOURS[number % len(WAVE_COLOURS)]
+        if any(_finite(p.estimate) and not p.suppressed for p in wave.points):
+            handles.append(Line2D([], [], marker="o", color=colour, markersize=5, linewidth=1))
+            labels.append(wave.name)
+        if _finite(wave.national):
+            handles.append(Line2D([], [], color=colour, linestyle="--", linewidth=1))
+            labels.append(f"{chart.national_label} ({wave.name})")
     if any_review:
         handles.append(
             Line2D([], [], marker="o", linestyle="", color="#555", markerfacecolor="white")
@@ -150,9 +163,7 @@ def change_chart(chart: ChangeChart) -> str:
     seen: dict[str, Any] = {}
     for y, row in enumerate(rows):
         if not _finite(row.change):
-            reason = (
-                f" ({row.reason})" if row.reason and row.reason != chart.unavailable_label else ""
-            )
+            reason = f" ({row.reason})" if row.reason else ""
             axes.text(
                 0.0,
                 y,
@@ -185,7 +196,7 @@ def change_chart(chart: ChangeChart) -> str:
     axes.set_ylim(-0.7, len(rows) - 0.3)
     axes.set_xlabel(chart.axis_label)
     axes.grid(axis="x", color="#ddd", linewidth=0.6)
-    axes.set_title(chart.title, loc="left", fontsize=11)
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
     if seen:
         order = [k for k in (chart.increase_label, chart.decrease_label) if k in seen]
         axes.legend(
@@ -265,7 +276,7 @@ def tile_map(chart: TileMap, *, value_format: str = "{:.0f}") -> str:
     axes.set_ylim(-0.1, rows + 0.1)
     axes.set_aspect("equal")
     axes.axis("off")
-    axes.set_title(chart.title, loc="left", fontsize=11)
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
     if values:
         bar = figure.colorbar(
             plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.6, pad=0.02

@@ -75,6 +75,7 @@ class Texts:
     unit: str  # "share" or "index"
     axis_share: str
     axis_index: str
+    axis_change_share: str  # a change of a share, in percentage points
     geographies: Mapping[str, str]  # geography code -> label, in display order
     national: str
     suppressed: str
@@ -234,6 +235,17 @@ def short_names(names: Mapping[int, str]) -> dict[int, str]:
     return out
 
 
+# Kazakh Cyrillic in its alphabetical order (Russian's letters are in the same order), so
+# that Ақмола comes before Атырау, as a reader of either language expects.
+ALPHABET = "аәбвгғдеёжзийкқлмнңоөпрстуұүфхһцчшщъыіьэюя"
+_RANK = {letter: k for k, letter in enumerate(ALPHABET)}
+
+
+def name_key(name: str) -> tuple[tuple[int, int], ...]:
+    """Sort key of a region's name: Cyrillic by the Kazakh alphabet, after other text."""
+    return tuple((1, _RANK[ch]) if ch in _RANK else (0, ord(ch)) for ch in name.lower())
+
+
 def default_indicator(order: Sequence[str], published: Mapping[str, int]) -> str | None:
     """The first indicator (in catalogue order) with the most published regional cells,
     so a first visit opens on a chart with something on it."""
@@ -253,6 +265,7 @@ def dashboard_content(
     """The sections of the dashboard, one per geography with regional cells."""
     scale = scale_for(texts.unit)
     axis = texts.axis_index if texts.unit == "index" else texts.axis_share
+    change_axis = texts.axis_index if texts.unit == "index" else texts.axis_change_share
     cells = list(estimates)
     wave_order = {w.id: k for k, w in enumerate(waves)}
     waves_by_id = {w.id: w for w in waves}
@@ -265,7 +278,7 @@ def dashboard_content(
         if not regional:
             continue
         geo_regions = sorted(
-            (r for r in all_regions if r.geography == geography), key=lambda r: r.name
+            (r for r in all_regions if r.geography == geography), key=lambda r: name_key(r.name)
         )
         shorts = short_names({r.id: r.name for r in geo_regions})
         by_region = {r.id: r for r in geo_regions}
@@ -283,6 +296,7 @@ def dashboard_content(
                 shorts=shorts,
                 scale=scale,
                 axis=axis,
+                change_axis=change_axis,
                 texts=texts,
             )
         )
@@ -304,6 +318,7 @@ def _section(
     shorts: dict[int, str],
     scale: float,
     axis: str,
+    change_axis: str,
     texts: Texts,
 ) -> Section:
     def review(cell: EstimateRecord) -> bool:
@@ -319,7 +334,7 @@ def _section(
     for wave in geo_waves:
         wave_cells = sorted(
             (c for c in regional if c.wave_id == wave.id and c.region_id in by_region),
-            key=lambda c: by_region[c.region_id].name if c.region_id else "",
+            key=lambda c: name_key(by_region[c.region_id].name) if c.region_id else (),
         )
         nation = national.get(wave.id)
         for cell in ([nation] if nation else []) + wave_cells:
@@ -338,7 +353,9 @@ def _section(
                     reasons=explain_codes(cell.suppression_reason, texts.suppression_reasons)
                     if cell.suppressed
                     else (),
-                    review_notes=explain_codes(cell.review_flag, texts.review_flags),
+                    review_notes=explain_codes(cell.review_flag, texts.review_flags)
+                    if not cell.suppressed
+                    else (),
                     boundary_notes=explain_codes(cell.boundary_note, texts.boundary_notes),
                 )
             )
@@ -387,7 +404,7 @@ def _section(
     change = (
         ChangeChart(
             title=texts.change_title % {"wave": latest.label, "geography": label},
-            axis_label=axis,
+            axis_label=change_axis,
             rows=changes,
             unavailable_label=texts.not_available,
             increase_label=texts.increase,

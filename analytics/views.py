@@ -151,6 +151,7 @@ def dashboard_texts(indicator: Indicator, language: str) -> DashboardTexts:
         unit=indicator.unit,
         axis_share=_("Per cent"),
         axis_index=_("Index, 0 to 100"),
+        axis_change_share=_("Percentage points"),
         geographies={code: str(label) for code, label in Geography.choices},
         national=_("Kazakhstan"),
         suppressed=_("suppressed"),

@@ -25,6 +25,15 @@ from tests.factories import WaveFactory
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def charts_drawn_afresh():
+    """Drawn charts are cached by their data (in Redis under CI), across test runs too:
+    start each test without them, so a test sees what the code draws today."""
+    from django.core.cache import cache
+
+    cache.clear()
+
+
 @pytest.fixture
 def waves():
     return two_waves_with_estimates()

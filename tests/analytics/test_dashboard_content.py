@@ -25,6 +25,7 @@ TEXTS = Texts(
     unit="share",
     axis_share="Per cent",
     axis_index="Index, 0 to 100",
+    axis_change_share="Percentage points",
     geographies={"KZ2013": "2013 geography", "KZ2022": "Current geography"},
     national="Kazakhstan",
     suppressed="suppressed",
@@ -158,6 +159,7 @@ def test_change_between_waves_and_its_standard_error_are_in_points():
     assert akmola.reason == ""
     assert section.change is not None and section.change.rows == section.changes
     assert section.change.title == "Change, wave 2026, 2013 geography"
+    assert section.change.axis_label == "Percentage points"
 
 
 def test_a_region_without_a_change_says_why():
@@ -185,8 +187,12 @@ def test_suppressed_cells_keep_n_and_list_every_reason_and_show_no_value():
     )
     point = next(p for p in section.comparison.series[0].points if p.region == "Almaty Region")
     assert point.suppressed and point.estimate is None
-    # a published cell carries no suppression reason
+    # a published cell carries no suppression reason; a suppressed one no review note
     assert row(section, "2013", "Akmola Region").reasons == ()
+    flagged = dataclasses.replace(CELLS[2], review_flag="df<8")
+    section = only_section(content(cells=[*CELLS[:2], flagged, *CELLS[3:]]))
+    assert row(section, "2013", "Almaty Region").review_notes == ()
+    assert not row(section, "2013", "Almaty Region").review
 
 
 def test_estimates_flagged_for_review_are_marked():
@@ -270,6 +276,22 @@ def test_short_names_drop_the_generic_word_in_each_language():
     }
     russian = {1: "область Абай", 2: "Алматинская область", 3: "Алматы"}
     assert short_names(russian) == {1: "Абай", 2: "Алматинская", 3: "Алматы"}
+
+
+def test_regions_are_in_the_order_of_the_kazakh_alphabet():
+    kazakh = [
+        RegionRecord(k, "KZ2013", f"KZ-{k}", name, 0, k)
+        for k, name in enumerate(["Атырау", "Ақмола", "Қостанай", "Павлодар", "Абай"])
+    ]
+    cells = [cell(W2013, region, 0.5) for region in kazakh]
+    result = dashboard_content(estimates=cells, waves=[W2013], regions=kazakh, texts=TEXTS)
+    assert result.sections[0].comparison.regions == (
+        "Абай",
+        "Ақмола",
+        "Атырау",
+        "Қостанай",
+        "Павлодар",
+    )
 
 
 def test_the_default_indicator_is_the_first_with_the_most_published_cells():
