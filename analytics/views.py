@@ -189,19 +189,30 @@ class DrawnSection:
 CHART_CACHE_SECONDS = 7 * 24 * 3600
 
 
-def _drawn(draw: Callable[[Any], str], chart: Any) -> str:
-    """A chart's SVG, drawn once per distinct chart data. The key is the data itself
-    (values and texts), so a new result set, indicator or language draws anew and an
-    unchanged one is served from the cache."""
-    if chart is None:
-        return ""
-    fingerprint = hashlib.sha256(repr(chart).encode()).hexdigest()
-    key = f"dashboard-chart:{charts.STYLE}:{draw.__name__}:{fingerprint}"
-    svg = cache.get(key)
-    if svg is None:
-        svg = draw(chart)
-        cache.set(key, svg, CHART_CACHE_SECONDS)
-    return svg
+def _drawn(charts_to_draw: list[tuple[Callable[[Any], str], Any]]) -> list[str]:
+    """The charts' SVGs, each drawn once per distinct chart data and then read from the
+    cache in one round trip. The key is the data itself (values and texts), so a new
+    result set, indicator or language draws anew and an unchanged one is served as it
+    was; `charts.STYLE` changes the keys when the drawing changes. None draws nothing."""
+
+    def key(draw: Callable[[Any], str], chart: Any) -> str:
+        fingerprint = hashlib.sha256(repr(chart).encode()).hexdigest()
+        return f"dashboard-chart:{charts.STYLE}:{draw.__name__}:{fingerprint}"
+
+    keys = [key(draw, chart) if chart is not None else "" for draw, chart in charts_to_draw]
+    cached = cache.get_many([k for k in keys if k])
+    new = {}
+    out = []
+    for k, (draw, chart) in zip(keys, charts_to_draw, strict=True):
+        if not k:
+            out.append("")
+            continue
+        if k not in cached:
+            new[k] = cached[k] = draw(chart)
+        out.append(cached[k])
+    if new:
+        cache.set_many(new, CHART_CACHE_SECONDS)
+    return out
 
 
 def _dashboard_context(cleaned: dict[str, Any]) -> dict[str, Any]:
@@ -218,12 +229,25 @@ def _dashboard_context(cleaned: dict[str, Any]) -> dict[str, Any]:
         regions=dashboard_regions(geographies, language),
         texts=dashboard_texts(indicator, language),
     )
+    drawn = iter(
+        _drawn(
+            [
+                chart
+                for section in content.sections
+                for chart in (
+                    (charts.comparison_chart, section.comparison),
+                    (charts.change_chart, section.change),
+                    (charts.tile_map, section.map),
+                )
+            ]
+        )
+    )
     sections = [
         DrawnSection(
             content=section,
-            comparison_svg=_drawn(charts.comparison_chart, section.comparison),
-            change_svg=_drawn(charts.change_chart, section.change),
-            map_svg=_drawn(charts.tile_map, section.map),
+            comparison_svg=next(drawn),
+            change_svg=next(drawn),
+            map_svg=next(drawn),
         )
         for section in content.sections
     ]
