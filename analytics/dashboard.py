@@ -277,10 +277,10 @@ def dashboard_content(
         regional = [c for c in cells if c.geography == geography and c.region_id is not None]
         if not regional:
             continue
-        geo_regions = sorted(
-            (r for r in all_regions if r.geography == geography), key=lambda r: name_key(r.name)
-        )
-        shorts = short_names({r.id: r.name for r in geo_regions})
+        in_geography = [r for r in all_regions if r.geography == geography]
+        shorts = short_names({r.id: r.name for r in in_geography})
+        # by the distinctive part of the name (Абай for "область Абай"), as the charts show it
+        geo_regions = sorted(in_geography, key=lambda r: (name_key(shorts[r.id]), r.code))
         by_region = {r.id: r for r in geo_regions}
         geo_waves = [w for w in waves if any(c.wave_id == w.id for c in regional)]
         sections.append(
@@ -332,13 +332,14 @@ def _section(
     table: list[TableRow] = []
     series: list[Series] = []
     for wave in geo_waves:
+        order = {r.id: k for k, r in enumerate(regions)}
         wave_cells = sorted(
             (c for c in regional if c.wave_id == wave.id and c.region_id in by_region),
-            key=lambda c: name_key(by_region[c.region_id].name) if c.region_id else (),
+            key=lambda c: order[c.region_id],  # type: ignore[index]
         )
         nation = national.get(wave.id)
         for cell in ([nation] if nation else []) + wave_cells:
-            region = by_region.get(cell.region_id) if cell.region_id else None
+            region = by_region.get(cell.region_id) if cell.region_id is not None else None
             table.append(
                 TableRow(
                     wave=wave.label,

@@ -292,6 +292,18 @@ def test_regions_are_in_the_order_of_the_kazakh_alphabet():
         "Қостанай",
         "Павлодар",
     )
+    # in Russian, by the distinctive part of the name: «область Абай» first, not under «о»
+    russian = [
+        RegionRecord(k, "KZ2013", f"KZ-{k}", name, 0, k)
+        for k, name in enumerate(["Акмолинская область", "область Абай", "область Ұлытау"])
+    ]
+    cells = [cell(W2013, region, 0.5) for region in russian]
+    section = dashboard_content(estimates=cells, waves=[W2013], regions=russian, texts=TEXTS)
+    assert [r.region for r in section.sections[0].table] == [
+        "область Абай",
+        "Акмолинская область",
+        "область Ұлытау",
+    ]
 
 
 def test_the_default_indicator_is_the_first_with_the_most_published_cells():
