@@ -19,12 +19,16 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def charts_drawn_afresh():
+def charts_drawn_afresh(monkeypatch):
     """Drawn charts are cached by their data (in Redis under CI), across test runs too:
-    start each test without them, so a test sees what the code draws today."""
-    from django.core.cache import cache
+    each test gets keys of its own, so it sees what the code draws today (without
+    flushing a Redis database that the broker may share)."""
+    import uuid
 
-    cache.clear()
+    from analytics import charts, views
+
+    monkeypatch.setattr(charts, "STYLE", f"test-{uuid.uuid4().hex}")
+    monkeypatch.setattr(views, "CHART_CACHE_SECONDS", 120)
 
 
 def test_researcher_switches_language_and_downloads_the_regional_table(live_server, page):
