@@ -268,7 +268,6 @@ def dashboard_content(
     change_axis = texts.axis_index if texts.unit == "index" else texts.axis_change_share
     cells = list(estimates)
     wave_order = {w.id: k for k, w in enumerate(waves)}
-    waves_by_id = {w.id: w for w in waves}
     cells = [c for c in cells if c.wave_id in wave_order]
     national = {c.wave_id: c for c in cells if c.region_id is None}
     all_regions = list(regions)
@@ -290,7 +289,6 @@ def dashboard_content(
                 regional=regional,
                 national=national,
                 geo_waves=geo_waves,
-                waves_by_id=waves_by_id,
                 regions=geo_regions,
                 by_region=by_region,
                 shorts=shorts,
@@ -312,7 +310,6 @@ def _section(
     regional: list[EstimateRecord],
     national: dict[int, EstimateRecord],
     geo_waves: list[WaveRecord],
-    waves_by_id: dict[int, WaveRecord],
     regions: list[RegionRecord],
     by_region: dict[int, RegionRecord],
     shorts: dict[int, str],
