@@ -1,8 +1,10 @@
 """Dashboard charts, drawn by matplotlib as inline SVG (no JavaScript, works offline).
 
-Each function takes plain rows (dicts) and texts already in the page's language and
-returns an accessible <svg> string: role="img", an aria-label and a <title>. A suppressed
-cell is drawn as the word for "suppressed", never as a zero; a region's tile is hatched.
+Each function takes one chart's data from `analytics.dashboard` (values already scaled,
+texts already in the page's language) and returns an accessible <svg> string:
+role="img", an aria-label and a <title>. A suppressed cell is drawn as the word for
+"suppressed", never as a zero; a region's tile is hatched. An estimate flagged for review
+is drawn hollow (tiles: an asterisk after the value).
 """
 
 from __future__ import annotations
@@ -10,9 +12,9 @@ from __future__ import annotations
 import io
 import math
 import re
-from collections.abc import Sequence
+import textwrap
 from html import escape
-from typing import Any, cast
+from typing import Any
 
 import matplotlib
 
@@ -20,19 +22,26 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import colormaps  # noqa: E402
 from matplotlib.colors import Normalize  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
+
+from analytics.dashboard import ChangeChart, ComparisonChart, TileMap  # noqa: E402
 
 plt.rcParams.update(
     {
         "svg.fonttype": "none",  # text stays text: the browser renders Kazakh letters
         "font.family": "DejaVu Sans",
-        "font.size": 9,
+        "font.size": 10,
         "axes.spines.top": False,
         "axes.spines.right": False,
         "svg.hashsalt": "tanys",  # stable ids, so the same data give the same SVG
     }
 )
+STYLE = "3"  # part of the cache key of drawn charts: bump when the drawing changes
 WAVE_COLOURS = ["#1f5f8b", "#d9822b", "#3b8b4f", "#8b3b6f"]
+INCREASE, DECREASE = "#1f5f8b", "#b03a2e"
+WIDTH = 7.2  # inches; the page scales the SVG to its column, so labels stay short
+NOTE_SIZE = 9
 SVG_START = re.compile(r"<svg\b[^>]*>", re.S)
 
 
@@ -50,194 +59,227 @@ def _svg(figure: Any, label: str) -> str:
     return accessible + f"<title>{escape(label)}</title>" + text[len(tag) :]
 
 
+def _wrapped(title: str, width: int = 80) -> str:
+    """A title on as many lines as it needs within the chart's width: a title wider than
+    the chart would widen the SVG, and the page would then draw every label smaller."""
+    return "\n".join(textwrap.wrap(title, width=width)) or title
+
+
 def _finite(value: Any) -> bool:
     return isinstance(value, int | float) and math.isfinite(value)
 
 
-def comparison_chart(
-    series: Sequence[dict[str, Any]],
-    *,
-    regions: Sequence[str],
-    title: str,
-    axis_label: str,
-    national_label: str,
-    suppressed_label: str,
-    scale: float = 1.0,
-) -> str:
-    """Dots with 95% confidence intervals per region, one series per wave, national lines.
-
-    series: [{"name": wave label, "national": float | None,
-              "cells": {region label: {"estimate", "ci_low", "ci_high", "suppressed"}}}]
-    """
-    height = max(2.5, 0.32 * len(regions) + 1.2)
-    figure, axes = plt.subplots(figsize=(7.2, height))
+def comparison_chart(chart: ComparisonChart) -> str:
+    """Dots with 95% confidence intervals per region, one series per wave, and every
+    wave's national value as a dashed line of the wave's colour."""
+    regions = list(chart.regions)
+    height = max(2.5, 0.34 * len(regions) + 1.4)
+    figure, axes = plt.subplots(figsize=(WIDTH, height))
     positions = {name: k for k, name in enumerate(reversed(regions))}
-    step = 0.5 / max(1, len(series))
-    for number, wave in enumerate(series):
+    step = 0.5 / max(1, len(chart.series))
+    any_review = False
+    for number, wave in enumerate(chart.series):
         colour = WAVE_COLOURS[number % len(WAVE_COLOURS)]
-        offset = (number - (len(series) - 1) / 2) * step
-        labelled = False
-        for region, cell in wave["cells"].items():
-            y = positions[region] + offset
-            if cell.get("suppressed") or not _finite(cell.get("estimate")):
+        offset = (number - (len(chart.series) - 1) / 2) * step
+        for point in wave.points:
+            y = positions[point.region] + offset
+            if point.suppressed or not _finite(point.estimate):
                 axes.text(
                     0.0,
                     y,
-                    f" {suppressed_label}",
+                    f" {chart.suppressed_label}",
                     transform=axes.get_yaxis_transform(),
                     va="center",
-                    fontsize=7.5,
+                    fontsize=NOTE_SIZE,
                     color=colour,
                     style="italic",
                 )
                 continue
-            estimate = cell["estimate"] * scale
-            low = cell["ci_low"] * scale if _finite(cell.get("ci_low")) else estimate
-            high = cell["ci_high"] * scale if _finite(cell.get("ci_high")) else estimate
+            estimate = float(point.estimate)  # type: ignore[arg-type]
+            low = point.ci_low if _finite(point.ci_low) else estimate
+            high = point.ci_high if _finite(point.ci_high) else estimate
+            any_review = any_review or point.review
             drawn = axes.errorbar(
                 estimate,
                 y,
-                xerr=[[estimate - low], [high - estimate]],
+                xerr=[[estimate - low], [high - estimate]],  # type: ignore[operator]
                 fmt="o",
                 color=colour,
-                markersize=4,
+                markerfacecolor="white" if point.review else colour,
+                markersize=5,
                 capsize=2,
                 linewidth=1,
-                label=None if labelled else wave["name"],
             )
-            drawn.lines[0].set_gid(f"estimate-{number}-{positions[region]}")
-            labelled = True
-        if _finite(wave.get("national")):
-            axes.axvline(
-                wave["national"] * scale,
+            kind = "review" if point.review else "estimate"
+            drawn.lines[0].set_gid(f"{kind}-{number}-{positions[point.region]}")
+        if _finite(wave.national):
+            line = axes.axvline(
+                wave.national,  # type: ignore[arg-type]
                 color=colour,
                 linestyle="--",
-                linewidth=0.9,
-                label=f"{national_label} ({wave['name']})",
+                linewidth=1,
             )
+            line.set_gid(f"national-{number}")
     axes.set_yticks(range(len(regions)), list(reversed(regions)))
     axes.set_ylim(-0.7, len(regions) - 0.3)
-    axes.set_xlabel(axis_label)
+    axes.set_xlabel(chart.axis_label)
     axes.grid(axis="x", color="#ddd", linewidth=0.6)
-    axes.set_title(title, loc="left", fontsize=10)
-    handles, labels = axes.get_legend_handles_labels()
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
+    # One filled dot per wave (whatever its first point looks like), its national line,
+    # and the hollow dot of an estimate to review.
+    handles: list[Any] = []
+    labels: list[str] = []
+    for number, wave in enumerate(chart.series):
+        colour = WAVE_COLOURS[number % len(WAVE_COLOURS)]
+        if any(_finite(p.estimate) and not p.suppressed for p in wave.points):
+            handles.append(Line2D([], [], marker="o", color=colour, markersize=5, linewidth=1))
+            labels.append(wave.name)
+        if _finite(wave.national):
+            handles.append(Line2D([], [], color=colour, linestyle="--", linewidth=1))
+            labels.append(f"{chart.national_label} ({wave.name})")
+    if any_review:
+        handles.append(
+            Line2D([], [], marker="o", linestyle="", color="#555", markerfacecolor="white")
+        )
+        labels.append(chart.review_label)
     if handles:
         axes.legend(
-            loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, frameon=False, fontsize=8
+            handles,
+            labels,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.1),
+            ncol=2,
+            frameon=False,
         )
-    return _svg(figure, title)
+    return _svg(figure, chart.title)
 
 
-def change_chart(
-    cells: Sequence[dict[str, Any]],
-    *,
-    title: str,
-    axis_label: str,
-    unavailable_label: str,
-    scale: float = 1.0,
-) -> str:
-    """Change since the previous wave per region with a 95% interval (change +- 1.96 SE).
-
-    cells: [{"region": label, "change": float | None, "change_se": float | None}]
-    """
-    height = max(2.5, 0.32 * len(cells) + 1.0)
-    figure, axes = plt.subplots(figsize=(7.2, height))
-    for y, cell in enumerate(reversed(list(cells))):
-        change = cell.get("change")
-        if not _finite(change):
+def change_chart(chart: ChangeChart) -> str:
+    """Change since the previous wave per region with a 95% interval (change +- 1.96 SE);
+    blue an increase, red a decrease (with a legend); a region without a change says why."""
+    rows = list(reversed(chart.rows))
+    height = max(2.5, 0.34 * len(rows) + 1.4)
+    figure, axes = plt.subplots(figsize=(WIDTH, height))
+    seen: dict[str, Any] = {}
+    for y, row in enumerate(rows):
+        if not _finite(row.change):
+            reason = f" ({row.reason})" if row.reason else ""
             axes.text(
                 0.0,
                 y,
-                f" {unavailable_label}",
+                f" {chart.unavailable_label}{reason}",
                 transform=axes.get_yaxis_transform(),
                 va="center",
-                fontsize=7.5,
-                color="#666",
+                fontsize=NOTE_SIZE,
+                color="#555",
                 style="italic",
             )
             continue
-        se = cell.get("change_se") if _finite(cell.get("change_se")) else 0.0
-        colour = "#b03a2e" if change < 0 else "#1f5f8b"
-        axes.errorbar(
-            change * scale,
+        change = float(row.change)  # type: ignore[arg-type]
+        se = row.change_se if _finite(row.change_se) else 0.0
+        decrease = change < 0
+        label = chart.decrease_label if decrease else chart.increase_label
+        drawn = axes.errorbar(
+            change,
             y,
-            xerr=1.96 * se * scale,
+            xerr=1.96 * se,  # type: ignore[operator]
             fmt="s",
-            color=colour,
-            markersize=4,
+            color=DECREASE if decrease else INCREASE,
+            markersize=5,
             capsize=2,
             linewidth=1,
+            label=None if label in seen else label,
         )
+        seen.setdefault(label, drawn)
     axes.axvline(0, color="#333", linewidth=0.8)
-    axes.set_yticks(range(len(cells)), [c["region"] for c in reversed(list(cells))])
-    axes.set_ylim(-0.7, len(cells) - 0.3)
-    axes.set_xlabel(axis_label)
+    axes.set_yticks(range(len(rows)), [row.short for row in rows])
+    axes.set_ylim(-0.7, len(rows) - 0.3)
+    axes.set_xlabel(chart.axis_label)
     axes.grid(axis="x", color="#ddd", linewidth=0.6)
-    axes.set_title(title, loc="left", fontsize=10)
-    return _svg(figure, title)
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
+    if seen:
+        order = [k for k in (chart.increase_label, chart.decrease_label) if k in seen]
+        axes.legend(
+            [seen[k] for k in order],
+            order,
+            loc="upper center",
+            bbox_to_anchor=(0.5, -0.1),
+            ncol=2,
+            frameon=False,
+        )
+    return _svg(figure, chart.title)
 
 
-def tile_map(
-    tiles: Sequence[dict[str, Any]],
-    *,
-    title: str,
-    suppressed_label: str,
-    no_data_label: str,
-    scale: float = 1.0,
-    value_format: str = "{:.0f}",
-) -> str:
-    """A tile-grid map: one square per region at its (row, col), coloured by the estimate.
+def _tile_label(text: str, width: int = 11) -> str:
+    """A region's short name on at most two lines of a tile (hyphenated names break after
+    the hyphen)."""
+    lines = textwrap.wrap(text, width=width, break_long_words=False, break_on_hyphens=True)
+    if len(lines) > 2:
+        lines = [lines[0], " ".join(lines[1:])]
+    return "\n".join(lines)
 
-    tiles: [{"row", "col", "short": code, "estimate": float | None, "suppressed": bool}]
-    """
-    rows = max((t["row"] for t in tiles), default=0) + 1
-    cols = max((t["col"] for t in tiles), default=0) + 1
-    values = [
-        t["estimate"] * scale
-        for t in tiles
-        if _finite(t.get("estimate")) and not t.get("suppressed")
-    ]
+
+def tile_map(chart: TileMap, *, value_format: str = "{:.0f}") -> str:
+    """A tile-grid map: one square per region at its (row, col), coloured by the estimate,
+    labelled with the region's short name."""
+    tiles = chart.tiles
+    rows = max((t.row for t in tiles), default=0) + 1
+    cols = max((t.col for t in tiles), default=0) + 1
+    values = [float(t.estimate) for t in tiles if _finite(t.estimate) and not t.suppressed]  # type: ignore[arg-type]
     norm = Normalize(vmin=min(values, default=0), vmax=max(values, default=1) or 1)
     cmap = colormaps["YlOrRd"]
-    figure, axes = plt.subplots(figsize=(1.0 * cols + 1.2, 1.0 * rows + 0.8))
+    size = 1.25
+    figure, axes = plt.subplots(figsize=(size * cols + 1.2, size * rows + 0.8))
     for tile in tiles:
-        x, y = tile["col"], rows - 1 - tile["row"]
-        estimate = tile.get("estimate")
-        if tile.get("suppressed"):
-            patch = Rectangle((x, y), 0.94, 0.94, facecolor="white", edgecolor="#555", hatch="///")
-            caption = suppressed_label
+        x, y = tile.col, rows - 1 - tile.row
+        if tile.suppressed:
+            patch = Rectangle((x, y), 0.95, 0.95, facecolor="white", edgecolor="#555", hatch="///")
+            caption = chart.suppressed_label
             text_colour = "#333"
-        elif _finite(estimate):
-            value = float(cast(float, estimate)) * scale
-            patch = Rectangle((x, y), 0.94, 0.94, facecolor=cmap(norm(value)), edgecolor="white")
-            caption = value_format.format(value)
+        elif _finite(tile.estimate):
+            value = float(tile.estimate)  # type: ignore[arg-type]
+            patch = Rectangle((x, y), 0.95, 0.95, facecolor=cmap(norm(value)), edgecolor="white")
+            caption = value_format.format(value) + ("*" if tile.review else "")
             text_colour = "white" if norm(value) > 0.6 else "#111"
         else:
-            patch = Rectangle((x, y), 0.94, 0.94, facecolor="#eee", edgecolor="#bbb")
-            caption = no_data_label
+            patch = Rectangle((x, y), 0.95, 0.95, facecolor="#eee", edgecolor="#bbb")
+            caption = chart.no_data_label
             text_colour = "#555"
         axes.add_patch(patch)
+        if tile.suppressed:
+            backing = {"facecolor": "white", "edgecolor": "none", "pad": 0.5}
+        else:
+            backing = None
         axes.text(
-            x + 0.47,
+            x + 0.475,
             y + 0.62,
-            tile["short"],
+            _tile_label(tile.label),
             ha="center",
             va="center",
-            fontsize=7.5,
+            fontsize=8.5,
+            linespacing=1.0,
             color=text_colour,
             weight="bold",
+            bbox=backing,
         )
         axes.text(
-            x + 0.47, y + 0.3, caption, ha="center", va="center", fontsize=7, color=text_colour
+            x + 0.475,
+            y + 0.24,
+            caption,
+            ha="center",
+            va="center",
+            fontsize=9 if caption[:1].isdigit() else 7.5,
+            color=text_colour,
+            bbox=backing,
         )
     axes.set_xlim(-0.1, cols + 0.1)
     axes.set_ylim(-0.1, rows + 0.1)
     axes.set_aspect("equal")
     axes.axis("off")
-    axes.set_title(title, loc="left", fontsize=10)
+    axes.set_title(_wrapped(chart.title), loc="left", fontsize=11)
     if values:
         bar = figure.colorbar(
             plt.cm.ScalarMappable(norm=norm, cmap=cmap), ax=axes, shrink=0.6, pad=0.02
         )
-        bar.ax.tick_params(labelsize=7)
-    return _svg(figure, title)
+        bar.ax.tick_params(labelsize=9)
+    return _svg(figure, chart.title)

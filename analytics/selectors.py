@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
+from analytics.dashboard import EstimateRecord, RegionRecord
 from analytics.models import ExportJob, IndicatorEstimate, ResultSet, WaveComputation
-from surveys.models import Region, Wave
+from surveys.definition import INTERFACE_LANGUAGES
+from surveys.models import Region, Survey, Wave
 
 
 def current_estimates(
@@ -133,3 +135,82 @@ def comparison_estimates(params: dict[str, Any], user: Any) -> models.QuerySet[I
 def export_job_for(user: Any, pk: int) -> ExportJob:
     """A user's own export job (404 for anyone else's)."""
     return get_object_or_404(ExportJob, pk=pk, requested_by=user)
+
+
+# The dashboard's reads: plain records for the pure `analytics.dashboard`, a fixed number
+# of queries per page whatever the number of regions.
+
+ESTIMATE_RECORD_FIELDS = (
+    "wave_id",
+    "geography",
+    "region_id",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "n",
+    "suppressed",
+    "suppression_reason",
+    "review_flag",
+    "boundary_note",
+    "previous_estimate",
+    "change",
+    "change_se",
+    "change_p_adjusted",
+)
+
+
+def waves_with_estimates(survey: Survey) -> list[Wave]:
+    """The survey's waves that have current estimates, by code."""
+    return list(
+        Wave.objects.filter(survey=survey, result_sets__is_current=True)
+        .select_related("survey")
+        .order_by("code")
+    )
+
+
+def published_regional_cells(wave: Wave) -> dict[str, int]:
+    """Indicator code -> number of published regional cells of the wave's current results."""
+    rows = (
+        IndicatorEstimate.objects.current()
+        .filter(wave=wave, region__isnull=False, suppressed=False)
+        .values("indicator")
+        .annotate(cells=Count("id"))
+    )
+    return {row["indicator"]: row["cells"] for row in rows}
+
+
+def dashboard_estimates(
+    *, waves: Sequence[Wave], indicator: str, geography: str | None = None
+) -> list[EstimateRecord]:
+    """Current cells of one indicator in the chosen waves: the regional cells of the
+    geography (all when None) and every wave's national cell, which is stored once under
+    the wave's own geography."""
+    qs = IndicatorEstimate.objects.current().filter(
+        wave__in=[w.pk for w in waves], indicator=indicator
+    )
+    if geography:
+        qs = qs.filter(Q(geography=geography) | Q(region__isnull=True))
+    out = []
+    for row in qs.values(*ESTIMATE_RECORD_FIELDS, "previous_wave__code"):
+        previous = row.pop("previous_wave__code") or ""
+        out.append(EstimateRecord(**row, previous_wave=previous))
+    return out
+
+
+def dashboard_regions(geographies: Iterable[str], language: str) -> list[RegionRecord]:
+    """Regions of the geographies with their names in the language (kk when unknown)."""
+    language = language if language in INTERFACE_LANGUAGES else "kk"
+    rows = Region.objects.filter(geography__in=list(geographies)).values(
+        "id", "geography", "code", f"name_{language}", "tile_row", "tile_col"
+    )
+    return [
+        RegionRecord(
+            id=row["id"],
+            geography=row["geography"],
+            code=row["code"],
+            name=row[f"name_{language}"],
+            tile_row=row["tile_row"],
+            tile_col=row["tile_col"],
+        )
+        for row in rows
+    ]

@@ -1,11 +1,15 @@
 """Researchers' pages: the dashboard, downloads, export jobs and the API token.
 
 Views are thin: a form checks the query, `analytics.exports` and the selectors read,
-`analytics.charts` draws.
+`analytics.dashboard` turns the dashboard's records into its sections and tables (a pure
+function) and `analytics.charts` draws them, once per distinct chart (cached).
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -13,6 +17,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -24,13 +29,24 @@ from django.views.decorators.http import require_POST
 
 from access import permissions as access
 from analytics import charts, exports
+from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
+from analytics.dashboard import Section, WaveRecord, dashboard_content, default_indicator
+from analytics.dashboard import Texts as DashboardTexts
 from analytics.downloads import export_file_response
+from analytics.indicators import BY_CODE, INDICATORS, Indicator
 from analytics.models import ExportJob
-from analytics.selectors import cell_notes, computation_status
+from analytics.selectors import (
+    computation_status,
+    dashboard_estimates,
+    dashboard_regions,
+    published_regional_cells,
+    waves_with_estimates,
+)
 from analytics.selectors import export_job_for as job_for
 from apitokens.models import ApiToken
 from apitokens.services import issue_token, revoke_tokens
-from surveys.models import Geography, Region, Survey, Wave
+from surveys.definition import INTERFACE_LANGUAGES
+from surveys.models import Geography, Survey, Wave
 
 LOGIN_URL = reverse_lazy("analytics:login")
 # The named permission and a grant in some survey (`access.permissions`); which surveys
@@ -49,13 +65,29 @@ class LoginView(auth_views.LoginView):
         return reverse("analytics:dashboard")
 
 
+class _SurveyChoice(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        return obj.translated_title()
+
+
+class _WaveChoice(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Any) -> str:
+        """The wave's title in the interface language; without one, its code (and, for
+        demo data, the translated word for synthetic) rather than a title in another
+        language."""
+        own = getattr(obj, f"title_{_language()}", "")
+        if own:
+            return own
+        if obj.is_synthetic:
+            return f"{obj.code} ({_('synthetic')})"
+        return obj.translated_title()
+
+
 class DashboardForm(forms.Form):
-    survey = forms.ModelChoiceField(
+    survey = _SurveyChoice(
         Survey.objects.order_by("code"), label=gettext_lazy("Survey"), to_field_name="code"
     )
-    waves = forms.ModelMultipleChoiceField(
-        Wave.objects.none(), label=gettext_lazy("Waves"), required=False
-    )
+    waves = _WaveChoice(Wave.objects.none(), label=gettext_lazy("Waves"), required=False)
     indicator = forms.ChoiceField(label=gettext_lazy("Indicator"), choices=())
     geography = forms.ChoiceField(
         label=gettext_lazy("Geography"),
@@ -71,28 +103,19 @@ class DashboardForm(forms.Form):
             survey_field = self.fields["survey"]
             assert isinstance(survey_field, forms.ModelChoiceField)
             survey_field.queryset = access.surveys_for(user, access.Capability.VIEW_ESTIMATES)
-        language = (get_language() or "kk")[:2]
-        catalogue = exports.indicator_catalogue()
+        language = _language()
         indicator = self.fields["indicator"]
         assert isinstance(indicator, forms.ChoiceField)
-        indicator.choices = [
-            (code, info["labels"].get(language) or code) for code, info in catalogue.items()
-        ]
+        indicator.choices = [(i.code, i.label(language)) for i in INDICATORS]
         waves = self.fields["waves"]
         assert isinstance(waves, forms.ModelMultipleChoiceField)
         if survey is not None:
             waves.queryset = Wave.objects.filter(survey=survey).order_by("code")
 
 
-def _unit(indicator: str) -> tuple[float, str]:
-    info = exports.indicator_catalogue().get(indicator, {})
-    if info.get("unit") == "index":
-        return 1.0, _("Index, 0 to 100")
-    return 100.0, _("Per cent")
-
-
-def _scaled(value: float | None, scale: float) -> float | None:
-    return None if value is None else value * scale
+def _language() -> str:
+    language = (get_language() or "kk")[:2]
+    return language if language in INTERFACE_LANGUAGES else "kk"
 
 
 @login_required(login_url=LOGIN_URL)
@@ -106,21 +129,25 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
     data = request.GET.copy()
     if survey is not None:
         data.setdefault("survey", survey.code)
-    all_waves = list(Wave.objects.filter(survey=survey).order_by("code")) if survey else []
-    if "waves" not in data and all_waves:
-        data.setlist("waves", [str(w.pk) for w in all_waves[-2:]])
+    # A first visit opens on the latest waves with estimates and on the indicator with the
+    # most published regional cells in the latest of them.
+    first_visit = "waves" not in data or "indicator" not in data
+    shown = waves_with_estimates(survey) if survey and first_visit else []
+    if "waves" not in data and shown:
+        data.setlist("waves", [str(w.pk) for w in shown[-2:]])
+    if "indicator" not in data:
+        published = published_regional_cells(shown[-1]) if shown else {}
+        chosen = default_indicator([i.code for i in INDICATORS], published)
+        if chosen:
+            data["indicator"] = chosen
     form = DashboardForm(data, survey=survey, user=request.user)
-    indicator_choices = list(getattr(form.fields["indicator"], "choices", []))
-    if "indicator" not in data and indicator_choices:
-        data["indicator"] = indicator_choices[0][0]
-        form = DashboardForm(data, survey=survey, user=request.user)
     context: dict[str, Any] = {
         "form": form,
         "survey": survey,
         "can_export": access.may(request.user, access.Capability.EXPORT_MICRODATA, survey),
     }
     if form.is_valid():
-        context.update(_dashboard_content(form.cleaned_data, request))
+        context.update(_dashboard_context(form.cleaned_data))
     context["microdata_form"] = MicrodataForm(
         survey=survey, initial={"language": (get_language() or "ru")[:2]}
     )
@@ -129,140 +156,113 @@ def dashboard(request: HttpRequest) -> HttpResponseBase:
     return render(request, "analytics/dashboard.html", context)
 
 
-def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[str, Any]:
-    language = (get_language() or "kk")[:2]
-    waves = sorted(cleaned["waves"], key=lambda w: w.code)
-    indicator = cleaned["indicator"]
-    geography = cleaned.get("geography") or None
-    scale, axis_label = _unit(indicator)
-    estimates = list(
-        exports.regional_estimates(waves=waves, geography=geography, indicators=[indicator])
+def dashboard_texts(indicator: Indicator, language: str) -> DashboardTexts:
+    """The dashboard's texts in the active language, for `analytics.dashboard`."""
+    return DashboardTexts(
+        indicator=indicator.label(language),
+        unit=indicator.unit,
+        axis_share=_("Per cent"),
+        axis_index=_("Index, 0 to 100"),
+        axis_change_share=_("Percentage points"),
+        geographies={code: str(label) for code, label in Geography.choices},
+        national=_("Kazakhstan"),
+        suppressed=_("suppressed"),
+        review=_("review before publishing"),
+        no_data=_("no data"),
+        not_available=_("not available"),
+        increase=_("increase"),
+        decrease=_("decrease"),
+        comparison_title=_("%(indicator)s by region, %(geography)s"),
+        change_title=_("Change since the previous wave, wave %(wave)s, %(geography)s"),
+        map_title=_("%(indicator)s, wave %(wave)s, %(geography)s: map of regions"),
+        nothing_to_draw=_(
+            "Every regional estimate of this choice is suppressed, so there is nothing to draw."
+            " The table below gives the reasons."
+        ),
+        no_change_to_draw=_("No region has a change to draw; the table says why for each."),
+        no_earlier_wave=_("no earlier wave"),
+        not_published_in=_("not published in wave %(wave)s"),
+        suppression_reasons={k: str(v) for k, v in SUPPRESSION_REASONS.items()},
+        review_flags={k: str(v) for k, v in REVIEW_FLAGS.items()},
+        boundary_notes={k: str(v) for k, v in BOUNDARY_NOTES.items()},
     )
-    catalogue = exports.indicator_catalogue()
-    indicator_label = catalogue.get(indicator, {}).get("labels", {}).get(language, indicator)
-    region_name = f"name_{language}"
-    sections = []
-    for geo in [g for g, _label in Geography.choices if any(e.geography == g for e in estimates)]:
-        cells = [e for e in estimates if e.geography == geo]
-        regions = sorted(
-            {e.region for e in cells if e.region_id}, key=lambda r: getattr(r, region_name)
-        )
-        labels = [getattr(r, region_name) for r in regions]
-        series = []
-        table = []
-        for wave in waves:
-            wave_cells = [e for e in cells if e.wave_id == wave.pk]
-            if not wave_cells:
-                continue
-            national = next((e for e in wave_cells if e.region_id is None), None)
-            series.append(
-                {
-                    "name": wave.code,
-                    "national": national.estimate if national and not national.suppressed else None,
-                    "cells": {
-                        getattr(e.region, region_name): {
-                            "estimate": e.estimate,
-                            "ci_low": e.ci_low,
-                            "ci_high": e.ci_high,
-                            "suppressed": e.suppressed,
-                        }
-                        for e in wave_cells
-                        if e.region_id
-                    },
-                }
-            )
-            for e in sorted(
-                wave_cells,
-                key=lambda e: (e.region_id is not None, getattr(e.region, region_name, "")),
-            ):
-                table.append(
-                    {
-                        "wave": wave.code,
-                        "region": getattr(e.region, region_name)
-                        if e.region_id
-                        else _("Kazakhstan"),
-                        "cell": e,
-                        "estimate": _scaled(e.estimate, scale),
-                        "ci_low": _scaled(e.ci_low, scale),
-                        "ci_high": _scaled(e.ci_high, scale),
-                        "notes": cell_notes(e),
-                    }
-                )
-        if not series:
+
+
+@dataclass(frozen=True)
+class DrawnSection:
+    """A section of the dashboard with its charts drawn (empty strings: not drawn)."""
+
+    content: Section
+    comparison_svg: str
+    change_svg: str
+    map_svg: str
+
+
+CHART_CACHE_SECONDS = 7 * 24 * 3600
+
+
+def _drawn(charts_to_draw: list[tuple[Callable[[Any], str], Any]]) -> list[str]:
+    """The charts' SVGs, each drawn once per distinct chart data and then read from the
+    cache in one round trip. The key is the data itself (values and texts), so a new
+    result set, indicator or language draws anew and an unchanged one is served as it
+    was; `charts.STYLE` changes the keys when the drawing changes. None draws nothing."""
+
+    def key(draw: Callable[[Any], str], chart: Any) -> str:
+        fingerprint = hashlib.sha256(repr(chart).encode()).hexdigest()
+        return f"dashboard-chart:{charts.STYLE}:{draw.__name__}:{fingerprint}"
+
+    keys = [key(draw, chart) if chart is not None else "" for draw, chart in charts_to_draw]
+    cached = cache.get_many([k for k in keys if k])
+    new = {}
+    out = []
+    for k, (draw, chart) in zip(keys, charts_to_draw, strict=True):
+        if not k:
+            out.append("")
             continue
-        geo_label = dict(Geography.choices)[geo]
-        comparison_svg = charts.comparison_chart(
-            series,
-            regions=labels,
-            title=_("%(indicator)s by region, %(geography)s")
-            % {"indicator": indicator_label, "geography": geo_label},
-            axis_label=axis_label,
-            national_label=_("Kazakhstan"),
-            suppressed_label=_("suppressed"),
-            scale=scale,
+        if k not in cached:
+            new[k] = cached[k] = draw(chart)
+        out.append(cached[k])
+    if new:
+        cache.set_many(new, CHART_CACHE_SECONDS)
+    return out
+
+
+def _dashboard_context(cleaned: dict[str, Any]) -> dict[str, Any]:
+    language = _language()
+    waves = sorted(cleaned["waves"], key=lambda w: w.code)
+    indicator = BY_CODE[cleaned["indicator"]]
+    records = dashboard_estimates(
+        waves=waves, indicator=indicator.code, geography=cleaned.get("geography") or None
+    )
+    geographies = {r.geography for r in records if r.region_id is not None}
+    content = dashboard_content(
+        estimates=records,
+        waves=[WaveRecord(id=w.pk, code=w.code, label=w.code) for w in waves],
+        regions=dashboard_regions(geographies, language),
+        texts=dashboard_texts(indicator, language),
+    )
+    drawn = iter(
+        _drawn(
+            [
+                chart
+                for section in content.sections
+                for chart in (
+                    (charts.comparison_chart, section.comparison),
+                    (charts.change_chart, section.change),
+                    (charts.tile_map, section.map),
+                )
+            ]
         )
-        latest = waves[-1] if waves else None
-        latest_cells = [e for e in cells if latest and e.wave_id == latest.pk and e.region_id]
-        latest_cells.sort(key=lambda e: getattr(e.region, region_name))
-        change_rows = [
-            {
-                "region": getattr(e.region, region_name),
-                "change": None if e.suppressed else e.change,
-                "change_se": e.change_se,
-                "change_scaled": _scaled(None if e.suppressed else e.change, scale),
-                "change_se_scaled": _scaled(e.change_se, scale),
-                "previous_wave": e.previous_wave.code if e.previous_wave is not None else "",
-                "cell": e,
-            }
-            for e in latest_cells
-        ]
-        change_svg = (
-            charts.change_chart(
-                change_rows,
-                title=_("Change since the previous wave, %(wave)s")
-                % {"wave": latest.code if latest else ""},
-                axis_label=axis_label,
-                unavailable_label=_("not available"),
-                scale=scale,
-            )
-            if latest_cells and any(e.previous_wave_id for e in latest_cells)
-            else ""
+    )
+    sections = [
+        DrawnSection(
+            content=section,
+            comparison_svg=next(drawn),
+            change_svg=next(drawn),
+            map_svg=next(drawn),
         )
-        tiles_source = {e.region_id: e for e in latest_cells}
-        tiles = [
-            {
-                "row": r.tile_row,
-                "col": r.tile_col,
-                "short": r.code.replace("KZ-", ""),
-                "name": getattr(r, region_name),
-                "estimate": tiles_source[r.pk].estimate if r.pk in tiles_source else None,
-                "estimate_scaled": _scaled(
-                    tiles_source[r.pk].estimate if r.pk in tiles_source else None, scale
-                ),
-                "suppressed": tiles_source[r.pk].suppressed if r.pk in tiles_source else False,
-            }
-            for r in Region.objects.of(geo)
-        ]
-        map_svg = charts.tile_map(
-            tiles,
-            title=_("%(indicator)s, %(wave)s: map of regions")
-            % {"indicator": indicator_label, "wave": latest.code if latest else ""},
-            suppressed_label=_("suppressed"),
-            no_data_label=_("no data"),
-            scale=scale,
-        )
-        sections.append(
-            {
-                "geography": geo,
-                "label": geo_label,
-                "comparison_svg": comparison_svg,
-                "change_svg": change_svg,
-                "map_svg": map_svg,
-                "table": table,
-                "changes": change_rows,
-                "tiles": tiles,
-            }
-        )
+        for section in content.sections
+    ]
     freshness = []
     for wave in waves:
         status = computation_status(wave)
@@ -271,10 +271,10 @@ def _dashboard_content(cleaned: dict[str, Any], request: HttpRequest) -> dict[st
         )
     return {
         "sections": sections,
-        "indicator_label": indicator_label,
+        "indicator_label": content.indicator_label,
         "freshness": freshness,
         "wave_ids": [w.pk for w in waves],
-        "axis_label": axis_label,
+        "axis_label": content.axis_label,
     }
 
 
@@ -342,7 +342,7 @@ class MicrodataForm(forms.Form):
 
     def __init__(self, *args: Any, survey: Survey | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        waves = Wave.objects.order_by("survey__code", "code")
+        waves = Wave.objects.select_related("survey").order_by("survey__code", "code")
         field = self.fields["waves"]
         assert isinstance(field, forms.ModelMultipleChoiceField)
         field.queryset = waves.filter(survey=survey) if survey else waves

@@ -69,7 +69,7 @@ class SurveyForm(forms.ModelForm):
     class Meta:
         model = Survey
         # estimate_statuses is edited as the boxes above and saved by its service.
-        fields = ["code", "title", "description"]
+        fields = ["code", "title", "title_kk", "title_ru", "title_en", "description"]
 
     def __init__(self, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
         super().__init__(*args, **kwargs)
@@ -84,8 +84,8 @@ class SurveyForm(forms.ModelForm):
 class SurveyAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     survey_path = "pk"
     form = SurveyForm
-    list_display = ["code", "title", "created_at"]
-    search_fields = ["code", "title"]
+    list_display = ["code", "title", "title_kk", "title_ru", "created_at"]
+    search_fields = ["code", "title", "title_kk", "title_ru", "title_en"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and may_create_survey(request.user)
@@ -191,6 +191,7 @@ class WaveAdmin(SurveyScopedAdmin, admin.ModelAdmin):
         "fieldwork_end",
     ]
     list_filter = ["survey", "geography", "is_open", "is_synthetic"]
+    search_fields = ["code", "title", "title_kk", "title_ru", "title_en"]
 
     def save_model(self, request: HttpRequest, obj: Wave, form, change: bool) -> None:  # type: ignore[no-untyped-def]
         from surveys.services import save_wave

@@ -90,9 +90,26 @@ def pick_translation(texts: dict[str, str] | None, language: str | None = None) 
     return next(iter(texts.values()), "")
 
 
-class Survey(models.Model):
+def _title_field(language: Any) -> models.CharField:
+    return models.CharField(language, max_length=255, blank=True)
+
+
+class TranslatedTitle:
+    """For models with `title` and `title_kk`, `title_ru`, `title_en`."""
+
+    def translated_title(self, language: str | None = None) -> str:
+        """The title in the active (or given) interface language, else `title`, else the code."""
+        language = (language or get_language() or "kk").split("-")[0]
+        own = getattr(self, f"title_{language}", "") if language in INTERFACE_LANGUAGES else ""
+        return own or getattr(self, "title", "") or getattr(self, "code", "")
+
+
+class Survey(TranslatedTitle, models.Model):
     code = models.SlugField(_("code"), max_length=64, unique=True)
     title = models.CharField(_("title"), max_length=255)
+    title_kk = _title_field(_("title (Kazakh)"))
+    title_ru = _title_field(_("title (Russian)"))
+    title_en = _title_field(_("title (English)"))
     description = models.TextField(_("description"), blank=True)
     # Which review statuses feed the estimates (and the microdata), per kind of interview.
     estimate_statuses = models.JSONField(
@@ -185,10 +202,13 @@ class FormVersion(models.Model):
         return cached
 
 
-class Wave(models.Model):
+class Wave(TranslatedTitle, models.Model):
     survey = models.ForeignKey(Survey, on_delete=models.PROTECT, related_name="waves")
     code = models.CharField(_("code"), max_length=32)
     title = models.CharField(_("title"), max_length=255, blank=True)
+    title_kk = _title_field(_("title (Kazakh)"))
+    title_ru = _title_field(_("title (Russian)"))
+    title_en = _title_field(_("title (English)"))
     form_version = models.ForeignKey(
         FormVersion,
         on_delete=models.PROTECT,

@@ -32,12 +32,17 @@ def regional_estimates(
     base: float = 0.6,
     previous_wave: Wave | None = None,
     result_set: ResultSet | None = None,
+    geography: str | None = None,
+    national: bool = True,
 ) -> list[IndicatorEstimate]:
-    """A national cell and one cell per region of the wave's geography.
+    """A national cell and one cell per region of the geography (the wave's own unless
+    given: a current wave's 2013 units, say, with national=False, as the computation
+    stores the national cell once, under the wave's geography).
 
     Region k gets estimate base + 0.01 k; regions in suppressed_codes are suppressed (n kept).
     """
     result_set = result_set or current_result_set(wave)
+    geography = geography or wave.geography
     computed = timezone.now().replace(microsecond=0) - dt.timedelta(minutes=5)
     cells = [
         IndicatorEstimate(
@@ -61,15 +66,15 @@ def regional_estimates(
             data_version="d1",
             computed_at=computed,
         )
-    ]
-    for k, region in enumerate(Region.objects.of(wave.geography).order_by("code")):
+    ][: 1 if national else 0]
+    for k, region in enumerate(Region.objects.of(geography).order_by("code")):
         suppressed = region.code in suppressed_codes
         value = round(base + 0.01 * k, 4)
         cells.append(
             IndicatorEstimate(
                 result_set=result_set,
                 wave=wave,
-                geography=wave.geography,
+                geography=geography,
                 region=region,
                 indicator=indicator,
                 estimate=None if suppressed else value,

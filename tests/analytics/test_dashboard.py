@@ -14,15 +14,30 @@ from django.utils.html import escape
 
 from analytics import exports
 from analytics.exports import jobs
-from analytics.models import ExportJob, WaveComputation
+from analytics.models import ExportJob, IndicatorEstimate, WaveComputation
 from tests.analytics.factories_estimates import (
     grant_everywhere,
     instrument_wave,
     make_user,
+    regional_estimates,
     two_waves_with_estimates,
 )
+from tests.factories import WaveFactory
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def charts_drawn_afresh(monkeypatch):
+    """Drawn charts are cached by their data (in Redis under CI), across test runs too:
+    each test gets keys of its own, so it sees what the code draws today (without
+    flushing a Redis database that the broker may share)."""
+    import uuid
+
+    from analytics import charts, views
+
+    monkeypatch.setattr(charts, "STYLE", f"test-{uuid.uuid4().hex}")
+    monkeypatch.setattr(views, "CHART_CACHE_SECONDS", 120)
 
 
 @pytest.fixture
@@ -49,6 +64,9 @@ def test_dashboard_needs_a_researcher(client, waves):
 
 def test_dashboard_shows_charts_tables_and_suppressed_cells(researcher_client, waves):
     earlier, later = waves
+    IndicatorEstimate.objects.filter(region__code="KZ-62").update(
+        suppression_reason="n<30,disclosure<10"
+    )
     response = researcher_client.get(
         reverse("analytics:dashboard"),
         {"survey": earlier.survey.code, "waves": [earlier.pk, later.pk], "indicator": "PERC_BRIBE"},
@@ -60,23 +78,131 @@ def test_dashboard_shows_charts_tables_and_suppressed_cells(researcher_client, w
         html.count('role="img"') == 2 * 2 + 1
     )  # comparison and map per geography, one change chart
     assert "Ulytau Region" in html and "Mangystau Region" in html
-    section = response.context["sections"][1]
-    ulytau = next(row for row in section["table"] if row["region"] == "Ulytau Region")
-    assert ulytau["cell"].suppressed
+    section = response.context["sections"][1].content
+    ulytau = next(row for row in section.table if row.region == "Ulytau Region")
+    assert ulytau.suppressed and ulytau.n == 12
     assert "<em>suppressed</em>" in html
-    tiles = {tile["short"]: tile for tile in section["tiles"]}
-    assert len(tiles) == 20 and tiles["62"]["suppressed"] is True
+    assert ulytau.reasons == (
+        "fewer than 30 respondents",
+        "fewer than 10 respondents in the numerator or denominator",
+    )
+    assert (  # each reason its own entry, not run together
+        "<li>fewer than 30 respondents</li>"
+        "<li>fewer than 10 respondents in the numerator or denominator</li>"
+    ) in html
+    tiles = {tile.code: tile for tile in section.tiles}
+    assert len(tiles) == 20 and tiles["KZ-62"].suppressed is True
+    assert tiles["KZ-62"].label == "Ulytau"
     assert "Wave 2026: estimates as of" in html and "857 interviews" in html
 
 
-def test_dashboard_is_in_russian_and_kazakh(researcher_client, waves):
+def test_the_page_prints_shares_in_per_cent(researcher_client, waves):
+    earlier, later = waves
+    html = researcher_client.get(
+        reverse("analytics:dashboard"),
+        {"waves": [later.pk], "indicator": "PERC_BRIBE"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    ).content.decode()
+    # national 0.5 (0.48 to 0.52); Abai Region, the first current unit by code, 0.5 +- 0.1;
+    # Akmola Region, the second, 0.51 +- 0.1
+    row = '<td>%s</td>\n        <td>%s</td><td class="ci">%s&nbsp;–&nbsp;%s</td>'
+    assert row % ("Kazakhstan", "50.0", "48.0", "52.0") in html
+    assert row % ("Abai Region", "50.0", "40.0", "60.0") in html
+    assert row % ("Akmola Region", "51.0", "41.0", "61.0") in html
+
+
+def test_every_selected_wave_has_its_national_line_on_the_2013_chart(researcher_client, waves):
+    earlier, later = waves
+    regional_estimates(
+        later,
+        geography="KZ2013",
+        base=0.5,
+        previous_wave=earlier,
+        national=False,
+        result_set=later.result_sets.get(is_current=True),
+    )
+    response = researcher_client.get(
+        reverse("analytics:dashboard"),
+        {"waves": [earlier.pk, later.pk], "indicator": "PERC_BRIBE", "geography": "KZ2013"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    [drawn] = response.context["sections"]
+    series = drawn.content.comparison.series
+    assert [(s.name, s.national) for s in series] == [("2013", 60.0), ("2026", 50.0)]
+    assert 'id="national-0"' in drawn.comparison_svg and 'id="national-1"' in drawn.comparison_svg
+
+
+def test_first_visit_opens_on_waves_with_estimates_and_an_indicator_with_published_cells(
+    researcher_client, waves
+):
+    earlier, later = waves
+    WaveFactory(
+        code="2030", geography="KZ2022", survey=later.survey, form_version=later.form_version
+    )
+    result_set = later.result_sets.get(is_current=True)
+    regional_estimates(later, indicator="PERC_CONN", result_set=result_set)
+    # PERC_BRIBE has one suppressed region in 2026, PERC_CONN none: PERC_CONN is shown
+    response = researcher_client.get(reverse("analytics:dashboard"), HTTP_ACCEPT_LANGUAGE="en")
+    form = response.context["form"]
+    assert form.cleaned_data["indicator"] == "PERC_CONN"
+    assert [w.code for w in form.cleaned_data["waves"]] == ["2013", "2026"]
+    assert response.context["sections"]
+
+
+def test_survey_and_wave_titles_are_shown_in_the_interface_language(researcher_client, waves):
+    earlier, later = waves
+    survey = earlier.survey
+    survey.title, survey.title_kk, survey.title_ru = "Informal networks", "Бейресми желілер", ""
+    survey.save()
+    later.title_ru = "Вторая волна"
+    later.save()
     russian = researcher_client.get(
         reverse("analytics:dashboard"), HTTP_ACCEPT_LANGUAGE="ru"
     ).content.decode()
-    assert "Региональные оценки" in russian and "область Ұлытау" in russian
+    assert "Вторая волна</option>" in russian
+    assert ">Informal networks</option>" in russian  # no Russian title: the title itself
     researcher_client.cookies.load({"tanys_language": "kk"})
     kazakh = researcher_client.get(reverse("analytics:dashboard")).content.decode()
-    assert "Өңірлік бағалаулар" in kazakh and "Ұлытау облысы" in kazakh
+    assert ">Бейресми желілер</option>" in kazakh and "Вторая волна" not in kazakh
+    assert survey.translated_title("en") == "Informal networks"
+
+
+def test_the_admin_edits_the_translated_titles(admin_client, waves):
+    earlier, later = waves
+    for url in (
+        reverse("admin:surveys_survey_change", args=[earlier.survey.pk]),
+        reverse("admin:surveys_wave_change", args=[later.pk]),
+    ):
+        page = admin_client.get(url).content.decode()
+        assert all(f'name="title_{code}"' in page for code in ("kk", "ru", "en"))
+
+
+def test_charts_are_drawn_once_per_result_set(
+    researcher_client, waves, monkeypatch, django_assert_max_num_queries
+):
+    from analytics import charts
+
+    drawn: list[str] = []
+    for name in ("comparison_chart", "change_chart", "tile_map"):
+        real = getattr(charts, name)
+        monkeypatch.setattr(charts, name, lambda chart, _real=real: drawn.append(1) or _real(chart))
+    earlier, later = waves
+    query = {"waves": [earlier.pk, later.pk], "indicator": "PERC_BRIBE"}
+
+    def svgs(response) -> list[str]:  # type: ignore[no-untyped-def]
+        return re.findall(r"<svg\b.*?</svg>", response.content.decode(), re.S)
+
+    first = svgs(researcher_client.get(reverse("analytics:dashboard"), query))
+    assert len(drawn) == 5 and len(first) == 5
+    # session and permissions (4), surveys and waves for the forms (6), cells and regions
+    # (2), each wave's freshness (2 x 2): the same whatever the number of regions or charts
+    with django_assert_max_num_queries(16):
+        again = svgs(researcher_client.get(reverse("analytics:dashboard"), query))
+    assert len(drawn) == 5 and again == first
+    # a new result set with other numbers is drawn anew
+    regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.4)
+    researcher_client.get(reverse("analytics:dashboard"), query)
+    assert len(drawn) == 5 + 3  # the 2026 geography's three charts; the 2013 one is unchanged
 
 
 def test_freshness_reports_a_running_recomputation(researcher_client, waves):

@@ -8,7 +8,7 @@ from django.core.management.base import BaseCommand, CommandParser
 
 from analytics.services import resume_pending_computations
 from collect.demo import demo_fieldwork
-from surveys.models import InvitationLink, Wave
+from surveys.models import InvitationLink, Survey, Wave
 from surveys.roles import ensure_roles
 from surveys.services import create_links
 
@@ -42,6 +42,11 @@ class Command(BaseCommand):
             str(INSTRUMENT),
             survey="informal-networks",
             title="Informal networks in Kazakhstan",
+        )
+        Survey.objects.filter(code="informal-networks").update(
+            title_kk="Қазақстандағы бейресми желілер",
+            title_ru="Неформальные сети в Казахстане",
+            title_en="Informal networks in Kazakhstan",
         )
         call_command("generate_demo_wave", wave="2013", n=n_2013, seed=2013)
         call_command("generate_demo_wave", wave="2026", n=n_current, seed=2026)
