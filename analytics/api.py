@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from analytics import exports
 from analytics.models import ExportJob, IndicatorEstimate
 from analytics.serializers import (
+    ID_MAX,
     ComparisonQueryInputSerializer,
     ComparisonRowOutputSerializer,
     EstimateOutputSerializer,
@@ -34,7 +35,7 @@ from surveys.models import Geography, Wave
 
 class EstimateFilter(django_filters.FilterSet):
     survey = django_filters.CharFilter(field_name="wave__survey__code")
-    wave = django_filters.NumberFilter(field_name="wave_id")
+    wave = django_filters.NumberFilter(field_name="wave_id", min_value=1, max_value=ID_MAX)
     wave_code = django_filters.CharFilter(field_name="wave__code")
     region = django_filters.CharFilter(method="filter_region", label="ISO code, or KZ for national")
     indicator = django_filters.CharFilter(field_name="indicator")

@@ -8,6 +8,9 @@ from analytics.exports import KINDS, REGIONAL_COLUMNS, REGIONAL_FORMATS
 from analytics.models import ExportJob, IndicatorEstimate
 from surveys.models import Geography
 
+# Ids are 64-bit: a larger integer cannot name a row (and SQLite cannot even bind it).
+ID_MAX = 2**63 - 1
+
 
 class EstimateOutputSerializer(serializers.ModelSerializer):
     wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
@@ -85,7 +88,9 @@ ComparisonRowOutputSerializer = type(
 
 
 class ComparisonQueryInputSerializer(serializers.Serializer):
-    wave = serializers.ListField(child=serializers.IntegerField(), required=False)
+    wave = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False
+    )
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)
     indicator = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     region = serializers.ListField(child=serializers.CharField(max_length=8), required=False)
@@ -97,7 +102,9 @@ class ExportJobInputSerializer(serializers.Serializer):
     file_format = serializers.ChoiceField(
         choices=sorted({fmt for formats in KINDS.values() for fmt in formats})
     )
-    waves = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    waves = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, default=list
+    )
     language = serializers.ChoiceField(choices=["kk", "ru", "en"], default="ru")
     values = serializers.ChoiceField(choices=["labels", "codes"], default="labels")
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)

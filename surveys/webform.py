@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -44,6 +43,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config import parsers as bounded_json
 from surveys.definition import INPUT_TYPES, interface_language, stored_choice_value
 from surveys.expressions import evaluate
 from surveys.models import Channel, InvitationLink, pick_translation
@@ -534,7 +534,7 @@ def _json_unavailable(request: HttpRequest, refusal: HttpResponse) -> JsonRespon
     """The refusal of a link or wave for form.js, in the language the page was in."""
     reason = getattr(refusal, "reason", "unknown")
     try:
-        language = json.loads(request.body).get("language")
+        language = bounded_json.loads(request.body).get("language")
     except (ValueError, AttributeError, UnicodeDecodeError):
         language = None
     with translation.override(interface_language(language if isinstance(language, str) else "kk")):
@@ -681,7 +681,7 @@ def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
             }
         return JsonResponse({"code": "too_large", "message": message}, status=413)
     try:
-        payload = json.loads(request.body)
+        payload = bounded_json.loads(request.body)  # a ValueError when nested too deep
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):
