@@ -9,7 +9,7 @@ from analytics.models import ExportJob, IndicatorEstimate
 from surveys.models import Geography
 
 # Ids are 64-bit: a larger integer cannot name a row (and SQLite cannot even bind it).
-ID_MAX = 2**63 - 1
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
 
 
 class EstimateOutputSerializer(serializers.ModelSerializer):
@@ -17,7 +17,7 @@ class EstimateOutputSerializer(serializers.ModelSerializer):
     wave_id = serializers.IntegerField(read_only=True)
     survey = serializers.CharField(source="wave.survey.code", read_only=True)
     region = serializers.SerializerMethodField()
-    previous_wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    previous_wave = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = IndicatorEstimate
@@ -89,7 +89,7 @@ ComparisonRowOutputSerializer = type(
 
 class ComparisonQueryInputSerializer(serializers.Serializer):
     wave = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False
+        child=serializers.IntegerField(min_value=ID_MIN, max_value=ID_MAX), required=False
     )
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)
     indicator = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
@@ -103,7 +103,9 @@ class ExportJobInputSerializer(serializers.Serializer):
         choices=sorted({fmt for formats in KINDS.values() for fmt in formats})
     )
     waves = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=ID_MAX), required=False, default=list
+        child=serializers.IntegerField(min_value=ID_MIN, max_value=ID_MAX),
+        required=False,
+        default=list,
     )
     language = serializers.ChoiceField(choices=["kk", "ru", "en"], default="ru")
     values = serializers.ChoiceField(choices=["labels", "codes"], default="labels")

@@ -1,11 +1,12 @@
 """REST API routes (/api/...), the OpenAPI schema and its offline docs page."""
 
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from analytics import api as analytics_api
+from config.schema import api_not_found
 from surveys import api as surveys_api
 
 app_name = "api"
@@ -29,4 +30,5 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),
+    re_path(r"", api_not_found),
 ]
