@@ -34,9 +34,15 @@ def _report():
 
 
 @pytest.fixture
-def tokens(db, client, settings) -> dict[str, str]:
-    """Tokens of an admin (superuser) and of a researcher, obtained as clients do."""
+def tokens(db, client, settings):
+    """Tokens of an admin (superuser) and of a researcher, obtained as clients do.
+
+    The WSGI calls that follow share the test's transaction: Django must not close the
+    connection as each request starts and ends (its test client unhooks the same handlers).
+    """
     from django.contrib.auth import get_user_model
+    from django.core import signals
+    from django.db import close_old_connections
 
     from tests.analytics.factories_estimates import make_user, two_waves_with_estimates
 
@@ -44,12 +50,17 @@ def tokens(db, client, settings) -> dict[str, str]:
     two_waves_with_estimates()
     get_user_model().objects.create_superuser("root", "root@example.org", "correct-horse-42")
     make_user("researcher", "researcher")
-    return {
-        name: client.post(
-            "/api/token/", {"username": name, "password": "correct-horse-42"}
-        ).json()["token"]
+    obtained = {
+        name: client.post("/api/token/", {"username": name, "password": "correct-horse-42"}).json()[
+            "token"
+        ]
         for name in ("root", "researcher")
     }
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    yield obtained
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
 
 
 @schema.parametrize()
