@@ -162,7 +162,7 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
             io.BytesIO(content), warnings=warnings, file_type=f".{suffix}", form_name="data"
         )
     except PyXFormError as exc:
-        raise XLSFormError([_problem_from_pyxform(str(exc), workbook.survey)]) from exc
+        raise XLSFormError([_problem_from_pyxform(str(exc), workbook.survey or [])]) from exc
     except Exception as exc:  # pyxform surfaces some structural faults as generic errors
         raise XLSFormError(
             [Problem("", None, None, f"the workbook could not be read as an XLSForm: {exc}")]
