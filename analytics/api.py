@@ -6,6 +6,8 @@ export jobs need `surveys.export_microdata` as well. A user sees only their own 
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django import forms
 from django.http import FileResponse, HttpResponse, JsonResponse
@@ -207,7 +209,7 @@ def export_job_request_schema() -> dict:
     The wave ids must name existing waves, and a microdata .xlsx holds at most an Excel
     sheet's rows: those refusals (400) depend on the data, not on the body's shape.
     """
-    common = {
+    common: dict[str, dict[str, Any]] = {
         "waves": {"type": "array", "items": ID_SCHEMA, "description": "wave ids"},
         "language": {"type": "string", "enum": ["kk", "ru", "en"], "default": "ru"},
         "values": {"type": "string", "enum": ["labels", "codes"], "default": "labels"},

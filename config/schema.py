@@ -83,6 +83,7 @@ class AutoSchema(SpectacularAutoSchema):
         for code in self._error_codes():
             if code in responses:
                 continue
+            response: dict[str, Any]
             if code == "400":
                 response = {"content": {"application/json": {"schema": VALIDATION_ERROR_SCHEMA}}}
             else:
