@@ -2,14 +2,16 @@
 
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
-from rest_framework.authtoken.views import obtain_auth_token
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.routers import DefaultRouter
+from rest_framework.settings import api_settings
 
 from analytics import api as analytics_api
 from config.schema import api_not_found
 from surveys import api as surveys_api
 
 app_name = "api"
+PARSERS = api_settings.DEFAULT_PARSER_CLASSES
 
 router = DefaultRouter()
 router.register("surveys", surveys_api.SurveyViewSet, basename="survey")
@@ -26,7 +28,8 @@ urlpatterns = [
         analytics_api.ComparisonDownloadView.as_view(),
         name="comparison-download",
     ),
-    path("token/", obtain_auth_token, name="token"),
+    # The project's parsers (JSON with a nesting limit), not the view's own stock JSON parser.
+    path("token/", ObtainAuthToken.as_view(parser_classes=PARSERS), name="token"),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

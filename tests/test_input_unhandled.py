@@ -88,6 +88,15 @@ def test_deeply_nested_json_to_the_api_is_a_400(api):
     assert response.json()["detail"] == "Вложенность JSON превышает 64 уровней."
 
 
+def test_deeply_nested_json_to_the_token_endpoint_is_a_400(client):
+    client.raise_request_exception = False
+    response = client.post("/api/token/", nested(DEEP), content_type="application/json")
+    assert response.status_code == 400
+    body = {"username": "nobody", "password": "wrong-horse"}
+    response = client.post("/api/token/", json.dumps(body), content_type="application/json")
+    assert response.status_code == 400 and "token" not in response.json()
+
+
 def test_the_api_parser_reads_ordinary_json(api):
     body = {"kind": "regional", "file_format": "csv", "waves": [HUGE]}
     response = api.post("/api/export-jobs/", json.dumps(body), content_type="application/json")
