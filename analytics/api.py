@@ -8,11 +8,19 @@ only their own jobs. Every file sent records who downloaded which waves (`audit`
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
+from django import forms
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
@@ -26,19 +34,28 @@ from analytics.downloads import export_file_response, regional_download_response
 from analytics.models import ExportJob, IndicatorEstimate
 from analytics.selectors import comparison_estimates
 from analytics.serializers import (
+    ID_MAX,
+    ID_MIN,
     ComparisonQueryInputSerializer,
     ComparisonRowOutputSerializer,
     EstimateOutputSerializer,
     ExportJobInputSerializer,
     ExportJobOutputSerializer,
 )
+from config.schema import NO_NUL_PATTERN, ErrorOutputSerializer
 from surveys.api import CanViewEstimates
 from surveys.models import Geography
 
 
+class IntegerFilter(django_filters.NumberFilter):
+    """A whole number (NumberFilter reads decimals: ``wave=0.5`` would filter on it)."""
+
+    field_class = forms.IntegerField
+
+
 class EstimateFilter(django_filters.FilterSet):
     survey = django_filters.CharFilter(field_name="wave__survey__code")
-    wave = django_filters.NumberFilter(field_name="wave_id")
+    wave = IntegerFilter(field_name="wave_id", min_value=ID_MIN, max_value=ID_MAX)
     wave_code = django_filters.CharFilter(field_name="wave__code")
     region = django_filters.CharFilter(method="filter_region", label="ISO code, or KZ for national")
     indicator = django_filters.CharFilter(field_name="indicator")
@@ -55,6 +72,11 @@ class EstimateFilter(django_filters.FilterSet):
         return queryset.filter(region__code=value)
 
 
+# A 64-bit integer query parameter, as the schema states it (larger ones are refused).
+ID_SCHEMA = {"type": "integer", "format": "int64", "minimum": ID_MIN, "maximum": ID_MAX}
+
+
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("wave", ID_SCHEMA)]))
 class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
     """Current indicator estimates (the published result set of each wave)."""
 
@@ -73,20 +95,44 @@ class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
         )
 
 
+# A downloaded file: bytes, except JSON, which a client reads as JSON.
+FILE_SCHEMA = {
+    fmt: OpenApiTypes.ANY if fmt == "json" else OpenApiTypes.BINARY for fmt in exports.CONTENT_TYPES
+}
+
 COMPARISON_PARAMETERS = [
-    OpenApiParameter("wave", OpenApiTypes.INT, many=True, description="wave id (repeatable)"),
+    OpenApiParameter(
+        "wave",
+        {"type": "array", "items": ID_SCHEMA},
+        style="form",
+        explode=True,
+        description="wave id (repeatable)",
+    ),
     OpenApiParameter("geography", OpenApiTypes.STR, enum=Geography.values),
-    OpenApiParameter("indicator", OpenApiTypes.STR, many=True, description="indicator code"),
-    OpenApiParameter("region", OpenApiTypes.STR, many=True, description="ISO code; KZ = national"),
+    OpenApiParameter(
+        "indicator",
+        {"type": "array", "items": {"type": "string", "maxLength": 32}},
+        style="form",
+        explode=True,
+        description="indicator code",
+    ),
+    OpenApiParameter(
+        "region",
+        {"type": "array", "items": {"type": "string", "maxLength": 8}},
+        style="form",
+        explode=True,
+        description="ISO code; KZ = national",
+    ),
 ]
 
 
 def _comparison_query(request: Request) -> dict:
+    # An empty value (``?indicator=``) filters nothing, as in the other lists' filters.
     data = {
-        key: request.query_params.getlist(key)
+        key: [value for value in request.query_params.getlist(key) if value != ""]
         for key in ("wave", "indicator", "region")
-        if request.query_params.getlist(key)
     }
+    data = {key: values for key, values in data.items() if values}
     for key in ("geography", "file_format"):
         if request.query_params.get(key):
             data[key] = request.query_params[key]
@@ -127,7 +173,10 @@ class ComparisonDownloadView(GenericAPIView):
                 "file_format", OpenApiTypes.STR, enum=list(exports.REGIONAL_FORMATS), required=True
             ),
         ],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY},
+        responses={
+            (200, exports.CONTENT_TYPES[fmt].split(";")[0]): FILE_SCHEMA[fmt]
+            for fmt in exports.REGIONAL_FORMATS
+        },
     )
     def get(self, request: Request) -> HttpResponse:
         params = _comparison_query(request)
@@ -135,6 +184,37 @@ class ComparisonDownloadView(GenericAPIView):
         if not file_format:
             raise ValidationError({"file_format": ["Choose csv, xlsx, json or parquet."]})
         return regional_download_response(params, file_format, request.user)
+
+
+def export_job_request_schema() -> dict:
+    """The body of a new export job: each kind with the formats it comes in (one of).
+
+    The wave ids must name existing waves, and a microdata .xlsx holds at most an Excel
+    sheet's rows: those refusals (400) depend on the data, not on the body's shape.
+    """
+    common: dict[str, dict[str, Any]] = {
+        "waves": {"type": "array", "items": ID_SCHEMA, "description": "wave ids"},
+        "language": {"type": "string", "enum": ["kk", "ru", "en"], "default": "ru"},
+        "values": {"type": "string", "enum": ["labels", "codes"], "default": "labels"},
+        "geography": {"type": "string", "enum": list(Geography.values)},
+        "indicators": {
+            "type": "array",
+            "items": {"type": "string", "maxLength": 32, "pattern": NO_NUL_PATTERN},
+        },
+    }
+    variants = []
+    for kind, formats in sorted(exports.KINDS.items()):
+        properties = {
+            "kind": {"type": "string", "enum": [kind]},
+            "file_format": {"type": "string", "enum": list(formats)},
+            **common,
+        }
+        required = ["kind", "file_format"]
+        if kind in {"microdata", "codebook"}:
+            properties["waves"] = {**common["waves"], "minItems": 1}
+            required.append("waves")
+        variants.append({"type": "object", "properties": properties, "required": required})
+    return {"oneOf": variants}
 
 
 class ExportJobViewSet(
@@ -150,11 +230,14 @@ class ExportJobViewSet(
     filterset_fields = ["status", "kind"]
 
     def get_queryset(self):  # type: ignore[no-untyped-def]
-        if getattr(self, "swagger_fake_view", False):  # the schema generator has no user
+        if getattr(self, "swagger_fake_view", False):  # the schema: no user, typed ids
             return ExportJob.objects.none()
         return ExportJob.objects.filter(requested_by=self.request.user).order_by("-created_at")
 
-    @extend_schema(request=ExportJobInputSerializer, responses={201: ExportJobOutputSerializer})
+    @extend_schema(
+        request={"application/json": export_job_request_schema()},
+        responses={201: ExportJobOutputSerializer},
+    )
     def create(self, request: Request, *args, **kwargs) -> Response:  # type: ignore[no-untyped-def]
         data = ExportJobInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -188,7 +271,17 @@ class ExportJobViewSet(
         job.refresh_from_db()
         return Response(ExportJobOutputSerializer(job, context={"request": request}).data)
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY})
+    @extend_schema(
+        responses={
+            **{
+                (200, exports.CONTENT_TYPES[fmt].split(";")[0]): FILE_SCHEMA[fmt]
+                for fmt in sorted(exports.CONTENT_TYPES)
+            },
+            409: OpenApiResponse(
+                ErrorOutputSerializer, description="The export is not finished (or failed)."
+            ),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request: Request, pk: str | None = None, **kwargs: str) -> HttpResponseBase:
         job = self.get_object()

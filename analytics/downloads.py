@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 from typing import Any
 
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils.translation import gettext as _
 
@@ -41,13 +41,12 @@ def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
     (audited); 410 once it has expired, 409 before it is ready."""
     access.require(user, access.capability_for_export(job.kind), job)
     if job.status == ExportJob.Status.EXPIRED:
-        return HttpResponse(
+        return JsonResponse(
+            {"detail": _("The export file expired and was deleted; ask for the export again.")},
             status=410,
-            content=_("The export file expired and was deleted; ask for the export again."),
-            content_type="text/plain; charset=utf-8",
         )
     if job.status != ExportJob.Status.DONE or not job.file:
-        return HttpResponse(status=409, content=b"The export is not ready.")
+        return JsonResponse({"detail": _("The export is not ready.")}, status=409)
     record_download(
         user=user,
         kind=job.kind,

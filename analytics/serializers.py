@@ -10,13 +10,16 @@ from analytics.models import ExportJob, IndicatorEstimate
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Geography
 
+# Ids are 64-bit: a larger integer cannot name a row (and SQLite cannot even bind it).
+ID_MIN, ID_MAX = -(2**63), 2**63 - 1
+
 
 class EstimateOutputSerializer(serializers.ModelSerializer):
     wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
     wave_id = serializers.IntegerField(read_only=True)
     survey = serializers.CharField(source="wave.survey.code", read_only=True)
     region = serializers.SerializerMethodField()
-    previous_wave = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    previous_wave = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = IndicatorEstimate
@@ -87,7 +90,9 @@ ComparisonRowOutputSerializer = type(
 
 
 class ComparisonQueryInputSerializer(serializers.Serializer):
-    wave = serializers.ListField(child=serializers.IntegerField(), required=False)
+    wave = serializers.ListField(
+        child=serializers.IntegerField(min_value=ID_MIN, max_value=ID_MAX), required=False
+    )
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)
     indicator = serializers.ListField(child=serializers.CharField(max_length=32), required=False)
     region = serializers.ListField(child=serializers.CharField(max_length=8), required=False)
@@ -99,7 +104,11 @@ class ExportJobInputSerializer(serializers.Serializer):
     file_format = serializers.ChoiceField(
         choices=sorted({fmt for formats in KINDS.values() for fmt in formats})
     )
-    waves = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
+    waves = serializers.ListField(
+        child=serializers.IntegerField(min_value=ID_MIN, max_value=ID_MAX),
+        required=False,
+        default=list,
+    )
     language = serializers.ChoiceField(choices=list(INTERFACE_LANGUAGES), default="ru")
     values = serializers.ChoiceField(choices=["labels", "codes"], default="labels")
     geography = serializers.ChoiceField(choices=Geography.choices, required=False)

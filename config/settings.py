@@ -76,6 +76,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.unavailable.DatabaseUnavailableMiddleware",
     "axes.middleware.AxesMiddleware",  # last: turns a lockout into the lockout page
 ]
 
@@ -147,6 +148,16 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = int(
     os.environ.get("DATA_UPLOAD_MAX_MEMORY_SIZE", str(5 * 1024 * 1024))
 )
 FILE_UPLOAD_MAX_MEMORY_SIZE = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Uploaded XLSForms: refused above this size, and an .xlsx also when it unpacks to more than
+# this, holds more files, or has a part compressed more than this ratio (decompression bombs).
+XLSFORM_MAX_UPLOAD_BYTES = int(os.environ.get("XLSFORM_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
+XLSFORM_MAX_UNCOMPRESSED_BYTES = int(
+    os.environ.get("XLSFORM_MAX_UNCOMPRESSED_BYTES", str(50 * 1024 * 1024))
+)
+XLSFORM_MAX_ENTRIES = int(os.environ.get("XLSFORM_MAX_ENTRIES", "2000"))
+XLSFORM_MAX_COMPRESSION_RATIO = int(os.environ.get("XLSFORM_MAX_COMPRESSION_RATIO", "100"))
+# JSON request bodies nested deeper than this are refused with a 400 (web form and API).
+JSON_MAX_DEPTH = int(os.environ.get("JSON_MAX_DEPTH", "64"))
 
 LOGIN_URL = "admin:login"
 
@@ -210,10 +221,15 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": [
+        "config.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 100,
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "config.schema.AutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Tanys API",

@@ -42,6 +42,19 @@ class XLSFormUploadForm(forms.Form):
     )
     xlsform = forms.FileField(label=_("XLSForm (.xlsx or .xls)"))
 
+    def clean_xlsform(self):  # type: ignore[no-untyped-def]
+        """Refuse a file over the size limit before it is read into memory."""
+        from django.conf import settings
+
+        upload = self.cleaned_data["xlsform"]
+        limit = settings.XLSFORM_MAX_UPLOAD_BYTES
+        if upload.size > limit:
+            raise forms.ValidationError(
+                _("The file is larger than the limit of %(mb)s MB for an XLSForm."),
+                params={"mb": f"{limit / (1024 * 1024):.0f}"},
+            )
+        return upload
+
 
 class SurveyForm(forms.ModelForm):
     """The survey, with its rule of which review statuses feed the estimates as one set

@@ -386,11 +386,36 @@ class _Parser:
         return ["fn", name, args]
 
 
+# Deeper nesting than this is refused: no form needs it, and both evaluators recurse.
+MAX_NESTING = 100
+
+
 def compile_expression(text: str) -> list | None:
     """Compile XLSForm expression text to its AST; ``None`` for blank text."""
     if text is None or not str(text).strip():
         return None
-    return _Parser(str(text)).parse()
+    try:
+        ast = _Parser(str(text)).parse()
+    except RecursionError:
+        ast = None
+    if ast is None or _nesting(ast) > MAX_NESTING:
+        raise ExpressionError(f"the expression is nested more than {MAX_NESTING} levels", str(text))
+    return ast
+
+
+def _nesting(ast: list) -> int:
+    """Depth of the AST, walked without recursion."""
+    deepest, stack = 0, [(ast, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if node[0] == "op":
+            stack += [(node[2], depth + 1), (node[3], depth + 1)]
+        elif node[0] == "neg":
+            stack.append((node[1], depth + 1))
+        elif node[0] == "fn":
+            stack += [(arg, depth + 1) for arg in node[2]]
+    return deepest
 
 
 def references(ast: list | None) -> set[str]:

@@ -15,7 +15,9 @@ class SurveyOutputSerializer(serializers.ModelSerializer):
 
 class WaveOutputSerializer(serializers.ModelSerializer):
     survey = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    form_version = serializers.SlugRelatedField(slug_field="version", read_only=True)
+    form_version = serializers.SlugRelatedField(
+        slug_field="version", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Wave
@@ -34,7 +36,7 @@ class WaveOutputSerializer(serializers.ModelSerializer):
 
 
 class RegionOutputSerializer(serializers.ModelSerializer):
-    unit_2013 = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    unit_2013 = serializers.SlugRelatedField(slug_field="code", read_only=True, allow_null=True)
 
     class Meta:
         model = Region

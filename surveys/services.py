@@ -570,6 +570,9 @@ def submit_interview(
     if language not in INTERFACE_LANGUAGES:
         raise SubmissionRefused("language", f"unsupported interview language {language!r}")
     with translation.override(language):
+        _check_input_values(
+            answers=answers, started_at=started_at, ended_at=ended_at, device_id=device_id
+        )
         try:
             instance = uuid.UUID(str(instance_id))
         except ValueError:
@@ -643,6 +646,52 @@ def submit_interview(
                 raise
             return _same_or_conflict(existing, wave, clean.answers)
     return submission
+
+
+# Interview times outside this window are refused: no interview of the platform predates it,
+# and a clock ahead by more than a day is wrong, not in another time zone.
+EARLIEST_INTERVIEW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+
+
+def _check_input_values(*, answers: Any, started_at: Any, ended_at: Any, device_id: Any) -> None:
+    """Refuse values no database stores faithfully: NUL characters in text (PostgreSQL
+    refuses them) and times outside a plausible window (a year-1 start made a duration of
+    63 billion seconds). Messages are in the active language."""
+    texts: list[Any] = [answers, device_id]
+    while texts:
+        value = texts.pop()
+        if isinstance(value, str):
+            found = "\x00" in value
+        elif isinstance(value, dict):
+            found = any(isinstance(key, str) and "\x00" in key for key in value)
+            texts.extend(value.values())
+        elif isinstance(value, list | tuple):
+            found = False
+            texts.extend(value)
+        else:
+            found = False
+        if found:
+            raise SubmissionRefused(
+                "nul_character",
+                gettext("The answers contain a NUL character, which cannot be stored."),
+            )
+    latest = timezone.now() + FUTURE_TOLERANCE
+    for moment in (started_at, ended_at):
+        if moment is None:
+            continue
+        if not isinstance(moment, dt.datetime):
+            raise SubmissionRefused("timestamp", gettext("The interview times are not valid."))
+        if timezone.is_naive(moment):
+            moment = timezone.make_aware(moment, dt.UTC)
+        if not EARLIEST_INTERVIEW <= moment <= latest:
+            raise SubmissionRefused(
+                "timestamp",
+                gettext(
+                    "The interview times are not plausible: they must fall between 2000-01-01 "
+                    "and tomorrow. Check the date and time of the device."
+                ),
+            )
 
 
 def _same_or_conflict(existing: Submission, wave: Wave, answers: dict[str, Any]) -> Submission:

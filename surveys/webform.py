@@ -49,6 +49,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
+from config import parsers as bounded_json
 from surveys import formtree
 from surveys.definition import (
     INPUT_TYPES,
@@ -609,7 +610,7 @@ def _json_unavailable(request: HttpRequest, refusal: HttpResponse) -> JsonRespon
     """The refusal of a link or wave for form.js, in the language the page was in."""
     code = refusal.refusal.code  # type: ignore[attr-defined]
     try:
-        language = json.loads(request.body).get("language")
+        language = bounded_json.loads(request.body).get("language")
     except (ValueError, AttributeError, UnicodeDecodeError):
         language = None
     with translation.override(interface_language(language if isinstance(language, str) else "kk")):
@@ -753,7 +754,7 @@ def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
             }
         return JsonResponse({"code": "too_large", "message": message}, status=413)
     try:
-        payload = json.loads(request.body)
+        payload = bounded_json.loads(request.body)  # a ValueError when nested too deep
     except (ValueError, UnicodeDecodeError):
         payload = None
     if not isinstance(payload, dict):

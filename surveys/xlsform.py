@@ -12,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import zipfile
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NoReturn
 
 import openpyxl
 import xlrd
+from django.conf import settings
+from django.utils.translation import gettext
 from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import get_xlsform
 from pyxform.xls2xform import convert
@@ -133,6 +136,7 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
                 )
             ]
         )
+    check_workbook_size(content, suffix)
     headers = _read_headers(content, suffix)
     duplicates = [
         Problem(sheet, 1, header, f"the column header '{header}' appears more than once; keep one.")
@@ -158,7 +162,7 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
             io.BytesIO(content), warnings=warnings, file_type=f".{suffix}", form_name="data"
         )
     except PyXFormError as exc:
-        raise XLSFormError([_problem_from_pyxform(str(exc), workbook.survey)]) from exc
+        raise XLSFormError([_problem_from_pyxform(str(exc), workbook.survey or [])]) from exc
     except Exception as exc:  # pyxform surfaces some structural faults as generic errors
         raise XLSFormError(
             [Problem("", None, None, f"the workbook could not be read as an XLSForm: {exc}")]
@@ -218,6 +222,78 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
         + compiler.missing_translation_warnings()
         + [w for w in (_clean_pyxform_text(w) for w in warnings) if w],
     )
+
+
+def check_workbook_size(content: bytes, suffix: str) -> None:
+    """Refuse a workbook whose size, or whose unpacked size, is beyond the settings' limits.
+
+    Runs before any parser sees the file, so a decompression bomb (a small .xlsx whose sheet
+    XML unpacks to gigabytes) costs only a read of the zip's central directory. The sizes
+    checked are the ones the directory declares; Python's zipfile, which openpyxl and
+    pyxform read through, never inflates an entry beyond its declared size.
+    """
+    max_bytes = settings.XLSFORM_MAX_UPLOAD_BYTES
+    if len(content) > max_bytes:
+        _refuse(
+            gettext("The file is larger than the limit of %(mb)s MB for an XLSForm.")
+            % {"mb": _megabytes(max_bytes)}
+        )
+    if suffix == "xls":  # an OLE2 file is not compressed: its size is what xlrd reads
+        return
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            entries = archive.infolist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError) as exc:
+        _refuse(
+            gettext("The file is not a readable Excel workbook (%(error)s).")
+            % {"error": exc.__class__.__name__}
+        )
+    max_entries = settings.XLSFORM_MAX_ENTRIES
+    if len(entries) > max_entries:
+        _refuse(
+            gettext(
+                "The workbook holds %(count)d files, more than the limit of %(limit)d for an XLSForm."
+            )
+            % {"count": len(entries), "limit": max_entries}
+        )
+    max_unpacked = settings.XLSFORM_MAX_UNCOMPRESSED_BYTES
+    total = sum(entry.file_size for entry in entries)
+    if total > max_unpacked:
+        _refuse(
+            gettext(
+                "The workbook unpacks to %(size)s MB, more than the limit of %(limit)s MB for an XLSForm."
+            )
+            % {"size": _megabytes(total), "limit": _megabytes(max_unpacked)}
+        )
+    max_ratio = settings.XLSFORM_MAX_COMPRESSION_RATIO
+    for entry in entries:
+        # Small parts (styles, a short sheet) may compress well; only big ones are judged.
+        if entry.file_size > RATIO_MIN_BYTES and entry.file_size > max_ratio * max(
+            entry.compress_size, 1
+        ):
+            _refuse(
+                gettext(
+                    "The part %(name)s of the workbook is compressed %(ratio)d times, more than "
+                    "the limit of %(limit)d for an XLSForm."
+                )
+                % {
+                    "name": entry.filename[:80],
+                    "ratio": entry.file_size // max(entry.compress_size, 1),
+                    "limit": max_ratio,
+                }
+            )
+
+
+# Parts smaller than this are not judged by their compression ratio.
+RATIO_MIN_BYTES = 1024 * 1024
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.0f}" if size >= 1024 * 1024 else f"{size / (1024 * 1024):.2f}"
+
+
+def _refuse(message: str) -> NoReturn:
+    raise XLSFormError([Problem("", None, None, message)])
 
 
 def _read_headers(content: bytes, suffix: str) -> dict[str, list[str]]:
