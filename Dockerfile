@@ -8,6 +8,7 @@ COPY surveys surveys
 COPY analytics analytics
 COPY audit audit
 COPY odk odk
+COPY collect collect
 COPY templates templates
 COPY locale locale
 COPY manage.py ./

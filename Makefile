@@ -31,7 +31,7 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/mypy config surveys analytics audit odk
+	$(BIN)/mypy config surveys analytics audit odk collect
 
 # Benchmarks run on PostgreSQL (DATABASE_URL, default: the local server) with real Redis.
 BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/tanys_bench

@@ -26,6 +26,7 @@ urlpatterns = [
         name="comparison-download",
     ),
     path("token/", obtain_auth_token, name="token"),
+    path("collect/", include("collect.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema"), name="docs"),
     path("", include(router.urls)),

@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "analytics",
     "audit",
     "odk",
+    "collect",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +160,8 @@ CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery"
 CELERY_IMPORTS = ("analytics.export_tasks",)
 # Microdata exports up to this many interviews are built in the request; larger ones run as jobs.
 EXPORT_DIRECT_MAX_ROWS = int(os.environ.get("EXPORT_DIRECT_MAX_ROWS", "5000"))
+# Interviews a tablet may send in one sync request (more gets 413, saying the limit).
+COLLECT_SYNC_MAX_INTERVIEWS = int(os.environ.get("TANYS_SYNC_MAX_INTERVIEWS", "500"))
 # Seconds a wave's export cache waits after a recomputation before parsing new interviews,
 # so a stream of interviews costs one update a minute (exports catch up by themselves).
 EXPORT_CACHE_DELAY = float(os.environ.get("TANYS_EXPORT_CACHE_DELAY", "60"))

@@ -14,4 +14,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("analytics/", include("analytics.urls")),
     path("api/", include("config.api_urls", namespace="api")),
+    path("collect/", include("collect.urls")),
 ]

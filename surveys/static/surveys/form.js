@@ -51,7 +51,13 @@
   function load() {
     try { const s = JSON.parse(localStorage.getItem(KEY)); return s && s.id && s.answers ? s : null; } catch (e) { return null; }
   }
-  function save() { try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ } }
+  // A host page (the enumerators' app, collect/static/collect/interview.js) keeps the
+  // interview in its own store and takes the finished one instead of posting it.
+  const host = window.TanysFormHost || null;
+  function save() {
+    try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode: keep going */ }
+    if (host) host.save(state);
+  }
   let state = load() || fresh();
   if (!cfg.explicitLang && state.lang && state.lang !== cfg.lang && document.querySelector('[data-lang="' + state.lang + '"]')) {
     location.replace('?lang=' + state.lang);
@@ -384,6 +390,7 @@
       return;
     }
     const answers = result.send;
+    if (host) { host.finish(state, answers); return; }
     sending = true;
     $('submit').disabled = true;
     form.setAttribute('aria-busy', 'true');

@@ -1,0 +1,272 @@
+"""The tablet API under /api/collect/ (the contract of issue 11: paths and JSON shapes are
+relied on by the app and by outside clients, so they are kept exactly)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import authenticate, get_user_model
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from django.utils.translation import gettext
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import permissions, status
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from collect import selectors, services
+from collect.authentication import DeviceTokenAuthentication
+from collect.models import CollectSettings, Device
+from collect.serializers import (
+    AssignmentErrorsOutputSerializer,
+    AssignmentOutputSerializer,
+    AssignmentUploadOutputSerializer,
+    EnrolInputSerializer,
+    EnrolmentCodeInputSerializer,
+    EnrolmentCodeOutputSerializer,
+    EnrolOutputSerializer,
+    ErrorOutputSerializer,
+    FormVersionOutputSerializer,
+    ReturnedOutputSerializer,
+    SyncInputSerializer,
+    SyncOutputSerializer,
+)
+from collect.tokens import qr_svg
+from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
+
+SUPERVISE = "surveys.review_submission"
+
+
+class IsDevice(permissions.BasePermission):
+    """The request carries a valid, unrevoked device token."""
+
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        return isinstance(request.auth, Device)
+
+
+class IsSupervisor(permissions.BasePermission):
+    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
+        return bool(request.user and request.user.has_perm(SUPERVISE))
+
+
+class DeviceView(APIView):
+    authentication_classes = [DeviceTokenAuthentication]
+    permission_classes = [IsDevice]
+
+
+class DevicesView(APIView):
+    """Enrol a tablet: an enumerator's password, their session, or a supervisor's code."""
+
+    authentication_classes = [SessionAuthentication]
+    permission_classes = [permissions.AllowAny]
+
+    @extend_schema(
+        request=EnrolInputSerializer,
+        responses={
+            201: EnrolOutputSerializer,
+            400: ErrorOutputSerializer,
+            403: ErrorOutputSerializer,
+        },
+        summary="Enrol a device",
+    )
+    def post(self, request: Request) -> Response:
+        data = EnrolInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        extra = {"label": fields["label"], "app_version": fields["app_version"]}
+        try:
+            if fields.get("code"):
+                device, token = services.enrol_with_code(code=fields["code"], **extra)
+            else:
+                user = request.user if request.user.is_authenticated else None
+                if fields.get("username"):
+                    user = authenticate(
+                        request, username=fields["username"], password=fields.get("password", "")
+                    )
+                    if user is None:
+                        raise services.EnrolmentRefused(
+                            "credentials", gettext("The username or password is not correct.")
+                        )
+                if user is None:
+                    raise services.EnrolmentRefused(
+                        "credentials",
+                        gettext("Sign in with your username and password, or enter a code."),
+                    )
+                device, token = services.enrol_device(enumerator=user, via="password", **extra)
+        except services.EnrolmentRefused as exc:
+            code = status.HTTP_403_FORBIDDEN if exc.code == "not_enumerator" else 400
+            return Response({"code": exc.code, "message": exc.message}, status=code)
+        body = {
+            "device_id": device.pk,
+            "token": token,
+            "enumerator": device.enumerator.get_username(),
+        }
+        return Response(EnrolOutputSerializer(body).data, status=status.HTTP_201_CREATED)
+
+
+class EnrolmentCodesView(APIView):
+    """A supervisor or admin makes a single-use code (text and QR) for an enumerator."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(
+        request=EnrolmentCodeInputSerializer,
+        responses={201: EnrolmentCodeOutputSerializer, 400: ErrorOutputSerializer},
+        summary="Make an enrolment code",
+    )
+    def post(self, request: Request) -> Response:
+        data = EnrolmentCodeInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        enumerator = get_object_or_404(get_user_model(), username=data.validated_data["enumerator"])
+        try:
+            entry, code = services.make_enrolment_code(
+                enumerator=enumerator, created_by=request.user
+            )
+        except services.EnrolmentRefused as exc:
+            return Response({"code": exc.code, "message": exc.message}, status=400)
+        body = {"code": code, "expires_at": entry.expires_at, "qr_svg": qr_svg(code)}
+        return Response(EnrolmentCodeOutputSerializer(body).data, status=201)
+
+
+class AssignmentsView(DeviceView):
+    @extend_schema(responses=AssignmentOutputSerializer(many=True), summary="My assignments")
+    def get(self, request: Request) -> Response:
+        rows = selectors.assignments_for(request.user)
+        return Response(AssignmentOutputSerializer(rows, many=True).data)
+
+
+class AssignmentUploadView(APIView):
+    """Supervisors: assignments from a CSV file (field ``file``); all rows or none."""
+
+    permission_classes = [IsSupervisor]
+    parser_classes = [MultiPartParser, FormParser]
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {"file": {"type": "string", "format": "binary"}},
+            }
+        },
+        responses={201: AssignmentUploadOutputSerializer, 400: AssignmentErrorsOutputSerializer},
+        summary="Upload assignments (CSV)",
+    )
+    def post(self, request: Request) -> Response:
+        upload = request.FILES.get("file")
+        if upload is None:
+            return Response({"errors": [gettext("Choose a CSV file to upload.")]}, status=400)
+        try:
+            created = services.import_assignments_csv(
+                content=upload.read(), created_by=request.user
+            )
+        except services.AssignmentErrors as exc:
+            return Response({"errors": exc.errors}, status=400)
+        return Response({"created": len(created)}, status=201)
+
+
+def form_version_payload(version: Any) -> dict[str, Any]:
+    """Everything the app needs to run a questionnaire version offline."""
+    definition = version.definition
+    languages = [code for code in version.languages if code != "default"] or ["default"]
+    setting = CollectSettings.objects.filter(survey_id=version.survey_id).first()
+    from django.utils import translation
+
+    from surveys.definition import interface_language
+
+    logic, messages = {}, {}
+    for code in languages:
+        logic[code] = client_logic(definition, code)
+        with translation.override(interface_language(code)):
+            messages[code] = interface_messages()
+    page = reverse("collect:form", args=[version.pk])
+    return {
+        "id": version.pk,
+        "survey": version.survey.code,
+        "version": version.version,
+        "title": version.title,
+        "languages": languages,
+        "default_language": version.default_language,
+        "language_names": {
+            code: LANGUAGE_NAMES.get(code) or definition.get("language_names", {}).get(code, code)
+            for code in languages
+        },
+        "definition": definition,
+        "choices": definition.get("choices", {}),
+        "logic": logic,
+        "messages": messages,
+        "pages": {code: f"{page}?lang={code}" for code in languages},
+        "record_gps": bool(setting and setting.record_gps),
+    }
+
+
+class FormVersionView(DeviceView):
+    @extend_schema(
+        responses=FormVersionOutputSerializer, summary="A questionnaire, for offline use"
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        version = selectors.form_version_for(request.user, pk)
+        if version is None:
+            return Response(
+                {"code": "unknown_form_version", "message": gettext("Not found.")}, status=404
+            )
+        return Response(FormVersionOutputSerializer(form_version_payload(version)).data)
+
+
+class SyncView(DeviceView):
+    @extend_schema(
+        request=SyncInputSerializer,
+        responses={
+            200: SyncOutputSerializer,
+            400: OpenApiResponse(description='the envelope is not {"interviews": [...]}'),
+            413: ErrorOutputSerializer,
+        },
+        summary="Send interviews",
+        description=(
+            "One result per interview, in order: stored, duplicate (same id, same content), "
+            "conflict (same id, other content), invalid (with errors per question) or refused "
+            "(with a code), with over_quota: true when the assignment's quota was reached."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        envelope = SyncInputSerializer(data=request.data)
+        if not isinstance(request.data, dict) or not envelope.is_valid():
+            return Response(
+                {"code": "malformed", "message": gettext('Send {"interviews": [...]}.')},
+                status=400,
+            )
+        items = envelope.validated_data["interviews"]
+        limit = services.sync_limit()
+        if len(items) > limit:
+            return Response(
+                {
+                    "code": "too_many",
+                    "limit": limit,
+                    "message": gettext("Send at most %(limit)d interviews at a time.")
+                    % {"limit": limit},
+                },
+                status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            )
+        results = services.sync_interviews(device=request.auth, items=items)
+        return Response({"results": results})
+
+
+class ReturnedView(DeviceView):
+    @extend_schema(responses=ReturnedOutputSerializer(many=True), summary="Interviews sent back")
+    def get(self, request: Request) -> Response:
+        rows = selectors.returned_to(request.user)
+        return Response(ReturnedOutputSerializer(rows, many=True).data)
+
+
+class RevokeDeviceView(APIView):
+    """Supervisors revoke a device (a lost or stolen tablet)."""
+
+    permission_classes = [IsSupervisor]
+
+    @extend_schema(request=None, responses={204: None}, summary="Revoke a device")
+    def post(self, request: Request, pk: str) -> Response:
+        device = get_object_or_404(Device, pk=pk)
+        services.revoke_device(device=device, actor=request.user)
+        return Response(status=204)

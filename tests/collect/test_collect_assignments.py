@@ -1,0 +1,83 @@
+"""Assignments from a CSV upload: all rows or none, problems named by row."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.test import APIClient
+
+from audit.models import AuditAction, AuditEvent
+from collect.models import Assignment
+from tests.collect.collect_fixtures import tablet_wave, user_in
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "enumerator,survey,wave,region,settlement,psu,quota,prefill.URBAN\n"
+
+
+def upload(client: APIClient, text: str, language: str = "en"):
+    return client.post(
+        "/api/collect/assignments/upload/",
+        {"file": SimpleUploadedFile("a.csv", text.encode("utf-8-sig"), "text/csv")},
+        HTTP_ACCEPT_LANGUAGE=language,
+    )
+
+
+@pytest.fixture
+def supervisor_client():
+    tablet_wave()
+    user_in("enumerator", "aigerim")
+    user_in("enumerator", "bolat")
+    client = APIClient()
+    client.force_authenticate(user_in("supervisor", "saule"))
+    return client
+
+
+def test_a_valid_file_creates_every_assignment(supervisor_client):
+    response = upload(
+        supervisor_client,
+        HEADER
+        + "aigerim,tablet,T1,KZ-75,Алматы,PSU-1,20,1\n"
+        + "bolat,tablet,T1,KZ-11,Көкшетау,PSU-2,,2\n",
+    )
+    assert response.status_code == 201, response.content
+    assert response.json() == {"created": 2}
+    first, second = Assignment.objects.order_by("pk")
+    assert (first.enumerator.username, first.quota, first.prefilled) == (
+        "aigerim",
+        20,
+        {"URBAN": 1},
+    )
+    assert (second.region.code, second.quota, second.settlement) == ("KZ-11", -1, "Көкшетау")
+    assert AuditEvent.objects.filter(action=AuditAction.ASSIGNMENTS_CHANGED).count() == 1
+
+
+def test_a_file_with_errors_writes_nothing_and_names_each_row(supervisor_client):
+    response = upload(
+        supervisor_client,
+        HEADER
+        + "aigerim,tablet,T1,KZ-75,Алматы,PSU-1,20,1\n"
+        + "nobody,tablet,T1,KZ-75,,,5,1\n"
+        + "bolat,tablet,T9,KZ-75,,,5,1\n"
+        + "bolat,tablet,T1,KZ-XX,,,many,1\n",
+        language="ru",
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert errors[0] == "Строка 3: Пользователь nobody не найден."
+    assert errors[1].startswith("Строка 4: ")
+    assert [e.split(":")[0] for e in errors[2:]] == ["Строка 5", "Строка 5"]
+    assert not Assignment.objects.exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.ASSIGNMENTS_CHANGED).exists()
+
+
+def test_missing_columns_are_named(supervisor_client):
+    response = upload(supervisor_client, "enumerator,wave\naigerim,T1\n")
+    assert response.status_code == 400
+    assert response.json()["errors"] == ["Columns missing from the file: survey, region."]
+
+
+def test_enumerators_cannot_upload():
+    client = APIClient()
+    client.force_authenticate(user_in("enumerator", "aigerim"))
+    assert upload(client, HEADER).status_code == 403
