@@ -459,7 +459,9 @@ def _clean_paradata(paradata: dict[str, Any], *, gps_allowed: bool) -> dict[str,
     return kept
 
 
-def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]:
+def sync_interviews(
+    *, device: Device, items: list[Any], channel: str = Channel.TABLET
+) -> list[dict[str, Any]]:
     """Store a batch of tablet interviews; one result per item, in order.
 
     Each item is stored (or refused) in a transaction of its own through
@@ -484,7 +486,7 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
     gps = set(CollectSettings.objects.filter(record_gps=True).values_list("survey_id", flat=True))
     return [
         _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                  versions=versions, gps_surveys=gps)
+                  versions=versions, gps_surveys=gps, channel=channel)
         for item in items
     ]  # fmt: skip
 
@@ -497,6 +499,7 @@ def _sync_one(
     assignments: dict[int, Assignment],
     versions: dict[int, FormVersion],
     gps_surveys: set[int],
+    channel: str,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         return _refused(None, "malformed", gettext("This interview could not be read."))
@@ -554,6 +557,7 @@ def _sync_one(
                 started=started,
                 ended=ended,
                 paradata=paradata,
+                channel=channel,
             )
         except AnswerErrors as exc:
             return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
@@ -578,6 +582,7 @@ def _store(
     started: dt.datetime,
     ended: dt.datetime,
     paradata: dict[str, Any],
+    channel: str,
 ) -> dict[str, Any]:
     instance_id = str(instance)
     language = item.get("language")
@@ -617,7 +622,7 @@ def _store(
             wave=assignment.wave,
             form_version=version,
             answers=item.get("answers"),
-            channel=Channel.TABLET,
+            channel=channel,
             language=language,
             instance_id=instance,
             started_at=started,
@@ -645,6 +650,9 @@ def _store(
                     over_quota=over,
                 )
         except IntegrityError:
+            if TabletInterview.objects.filter(submission=submission).exists():
+                # The same interview arrived twice at once: the other request stored it.
+                return {"instance_id": instance_id, "status": SyncStatus.DUPLICATE}
             raise SubmissionRefused(
                 "replaces_not_returned",
                 gettext("The interview this one corrects was already corrected."),
