@@ -38,7 +38,7 @@ from collect.selectors import form_versions
 from collect.tokens import digest, new_device_token, new_enrolment_code, normalise_code
 from surveys.definition import interface_language
 from surveys.models import Channel, FormVersion, Region, ReviewStatus, Submission, Wave
-from surveys.services import SubmissionRefused, submit_interview
+from surveys.services import SubmissionRefused, review_interviews, submit_interview
 from surveys.validation import AnswerErrors
 
 COLLECT_PERMISSION = "surveys.collect_interviews"
@@ -484,7 +484,9 @@ def _clean_paradata(paradata: dict[str, Any], *, gps_allowed: bool) -> dict[str,
     return kept
 
 
-def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]:
+def sync_interviews(
+    *, device: Device, items: list[Any], channel: str = Channel.TABLET
+) -> list[dict[str, Any]]:
     """Store a batch of tablet interviews; one result per item, in order.
 
     Each item is stored (or refused) through `surveys.services.submit_interview` in a
@@ -526,7 +528,7 @@ def sync_interviews(*, device: Device, items: list[Any]) -> list[dict[str, Any]]
         )
         results = [
             _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                      versions=versions, gps_surveys=gps, batch=batch)
+                      versions=versions, gps_surveys=gps, batch=batch, channel=channel)
             for item in items
         ]  # fmt: skip
         TabletInterview.objects.bulk_create(batch.pending, ignore_conflicts=True)
@@ -555,6 +557,7 @@ def _sync_one(
     versions: dict[int, FormVersion],
     gps_surveys: set[int],
     batch: _Batch,
+    channel: str,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         return _refused(None, "malformed", gettext("This interview could not be read."))
@@ -616,6 +619,7 @@ def _sync_one(
                 ended=ended,
                 paradata=paradata,
                 batch=batch,
+                channel=channel,
             )
         except AnswerErrors as exc:
             return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
@@ -653,6 +657,7 @@ def _store(
     ended: dt.datetime,
     paradata: dict[str, Any],
     batch: _Batch,
+    channel: str,
 ) -> dict[str, Any]:
     instance_id = str(instance)
     language = item.get("language")
@@ -689,7 +694,7 @@ def _store(
             wave=assignment.wave,
             form_version=version,
             answers=item.get("answers"),
-            channel=Channel.TABLET,
+            channel=channel,
             language=language,
             instance_id=instance,
             started_at=started,
@@ -765,32 +770,13 @@ def send_back(
     comment: str = "",
     question_comments: dict[str, str] | None = None,
 ) -> Submission:
-    """Reject an interview with comments: it goes back to its enumerator's tablet."""
-    from analytics.services import interviews_changed
-
-    comments = {str(k): str(v) for k, v in (question_comments or {}).items() if str(v).strip()}
-    with transaction.atomic():
-        current = Submission.objects.select_for_update().get(pk=submission.pk)
-        old = {"review_status": current.review_status}
-        current.review_status = ReviewStatus.REJECTED
-        current.reviewed_by = reviewer
-        current.reviewed_at = timezone.now()
-        current.review_comment = comment
-        current.question_comments = comments
-        current.save(
-            update_fields=[
-                "review_status", "reviewed_by", "reviewed_at", "review_comment",
-                "question_comments",
-            ]
-        )  # fmt: skip
-        record(
-            actor=reviewer,
-            action=AuditAction.INTERVIEWS_REVIEWED,
-            obj=current,
-            survey_id=current.wave.survey_id,
-            old=old,
-            new={"review_status": ReviewStatus.REJECTED, "comment": comment, "questions": comments},
-        )
-        wave_id = current.wave_id
-        transaction.on_commit(lambda: interviews_changed(wave_ids=[wave_id]))
-    return current
+    """Reject an interview with comments: it goes back to its enumerator's tablet (the one
+    review service records the decision, its comments and who made it)."""
+    review_interviews(
+        submissions=[submission],
+        status=ReviewStatus.REJECTED,
+        actor=reviewer,
+        comment=comment,
+        question_comments=question_comments,
+    )
+    return Submission.objects.get(pk=submission.pk)

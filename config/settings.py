@@ -319,3 +319,8 @@ LOGGING = {
     # django-axes reports every successful login at INFO; failures and lockouts are warnings.
     "loggers": {"axes": {"level": "WARNING"}},
 }
+
+# ODK Collect: the largest upload (interview and attachments of one POST) and the largest
+# single attachment accepted; Collect splits bigger uploads into several POSTs.
+ODK_MAX_SUBMISSION_BYTES = int(os.environ.get("TANYS_ODK_MAX_SUBMISSION_BYTES", str(10_000_000)))
+ODK_MAX_ATTACHMENT_BYTES = int(os.environ.get("TANYS_ODK_MAX_ATTACHMENT_BYTES", str(10_000_000)))

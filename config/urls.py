@@ -15,4 +15,6 @@ urlpatterns = [
     path("analytics/", include("analytics.urls")),
     path("api/", include("config.api_urls", namespace="api")),
     path("collect/", include("collect.urls")),
+    path("odk/", include("odk.urls", namespace="odk")),
+    path("review/", include("collect.review_urls", namespace="review")),
 ]
