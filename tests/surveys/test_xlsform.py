@@ -183,7 +183,11 @@ def test_missing_survey_sheet_is_refused():
 
 
 def test_not_an_excel_file_is_refused():
-    assert "not a readable Excel workbook" in problems_of(b"this is not a spreadsheet")[0]
+    from django.utils import translation
+
+    with translation.override("en"):
+        problem = problems_of(b"this is not a spreadsheet")[0]
+    assert "not a readable excel workbook" in problem.lower()
     assert "upload an .xlsx or .xls" in problems_of(b"a,b\n", filename="form.csv")[0]
 
 
