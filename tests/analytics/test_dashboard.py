@@ -194,9 +194,10 @@ def test_charts_are_drawn_once_per_result_set(
 
     first = svgs(researcher_client.get(reverse("analytics:dashboard"), query))
     assert len(drawn) == 5 and len(first) == 5
-    # session and permissions (4), surveys and waves for the forms (6), cells and regions
-    # (2), each wave's freshness (2 x 2): the same whatever the number of regions or charts
-    with django_assert_max_num_queries(16):
+    # session and permissions (4), the user's role grants and their regions (2), surveys and
+    # waves for the forms (6), cells and regions (2), each wave's freshness (2 x 2): the
+    # same whatever the number of regions or charts
+    with django_assert_max_num_queries(18):
         again = svgs(researcher_client.get(reverse("analytics:dashboard"), query))
     assert len(drawn) == 5 and again == first
     # a new result set with other numbers is drawn anew

@@ -27,7 +27,7 @@ from analytics.models import ExportJob, ResultSet, WaveComputation
 from analytics.tasks import resume_pending_work
 from surveys.demo import RATES_CURRENT, generate_wave
 from surveys.models import Submission
-from tests.analytics.factories_estimates import make_user
+from tests.analytics.factories_estimates import grant_everywhere, make_user
 from tests.conftest import CeleryWorkerProcess, need, redis_broker, sending_to
 from tests.factories import WaveFactory
 from tests.surveys.webform_fixtures import complete_answers, instrument_wave, public_link
@@ -125,6 +125,7 @@ def test_redis_down_loses_no_submission_and_estimates_catch_up_when_it_returns(
     try:
         with sending_to(private_redis.url, queue):
             wave = instrument_wave()
+            grant_everywhere(user)  # the researcher's grant covers the instrument's survey
             link = public_link(wave)
             services.recompute_wave(wave_id=wave.pk)  # up to date before the outage
             assert not WaveComputation.objects.get(wave=wave).dirty
