@@ -36,6 +36,7 @@ from collect.serializers import (
     TabletFormVersionOutputSerializer,
 )
 from collect.tokens import qr_svg
+from config.schema import ErrorOutputSerializer as DetailOutputSerializer
 from surveys.definition import interface_language
 from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
 
@@ -69,7 +70,6 @@ class DevicesView(APIView):
         request=EnrolInputSerializer,
         responses={
             201: EnrolOutputSerializer,
-            400: CollectErrorOutputSerializer,
             403: CollectErrorOutputSerializer,
         },
         summary="Enrol a device",
@@ -116,7 +116,11 @@ class EnrolmentCodesView(APIView):
 
     @extend_schema(
         request=EnrolmentCodeInputSerializer,
-        responses={201: EnrolmentCodeOutputSerializer, 400: CollectErrorOutputSerializer},
+        responses={
+            201: EnrolmentCodeOutputSerializer,
+            404: DetailOutputSerializer,
+            415: DetailOutputSerializer,
+        },
         summary="Make an enrolment code",
     )
     def post(self, request: Request) -> Response:
@@ -151,6 +155,7 @@ class AssignmentUploadView(APIView):
             "multipart/form-data": {
                 "type": "object",
                 "properties": {"file": {"type": "string", "format": "binary"}},
+                "required": ["file"],
             }
         },
         responses={201: AssignmentUploadOutputSerializer, 400: AssignmentErrorsOutputSerializer},

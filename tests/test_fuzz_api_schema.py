@@ -7,8 +7,10 @@ documents, bodies that match it, schema-valid requests accepted. Bounded: a few 
 operation and phase, about a minute in all.
 
 Two checks are narrowed, for reasons the schema cannot state:
-- a schema-valid body may still be refused (400) for the data it names: ``/api/token/`` with
-  credentials that do not exist, an export job of waves that do not exist;
+- a schema-valid body may still be refused (400 or 404) for the data it names: credentials
+  that do not exist (``/api/token/``, enrolling a tablet), an export job of waves that do not
+  exist, an enrolment code for an enumerator who does not exist, an assignments file whose
+  rows name enumerators, waves or regions that do not exist;
 - the list filters ignore an empty or unreadable boolean/choice value (``?geography=``), as
   django-filter does, rather than refusing it: the check that invalid input is refused is off.
 """
@@ -23,7 +25,13 @@ from schemathesis.checks import negative_data_rejection, positive_data_acceptanc
 from config.wsgi import application
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
-DATA_DEPENDENT = {("POST", "/api/token/"), ("POST", "/api/export-jobs/")}
+DATA_DEPENDENT = {
+    ("POST", "/api/token/"),
+    ("POST", "/api/export-jobs/"),
+    ("POST", "/api/collect/assignments/upload/"),
+    ("POST", "/api/collect/devices/"),
+    ("POST", "/api/collect/enrolment-codes/"),
+}
 REQUESTS = {"checked": 0}
 
 
