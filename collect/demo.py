@@ -8,6 +8,8 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from access.models import Role
+from access.services import grant_role
 from collect.models import Assignment
 from collect.services import create_assignment
 from surveys.models import Region, Wave
@@ -45,6 +47,14 @@ def demo_fieldwork(wave: Wave) -> dict[str, str]:
     logins = {"supervisor": secrets.token_urlsafe(9), "enumerator": secrets.token_urlsafe(9)}
     supervisor = _user("supervisor", "supervisor", logins["supervisor"])
     enumerator = _user("enumerator", "enumerator", logins["enumerator"])
+    regions = [
+        Region.objects.get(geography=wave.geography, code=spec["region"])
+        for spec in DEMO_ASSIGNMENTS
+    ]
+    # Roles hold in a survey (and, for a supervisor, its regions): the demo's pair works in
+    # the open wave's survey and the two regions of the demo assignments.
+    grant_role(user=supervisor, role=Role.SUPERVISOR, survey=wave.survey, regions=regions)
+    grant_role(user=enumerator, role=Role.ENUMERATOR, survey=wave.survey)
     if not Assignment.objects.filter(enumerator=enumerator, wave=wave).exists():
         for spec in DEMO_ASSIGNMENTS:
             create_assignment(

@@ -19,6 +19,16 @@ from surveys.models import FormVersion
 from surveys.xlsform import XLSFormError, compile_xlsform
 from tests.factories import SIMPLE_FORM, build_xlsform
 
+
+@pytest.fixture(autouse=True)
+def _english():
+    """The messages are checked in English, whatever language an earlier test left active."""
+    from django.utils import translation
+
+    with translation.override("en"):
+        yield
+
+
 GIB = 1024**3
 SHEET = "xl/worksheets/sheet1.xml"
 
