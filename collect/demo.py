@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
+from access.services import grant_role
 from collect.models import Assignment
 from collect.services import create_assignment
 from surveys.models import Region, Wave
@@ -45,6 +46,12 @@ def demo_fieldwork(wave: Wave) -> dict[str, str]:
     logins = {"supervisor": secrets.token_urlsafe(9), "enumerator": secrets.token_urlsafe(9)}
     supervisor = _user("supervisor", "supervisor", logins["supervisor"])
     enumerator = _user("enumerator", "enumerator", logins["enumerator"])
+    # Their grants in the wave's survey: the supervisor for the demo regions.
+    regions = Region.objects.filter(
+        geography=wave.geography, code__in=[spec["region"] for spec in DEMO_ASSIGNMENTS]
+    )
+    grant_role(user=supervisor, role="supervisor", survey=wave.survey, regions=regions)
+    grant_role(user=enumerator, role="enumerator", survey=wave.survey)
     if not Assignment.objects.filter(enumerator=enumerator, wave=wave).exists():
         for spec in DEMO_ASSIGNMENTS:
             create_assignment(
