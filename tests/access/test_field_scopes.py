@@ -136,3 +136,17 @@ def test_an_administrator_without_a_field_grant_enrols_no_tablet(world):
     response = api.post("/api/collect/devices/", {"label": "office"}, format="json")
     assert response.status_code == 403 and response.json()["code"] == "not_enumerator"
     assert not Device.objects.filter(enumerator=world.users["admin"]).exists()
+
+
+def test_a_supervisor_imports_exported_interviews_of_their_region_only(world):
+    from collect.services import create_assignment, enrol_device, sync_interviews
+    from tests.collect.collect_fixtures import item
+
+    root = world.users["superuser"]
+    enumerator = world.users["enumerator"]
+    elsewhere = create_assignment(
+        enumerator=enumerator, wave=world.wave_a, region=world.region_b, created_by=root
+    )
+    office, _token = enrol_device(enumerator=world.users["supervisor"], via="password")
+    [result] = sync_interviews(device=office, items=[item(elsewhere)])
+    assert (result["status"], result["code"]) == ("refused", "not_your_assignment")
