@@ -362,3 +362,34 @@ def may_create_survey(user: Any) -> bool:
         return False
     scope = survey_scope(user, Capability.MANAGE_SURVEY)
     return user.has_perm("surveys.add_survey") and isinstance(scope, _All)
+
+
+# ------------------------------------------------------------------- field staff
+
+
+def enumerators_for(user: Any) -> QuerySet[Any]:
+    """The active enumerators ``user`` may manage (enrolment codes, ODK Collect devices):
+    those holding an enumerator's grant in a survey where ``user`` reviews interviews (a
+    supervisor's or an administrator's grant); superusers: every enumerator."""
+    from django.contrib.auth import get_user_model
+
+    people = get_user_model().objects.filter(is_active=True)
+    if user.is_superuser and user.is_active:
+        return people.filter(
+            Q(groups__name=Role.ENUMERATOR) | Q(role_grants__role=Role.ENUMERATOR)
+        ).distinct()
+    scope = survey_scope(user, Capability.REVIEW_SUBMISSIONS)
+    if not scope:
+        return people.none()
+    grants = RoleGrant.objects.filter(role=Role.ENUMERATOR).filter(_in_scope(scope, "survey_id"))
+    return people.filter(pk__in=grants.values("user_id"))
+
+
+def may_manage_enumerator(user: Any, enumerator: Any) -> bool:
+    return enumerators_for(user).filter(pk=enumerator.pk).exists()
+
+
+def may_assign(user: Any, wave: Any, region: Any) -> bool:
+    """May ``user`` give an enumerator work in ``region`` of ``wave``: a supervisor's grant
+    for the region, or an administrator's for the survey."""
+    return region.pk in region_scope(user, Capability.REVIEW_SUBMISSIONS, wave.survey_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import authenticate, get_user_model
+from django.contrib.auth import authenticate
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import translation
@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from access.permissions import Capability, enumerators_for, requires_capability
 from collect import selectors, services
 from collect.authentication import DeviceTokenAuthentication
 from collect.models import CollectSettings, Device
@@ -40,8 +41,6 @@ from config.schema import ErrorOutputSerializer as DetailOutputSerializer
 from surveys.definition import interface_language
 from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
 
-SUPERVISE = "surveys.review_submission"
-
 
 class IsDevice(permissions.BasePermission):
     """The request carries a valid, unrevoked device token."""
@@ -50,9 +49,9 @@ class IsDevice(permissions.BasePermission):
         return isinstance(request.auth, Device)
 
 
-class IsSupervisor(permissions.BasePermission):
-    def has_permission(self, request, view) -> bool:  # type: ignore[no-untyped-def]
-        return bool(request.user and request.user.has_perm(SUPERVISE))
+# A supervisor's or an administrator's grant in some survey; which enumerators and devices
+# they reach is narrowed by `access.permissions.enumerators_for`.
+IsSupervisor = requires_capability(Capability.REVIEW_SUBMISSIONS)
 
 
 class DeviceView(APIView):
@@ -126,7 +125,9 @@ class EnrolmentCodesView(APIView):
     def post(self, request: Request) -> Response:
         data = EnrolmentCodeInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        enumerator = get_object_or_404(get_user_model(), username=data.validated_data["enumerator"])
+        enumerator = get_object_or_404(
+            enumerators_for(request.user), username=data.validated_data["enumerator"]
+        )
         try:
             entry, code = services.make_enrolment_code(
                 enumerator=enumerator, created_by=request.user
@@ -270,6 +271,6 @@ class RevokeDeviceView(APIView):
 
     @extend_schema(request=None, responses={204: None}, summary="Revoke a device")
     def post(self, request: Request, pk: str) -> Response:
-        device = get_object_or_404(Device, pk=pk)
+        device = get_object_or_404(Device, pk=pk, enumerator__in=enumerators_for(request.user))
         services.revoke_device(device=device, actor=request.user)
         return Response(status=204)

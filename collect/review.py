@@ -34,15 +34,21 @@ class ReviewRow:
 
 def queue(
     *,
+    within: QuerySet[Submission] | None = None,
     wave_id: int | None = None,
     region_id: int | None = None,
     enumerator_id: int | None = None,
     assignment_id: int | None = None,
     status: str | None = None,
 ) -> QuerySet[Submission]:
-    """Interviewer-collected interviews, newest first, filtered as the supervisor asked."""
-    rows = Submission.objects.filter(channel__in=FIELD_CHANNELS).select_related(
-        "wave__survey", "region", "enumerator", "form_version", "tablet__assignment"
+    """Interviewer-collected interviews, newest first, filtered as the supervisor asked;
+    ``within``: the interviews the supervisor may review (all when None)."""
+    rows = (
+        (Submission.objects.all() if within is None else within)
+        .filter(channel__in=FIELD_CHANNELS)
+        .select_related(
+            "wave__survey", "region", "enumerator", "form_version", "tablet__assignment"
+        )
     )
     if wave_id:
         rows = rows.filter(wave_id=wave_id)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib.auth.decorators import login_required, permission_required
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -14,13 +14,14 @@ from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
+from access.permissions import Capability, capability_required, submissions_for, waves_for
 from collect import review
 from collect.services import send_back
 from surveys.labels import labelled_answers
 from surveys.models import Region, ReviewStatus, Submission, Wave
 from surveys.services import review_interviews
 
-REVIEW = "surveys.review_submission"
+REVIEW = Capability.REVIEW_SUBMISSIONS
 PAGE_SIZE = 50
 
 
@@ -65,16 +66,17 @@ def flag_text(flag: Any) -> str:
     return flag.code
 
 
-@login_required
-@permission_required(REVIEW, raise_exception=True)
+@capability_required(REVIEW)
 def queue(request: HttpRequest) -> HttpResponse:
     data = request.GET if request.GET else {"status": ReviewStatus.PENDING}
     form = QueueFilter(data)
+    form.fields["wave"].queryset = waves_for(request.user, REVIEW).select_related("survey")  # type: ignore[attr-defined]
     filters: dict[str, Any] = (
         form.cleaned_data if form.is_valid() else {"status": ReviewStatus.PENDING}
     )
     wave, region = filters.get("wave"), filters.get("region")
     rows = review.queue(
+        within=submissions_for(request.user, REVIEW),
         wave_id=wave.pk if wave is not None else None,
         region_id=region.pk if region is not None else None,
         enumerator_id=_int(request.GET.get("enumerator")),
@@ -97,15 +99,19 @@ def queue(request: HttpRequest) -> HttpResponse:
     )
 
 
+def _reviewable(request: HttpRequest) -> QuerySet[Submission]:
+    """The interviews of the requester's surveys (and, for a supervisor, regions)."""
+    return submissions_for(request.user, REVIEW)
+
+
 def _int(value: str | None) -> int | None:
     return int(value) if value and value.isdigit() else None
 
 
-@login_required
-@permission_required(REVIEW, raise_exception=True)
+@capability_required(REVIEW)
 def detail(request: HttpRequest, instance_id: str) -> HttpResponse:
     submission = get_object_or_404(
-        Submission.objects.select_related("wave__survey", "region", "enumerator", "form_version"),
+        _reviewable(request).select_related("wave__survey", "region", "enumerator", "form_version"),
         instance_id=instance_id,
     )
     (item,) = review.flagged([submission])
@@ -130,10 +136,9 @@ def detail(request: HttpRequest, instance_id: str) -> HttpResponse:
 
 
 @require_POST
-@login_required
-@permission_required(REVIEW, raise_exception=True)
+@capability_required(REVIEW)
 def decide(request: HttpRequest, instance_id: str) -> HttpResponse:
-    submission = get_object_or_404(Submission, instance_id=instance_id)
+    submission = get_object_or_404(_reviewable(request), instance_id=instance_id)
     if request.POST.get("decision") == "approve":
         review_interviews(
             submissions=[submission], status=ReviewStatus.APPROVED, actor=request.user
@@ -153,12 +158,12 @@ def decide(request: HttpRequest, instance_id: str) -> HttpResponse:
     return redirect(reverse("review:detail", kwargs={"instance_id": instance_id}))
 
 
-@login_required
-@permission_required(REVIEW, raise_exception=True)
+@capability_required(REVIEW)
 def attachment(request: HttpRequest, instance_id: str, name: str) -> FileResponse:
     from odk.models import Attachment
 
-    stored = get_object_or_404(Attachment, submission__instance_id=instance_id, name=name)
+    submission = get_object_or_404(_reviewable(request), instance_id=instance_id)
+    stored = get_object_or_404(Attachment, submission=submission, name=name)
     response = FileResponse(stored.file.open("rb"), as_attachment=True, filename=stored.name)
     response["Cache-Control"] = "private, no-store"
     return response

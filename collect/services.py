@@ -25,6 +25,7 @@ from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
+from access.permissions import Capability, may, may_assign
 from audit.models import AuditAction
 from audit.services import record
 from collect.models import (
@@ -41,8 +42,6 @@ from surveys.models import Channel, FormVersion, Region, ReviewStatus, Submissio
 from surveys.services import SubmissionRefused, review_interviews, submit_interview
 from surveys.validation import AnswerErrors
 
-COLLECT_PERMISSION = "surveys.collect_interviews"
-SUPERVISE_PERMISSION = "surveys.review_submission"
 ENROLMENT_CODE_LIFETIME = dt.timedelta(hours=24)
 LAST_SEEN_EVERY = dt.timedelta(minutes=1)
 MAX_PARADATA_BYTES = 64_000
@@ -79,7 +78,9 @@ class EnrolmentRefused(Exception):
 
 
 def is_enumerator(user: Any) -> bool:
-    return bool(user is not None and user.is_active and user.has_perm(COLLECT_PERMISSION))
+    """Collects interviews: the permission and an enumerator's or supervisor's grant in a
+    survey (an administrator's grant is not one)."""
+    return bool(user is not None and may(user, Capability.COLLECT_INTERVIEWS))
 
 
 # --------------------------------------------------------------------------- devices
@@ -388,6 +389,13 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
         }
         if wave is not None:
             region = Region.objects.filter(geography=wave.geography, code=row["region"]).first()
+            if region is not None and not may_assign(created_by, wave, region):
+                problems.append(
+                    gettext(
+                        "You may not assign interviews in region %(region)s of survey %(survey)s."
+                    )
+                    % {"region": region.code, "survey": wave.survey.code}
+                )
             version = None
             if row.get("form_version"):
                 version = FormVersion.objects.filter(
@@ -573,7 +581,9 @@ def _sync_one(
         instance_id = str(instance)
         assignment = assignments.get(item.get("assignment"))  # type: ignore[arg-type]
         imported = assignment is not None and assignment.enumerator_id != enumerator.pk
-        if assignment is None or (imported and not enumerator.has_perm(SUPERVISE_PERMISSION)):
+        if assignment is None or (
+            imported and not may_assign(enumerator, assignment.wave, assignment.region)
+        ):
             return _refused(
                 instance_id,
                 "not_your_assignment",

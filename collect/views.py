@@ -7,8 +7,6 @@ import functools
 import hashlib
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.staticfiles import finders
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -21,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
+from access.permissions import Capability, capability_required, enumerators_for
 from collect import selectors, services
 from collect.authentication import DeviceTokenAuthentication
 from collect.models import CollectSettings
@@ -180,20 +179,14 @@ def service_worker(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@login_required(login_url=reverse_lazy("analytics:login"))
-@permission_required("surveys.review_submission", raise_exception=True)
+@capability_required(Capability.REVIEW_SUBMISSIONS, login_url=reverse_lazy("analytics:login"))
 @require_http_methods(["GET", "POST"])
 def enrolment_code(request: HttpRequest) -> HttpResponse:
     """Supervisors: a single-use code for one enumerator's tablet, as text and QR code.
 
     The QR code holds the app's address with the code, so a tablet's camera opens the app
     with the code filled in."""
-    enumerators = (
-        get_user_model()
-        .objects.filter(groups__name="enumerator", is_active=True)
-        .order_by("username")
-        .distinct()
-    )
+    enumerators = enumerators_for(request.user).order_by("username")
     context: dict[str, object] = {"enumerators": enumerators}
     if request.method == "POST":
         enumerator = enumerators.filter(pk=request.POST.get("enumerator") or 0).first()

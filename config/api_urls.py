@@ -41,5 +41,5 @@ urlpatterns = [
         name="docs",
     ),
     path("", include(router.urls)),
-    re_path(r"", api_not_found),
+    re_path(r"^.*$", api_not_found),
 ]

@@ -52,6 +52,8 @@ class World:
     interview_b: Submission
     link: InvitationLink
     job: ExportJob
+    device: Any = None
+    attachment: Any = None
     users: dict[str, Any] = field(default_factory=dict)
     objects: dict[str, Any] = field(default_factory=dict)
 
@@ -105,7 +107,33 @@ def build_world() -> World:
     job.save()
     margins = PopulationMargins.objects.create(wave=wave_a, version=1, table=[])
     computation, _ = WaveComputation.objects.get_or_create(wave=wave_a)
+    from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+
     from apitokens.services import issue_token
+    from collect.models import CollectSettings, TabletInterview
+    from collect.services import create_assignment, make_enrolment_code
+    from odk.models import Attachment
+    from odk.services import create_odk_device
+
+    # The enumerator's field work: an ODK Collect device, an enrolment code, an assignment
+    # in region A and a tablet record of their interview, with a photo.
+    device, _device_token = create_odk_device(enumerator=enumerator, actor=root, label="tab-1")
+    code, _code = make_enrolment_code(enumerator=enumerator, created_by=root)
+    assignment = create_assignment(
+        enumerator=enumerator, wave=wave_a, region=region_a, created_by=root
+    )
+    tablet = TabletInterview.objects.create(
+        submission=interview_a, device=device, assignment=assignment
+    )
+    collect_settings = CollectSettings.objects.create(survey=wave_a.survey)
+    photo = Attachment(submission=interview_a, name="photo.jpg", size=3, sha256="0" * 64)
+    photo.file.save("photo.jpg", ContentFile(b"jpg"), save=True)
+    lockout = {"username": "x", "ip_address": "10.0.0.1", "user_agent": "t", "path_info": "/"}
+    attempt = AccessAttempt.objects.create(
+        **lockout, http_accept="*/*", get_data="", post_data="", failures_since_start=1
+    )
+    access_log = AccessLog.objects.create(**lockout, http_accept="*/*")
+    failure_log = AccessFailureLog.objects.create(**lockout, http_accept="*/*")
 
     token, _secret = issue_token(user=micro)
     event = record(actor=root, action=AuditAction.MARGINS_SAVED, obj=margins)
@@ -120,6 +148,8 @@ def build_world() -> World:
         interview_b=interview_b,
         link=link,
         job=job,
+        device=device,
+        attachment=photo,
         users=users,
     )
     # The object each admin page of a model is opened on: all in survey A (region A).
@@ -138,5 +168,13 @@ def build_world() -> World:
         "analytics.resultset": ResultSet.objects.filter(wave=wave_a).first(),
         "audit.auditevent": event,
         "access.rolegrant": users["supervisor"].role_grants.get(),
+        "axes.accessattempt": attempt,
+        "axes.accesslog": access_log,
+        "axes.accessfailurelog": failure_log,
+        "collect.device": device,
+        "collect.enrolmentcode": code,
+        "collect.assignment": assignment,
+        "collect.collectsettings": collect_settings,
+        "collect.tabletinterview": tablet,
     }
     return world

@@ -8,6 +8,7 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
+from analytics.models import ExportJob
 from audit.models import AuditAction, AuditEvent
 from tests.access.access_world import build_world
 
@@ -36,6 +37,8 @@ def test_a_direct_microdata_download_is_recorded(world, client):
     b"".join(response.streaming_content)
     event = only_event(AuditAction.MICRODATA_DOWNLOADED)
     assert (event.actor, event.survey_id) == (owner, world.survey_a.pk)
+    # A small selection is built at once, as an export job of its own that the event names.
+    built = ExportJob.objects.filter(requested_by=owner).exclude(pk=world.job.pk).get()
     assert event.detail == {
         "kind": "microdata",
         "format": "csv",
@@ -43,6 +46,7 @@ def test_a_direct_microdata_download_is_recorded(world, client):
         "waves": [world.wave_a.pk],
         "wave_codes": ["simple/A1"],
         "surveys": [world.survey_a.pk],
+        "export_job": built.pk,
     }
 
 

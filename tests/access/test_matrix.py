@@ -77,9 +77,20 @@ API_RETRY_GET = row(401, 401, 403, 405, 405, 405, 405, 405, 405)
 
 MICRODATA_BODY = {"file_format": "csv", "language": "en", "values": "codes"}
 
+# The supervisors' pages: a grant to review interviews (supervisor, admin) in survey A.
+REVIEWERS = row("login", "login", 403, "ok", 403, 403, 403, "ok", "ok")
+REVIEWERS_POST = row("login", "login", 403, "redirect", 403, 403, 403, "redirect", "redirect")
+# The tablets' API takes a device's token only: a session or an API token opens nothing.
+DEVICE_ONLY = row(401, 401, 403, 403, 403, 403, 403, 403, 403)
+API_REVIEWERS_GET = row(401, 401, 403, 405, 403, 403, 403, 405, 405)
+API_REVIEWERS = row(401, 401, 403, "ok", 403, 403, 403, "ok", "ok")
+
 URL_RULES: dict[str, Rule] = {
     "": Rule(everyone("ok")),
     "healthz": Rule(everyone("ok")),
+    # Public by design: the browser's icon and the web form's service worker (no data).
+    "favicon.ico": Rule(everyone("ok")),
+    "s/sw.js": Rule(everyone("ok")),
     # The questionnaire opens with its own link only; any other token is unknown.
     "s/<str:token>/": Rule(row(404, "ok", 404, 404, 404, 404, 404, 404, 404)),
     "s/<str:token>/thanks/": Rule(row(404, "ok", 404, 404, 404, 404, 404, 404, 404)),
@@ -116,6 +127,44 @@ URL_RULES: dict[str, Rule] = {
     # The API's index lists the endpoints' addresses, nothing more: any signed-in user.
     "api/": Rule(row(401, 401, *["ok"] * 7)),
     "api/<drf_format_suffix:format>": Rule(row(401, 401, *["ok"] * 7)),
+    # Any other address under /api/ answers a JSON 404.
+    "api/^.*$": Rule(everyone(404)),
+    # The tablets' API opened as pages: enrolment takes a POST only; the rest a device.
+    "api/collect/devices/": Rule(everyone(405)),
+    "api/collect/devices/<uuid:pk>/revoke/": Rule(API_REVIEWERS_GET),
+    "api/collect/enrolment-codes/": Rule(API_REVIEWERS_GET),
+    "api/collect/assignments/upload/": Rule(API_REVIEWERS_GET),
+    "api/collect/assignments/": Rule(everyone(401)),
+    "api/collect/form-versions/<int:pk>/": Rule(everyone(401)),
+    "api/collect/sync/": Rule(everyone(401)),
+    "api/collect/returned/": Rule(everyone(401)),
+    # The enumerators' app: its shell, manifest and service worker hold no data and are
+    # public by design (the app enrols a tablet before anything is shown); a questionnaire
+    # page needs the device's token.
+    "collect/": Rule(everyone("ok")),
+    "collect/manifest.webmanifest": Rule(everyone("ok")),
+    "collect/sw.js": Rule(everyone("ok")),
+    "collect/form/<int:pk>/": Rule(everyone(401)),
+    # A supervisor's page: enrolment codes for the enumerators of their surveys.
+    "collect/enrolment-code/": Rule(REVIEWERS),
+    # Review of interviews: the supervisor of region A and the admin of survey A.
+    "review/": Rule(REVIEWERS),
+    "review/<uuid:instance_id>/": Rule(REVIEWERS),
+    "review/<uuid:instance_id>/decide": Rule(REVIEWERS_POST, method="post"),
+    "review/<uuid:instance_id>/files/<str:name>": Rule(REVIEWERS),
+    # ODK Collect devices of the enumerators of the requester's surveys.
+    "odk/devices/": Rule(REVIEWERS),
+    "odk/devices/<uuid:pk>/revoke": Rule(REVIEWERS_POST, method="post"),
+    # ODK Collect itself: an account's HTTP Basic credentials over HTTPS only (the test
+    # client speaks plain HTTP), or a device's token in the path (none has this one).
+    "odk/formList": Rule(everyone(403)),
+    "odk/submission": Rule(everyone(403), method="post"),
+    "odk/forms/<int:version_id>/form.xml": Rule(everyone(403)),
+    "odk/forms/<int:version_id>/manifest": Rule(everyone(403)),
+    "odk/<str:token>/formList": Rule(everyone(401)),
+    "odk/<str:token>/forms/<int:version_id>/form.xml": Rule(everyone(401)),
+    "odk/<str:token>/forms/<int:version_id>/manifest": Rule(everyone(401)),
+    "odk/<str:token>/submission": Rule(everyone(401), method="post"),
 }
 for collection, detail in (
     ("surveys", API_OF_A),
@@ -157,7 +206,9 @@ URL_RULES.update(
         "admin/jsi18n/": Rule(ALL_STAFF),
         # No model here has a page on the site.
         "admin/r/<path:content_type_id>/<path:object_id>/": Rule(staff(404, 404, 404)),
-        "admin/^(?P<app_label>auth|authtoken|surveys|analytics|audit|access)/$": Rule(ALL_STAFF),
+        "admin/^(?P<app_label>auth|axes|surveys|analytics|audit|apitokens|collect|access)/$": Rule(
+            ALL_STAFF
+        ),
         "admin/(?P<url>.*)$": Rule(staff(404, 404, 404)),
         "admin/surveys/formversion/upload/": Rule(staff(403, "ok", "ok")),
         "admin/audit/auditevent/export.csv": Rule(staff(403, 403, "ok")),
@@ -184,7 +235,54 @@ ADMIN_MODELS: dict[str, dict[str, Callable[[], set[str]] | set[str]]] = {
         action: (lambda a=action: _admin_auth_holder(f"{a}_user") | {"superuser"})
         for action in ("view", "add", "change", "delete")
     },
-    "authtoken.tokenproxy": dict.fromkeys(("view", "add", "change", "delete"), {"superuser"}),
+    # Hashed API tokens, seen by prefix and revoked (a change); made by their owner only.
+    "apitokens.apitoken": {
+        "view": {"admin", "superuser"},
+        "add": set(),
+        "change": {"admin", "superuser"},
+        "delete": {"admin", "superuser"},
+    },
+    # Login lockouts: administrators may look at them and lift them (delete).
+    "axes.accessattempt": {
+        "view": {"admin", "superuser"},
+        "add": set(),
+        "change": set(),
+        "delete": {"admin", "superuser"},
+    },
+    "axes.accesslog": {
+        "view": {"admin", "superuser"},
+        "add": set(),
+        "change": set(),
+        "delete": {"admin", "superuser"},
+    },
+    "axes.accessfailurelog": {
+        "view": {"admin", "superuser"},
+        "add": set(),
+        "change": set(),
+        "delete": {"admin", "superuser"},
+    },
+    # The tablet channel's records are not narrowed to surveys in the admin: superusers
+    # only (supervisors work on /review/, /odk/devices/ and /collect/enrolment-code/).
+    "collect.device": {
+        "view": {"superuser"},
+        "add": set(),  # tablets enrol themselves
+        "change": {"superuser"},
+        "delete": {"superuser"},
+    },
+    "collect.enrolmentcode": {
+        "view": {"superuser"},
+        "add": set(),  # made on the supervisor's page, shown once
+        "change": {"superuser"},
+        "delete": {"superuser"},
+    },
+    "collect.assignment": dict.fromkeys(("view", "add", "change", "delete"), {"superuser"}),
+    "collect.collectsettings": dict.fromkeys(("view", "add", "change", "delete"), {"superuser"}),
+    "collect.tabletinterview": {
+        "view": {"superuser"},
+        "add": set(),  # through the sync service only
+        "change": set(),
+        "delete": {"superuser"},
+    },
     "surveys.survey": {
         "view": {"admin", "superuser"},
         "add": {"superuser"},  # a new survey needs an administrator of every survey
@@ -307,6 +405,23 @@ API_RULES: dict[str, Rule] = {
     "GET /api/export-jobs/{id}/download/": Rule(API_OWN_JOB),
     # Only a failed job can be retried: the owner of a finished one gets 400.
     "POST /api/export-jobs/{id}/retry/": Rule(row(401, 401, 403, 404, 404, 400, 404, 404, 404)),
+    # The tablets: an account's session or API token is no device (see DEVICE_ONLY).
+    "GET /api/collect/assignments/": Rule(DEVICE_ONLY),
+    "GET /api/collect/form-versions/{id}/": Rule(DEVICE_ONLY),
+    "GET /api/collect/returned/": Rule(DEVICE_ONLY),
+    "POST /api/collect/sync/": Rule(DEVICE_ONLY, data=lambda w: {"interviews": []}),
+    # Enrolling a tablet: someone who collects interviews in a survey (an enumerator's or a
+    # supervisor's grant); a superuser too.
+    "POST /api/collect/devices/": Rule(
+        row(400, 400, "ok", "ok", 403, 403, 403, 403, "ok"), data=lambda w: {"label": "matrix"}
+    ),
+    # A supervisor's or an admin's: for the enumerators and devices of their surveys.
+    "POST /api/collect/devices/{id}/revoke/": Rule(API_REVIEWERS),
+    "POST /api/collect/enrolment-codes/": Rule(
+        API_REVIEWERS, data=lambda w: {"enumerator": "enumerator"}
+    ),
+    # A CSV file in a multipart body only: the JSON body here is refused.
+    "POST /api/collect/assignments/upload/": Rule(row(401, 401, 403, 415, 403, 403, 403, 415, 415)),
 }
 
 
@@ -343,6 +458,8 @@ def _pk_for(path: str, world: World) -> int:
         ("estimates", lambda: IndicatorEstimate.objects.filter(wave=world.wave_a).first().pk),
         ("export-jobs", lambda: world.job.pk),
         ("exports", lambda: world.job.pk),
+        ("devices", lambda: world.device.pk),
+        ("form", lambda: world.wave_a.form_version_id),
     ):
         if f"{segment}/" in path or f"^{segment}" in path:
             return value()
@@ -364,6 +481,9 @@ def _params(route: str, world: World, role: str) -> dict[str, Any]:
         "id": world.users["enumerator"].pk,
         "content_type_id": ContentType.objects.get_for_model(world.survey_a).pk,
         "object_id_site": world.survey_a.pk,
+        "version_id": world.wave_a.form_version_id,
+        "instance_id": world.interview_a.instance_id,
+        "name": world.attachment.name,
     }
 
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from django.contrib.auth.models import Group, User
 
+from access.permissions import forget_grants
+from access.services import grant_role
 from collect.models import Assignment
 from collect.services import create_assignment, enrol_device
-from surveys.models import Region, Wave
+from surveys.models import Region, Survey, Wave
 from surveys.services import import_xlsform, open_wave
 from tests.factories import build_xlsform
 
@@ -57,9 +59,27 @@ def tablet_wave(code: str = "T1") -> Wave:
     return open_wave(survey=version.survey, code=code, geography="KZ2022", form_version=version)
 
 
-def user_in(role: str, username: str, password: str = "pass-Word-123") -> User:
+def user_in(
+    role: str,
+    username: str,
+    password: str = "pass-Word-123",
+    *,
+    survey: Survey | None = None,
+    regions: tuple[str, ...] = ("KZ-75",),
+) -> User:
+    """A user in a role group; with ``survey``, also holding the role's grant there (a
+    supervisor's for ``regions``, codes of KZ2022)."""
     user = User.objects.create_user(username=username, password=password)
     user.groups.add(Group.objects.get(name=role))
+    if survey is not None:
+        grant_role(
+            user=user,
+            role=role,
+            survey=survey,
+            regions=Region.objects.filter(geography="KZ2022", code__in=regions)
+            if role == "supervisor"
+            else (),
+        )
     return User.objects.get(pk=user.pk)  # fresh permission cache
 
 
@@ -67,6 +87,9 @@ def assignment_for(enumerator: User, wave: Wave, *, quota: int = -1, **extra: An
     supervisor = User.objects.filter(groups__name="supervisor").first() or user_in(
         "supervisor", f"sup-{uuid.uuid4().hex[:6]}"
     )
+    # An enumerator is given work in a survey where they hold the enumerator's grant.
+    grant_role(user=enumerator, role="enumerator", survey=wave.survey)
+    forget_grants(enumerator)
     return create_assignment(
         enumerator=enumerator,
         wave=wave,

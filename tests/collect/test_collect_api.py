@@ -47,7 +47,7 @@ def field():
 
 
 def test_enrol_with_password_returns_a_token_stored_only_hashed():
-    user_in("enumerator", "aigerim", password="s3cret-pass")
+    user_in("enumerator", "aigerim", password="s3cret-pass", survey=tablet_wave().survey)
     response = APIClient().post(
         "/api/collect/devices/",
         {"username": "aigerim", "password": "s3cret-pass", "label": "Samsung A8"},
@@ -81,8 +81,9 @@ def test_enrol_refuses_a_wrong_password_and_a_non_enumerator():
 
 
 def test_enrolment_by_code_is_single_use():
-    enumerator = user_in("enumerator", "aigerim")
-    supervisor = user_in("supervisor", "saule")
+    survey = tablet_wave().survey
+    enumerator = user_in("enumerator", "aigerim", survey=survey)
+    supervisor = user_in("supervisor", "saule", survey=survey)
     staff = APIClient()
     staff.force_authenticate(supervisor)
     made = staff.post("/api/collect/enrolment-codes/", {"enumerator": "aigerim"}, format="json")
@@ -104,9 +105,12 @@ def test_enrolment_by_code_is_single_use():
 def test_expired_code_is_refused():
     import datetime as dt
 
-    enumerator = user_in("enumerator", "aigerim")
+    survey = tablet_wave().survey
+    enumerator = user_in("enumerator", "aigerim", survey=survey)
     _, code = make_enrolment_code(
-        enumerator=enumerator, created_by=user_in("supervisor", "saule"), lifetime=dt.timedelta(0)
+        enumerator=enumerator,
+        created_by=user_in("supervisor", "saule", survey=survey),
+        lifetime=dt.timedelta(0),
     )
     response = APIClient().post("/api/collect/devices/", {"code": code}, format="json")
     assert response.json()["code"] == "code_expired"
@@ -385,8 +389,9 @@ def test_the_app_shell_manifest_and_service_worker(client):
 
 
 def test_supervisor_page_makes_a_code_with_its_qr(client):
-    enumerator = user_in("enumerator", "aigerim")
-    client.force_login(user_in("supervisor", "saule"))
+    survey = tablet_wave().survey
+    enumerator = user_in("enumerator", "aigerim", survey=survey)
+    client.force_login(user_in("supervisor", "saule", survey=survey))
     page = client.get("/collect/enrolment-code/")
     assert page.status_code == 200 and "aigerim" in page.content.decode()
     made = client.post("/collect/enrolment-code/", {"enumerator": enumerator.pk})
@@ -403,7 +408,7 @@ def test_supervisor_page_makes_a_code_with_its_qr(client):
 def test_a_supervisor_imports_an_enumerators_interviews_as_theirs(field):
     wave, enumerator, assignment, device, client = field
     exported = item(assignment)
-    supervisor = user_in("supervisor", "saule")
+    supervisor = user_in("supervisor", "saule", survey=wave.survey)
     office, token = bearer(supervisor)
     [result] = sync(client_for(token), [exported])
     assert result["status"] == "stored"

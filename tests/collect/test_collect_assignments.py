@@ -10,6 +10,8 @@ from audit.models import AuditAction, AuditEvent
 from collect.models import Assignment
 from tests.collect.collect_fixtures import tablet_wave, user_in
 
+ALL_REGIONS = ("KZ-75", "KZ-11")
+
 pytestmark = pytest.mark.django_db
 
 HEADER = "enumerator,survey,wave,region,settlement,psu,quota,prefill.URBAN\n"
@@ -25,11 +27,11 @@ def upload(client: APIClient, text: str, language: str = "en"):
 
 @pytest.fixture
 def supervisor_client():
-    tablet_wave()
-    user_in("enumerator", "aigerim")
-    user_in("enumerator", "bolat")
+    survey = tablet_wave().survey
+    user_in("enumerator", "aigerim", survey=survey)
+    user_in("enumerator", "bolat", survey=survey)
     client = APIClient()
-    client.force_authenticate(user_in("supervisor", "saule"))
+    client.force_authenticate(user_in("supervisor", "saule", survey=survey, regions=ALL_REGIONS))
     return client
 
 

@@ -18,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def reviewed():
     wave = tablet_wave()
-    enumerator = user_in("enumerator", "aigerim")
+    enumerator = user_in("enumerator", "aigerim", survey=wave.survey)
     assignment = assignment_for(enumerator, wave)
     device, _ = bearer(enumerator)
     night = dt.datetime(2026, 5, 4, 23, 30, tzinfo=dt.UTC)  # 04:30 in Almaty
@@ -39,7 +39,7 @@ def reviewed():
     )
     assert [r["status"] for r in results] == ["stored", "stored"]
     return {
-        "supervisor": user_in("supervisor", "bolat"),
+        "supervisor": user_in("supervisor", "bolat", survey=wave.survey),
         "enumerator": enumerator,
         "device": device,
         "ids": [r["instance_id"] for r in results],

@@ -34,9 +34,9 @@ OPENROSA = {"HTTP_X_OPENROSA_VERSION": "1.0"}
 @pytest.fixture
 def field():
     wave = tablet_wave()
-    enumerator = user_in("enumerator", "aigerim")
+    enumerator = user_in("enumerator", "aigerim", survey=wave.survey)
     assignment = assignment_for(enumerator, wave)
-    supervisor = user_in("supervisor", "bolat")
+    supervisor = user_in("supervisor", "bolat", survey=wave.survey)
     device, token = create_odk_device(enumerator=enumerator, actor=supervisor)
     return {
         "wave": wave,
