@@ -299,19 +299,26 @@ def revoke_links(*, links: Iterable[InvitationLink], actor: Any = None) -> int:
         InvitationLink.objects.filter(pk__in=[pk for pk, _, _ in rows]).update(
             revoked_at=timezone.now()
         )
-        for survey_id, group in _by_survey(rows).items():
-            record(
-                actor=actor,
-                action=AuditAction.LINKS_REVOKED,
-                object_type=InvitationLink._meta.label_lower,
-                survey_id=survey_id,
-                detail={
-                    "ids": [pk for pk, _ in group],
-                    "waves": sorted({wave for _, wave in group}),
-                    "count": len(group),
-                },
-            )
+        _record_per_survey(rows, action=AuditAction.LINKS_REVOKED, actor=actor)
     return len(rows)
+
+
+def _record_per_survey(
+    rows: Iterable[tuple[int, int, int]], *, action: AuditAction, actor: Any
+) -> None:
+    """One event per survey for links acted on together: their ids and waves, no tokens."""
+    for survey_id, group in _by_survey(rows).items():
+        record(
+            actor=actor,
+            action=action,
+            object_type=InvitationLink._meta.label_lower,
+            survey_id=survey_id,
+            detail={
+                "ids": [pk for pk, _ in group],
+                "waves": sorted({wave for _, wave in group}),
+                "count": len(group),
+            },
+        )
 
 
 def rotate_link_tokens(
@@ -335,18 +342,7 @@ def rotate_link_tokens(
             link.token = new_link_token()
         InvitationLink.objects.bulk_update(rotated, ["token"])
         rows = [(link.pk, link.wave_id, link.wave.survey_id) for link in rotated]
-        for survey_id, group in _by_survey(rows).items():
-            record(
-                actor=actor,
-                action=AuditAction.LINKS_ROTATED,
-                object_type=InvitationLink._meta.label_lower,
-                survey_id=survey_id,
-                detail={
-                    "ids": [pk for pk, _ in group],
-                    "waves": sorted({wave for _, wave in group}),
-                    "count": len(group),
-                },
-            )
+        _record_per_survey(rows, action=AuditAction.LINKS_ROTATED, actor=actor)
     return rotated
 
 
