@@ -24,6 +24,7 @@ def fieldwork():
     """A wave of the instrument with an enumerator, a device and an unlimited assignment."""
     from django.contrib.auth.models import Group, Permission, User
 
+    from access.services import grant_role
     from collect.models import Assignment
     from collect.services import create_assignment, enrol_device
     from surveys.management.commands.setup_demo import INSTRUMENT
@@ -47,6 +48,10 @@ def fieldwork():
     user = User.objects.get(pk=user.pk)
     supervisor, _ = User.objects.get_or_create(username="bench-supervisor")
     supervisor.groups.add(Group.objects.get(name="supervisor"))
+    region = Region.objects.get(geography="KZ2022", code="KZ-75")
+    grant_role(user=user, role="enumerator", survey=version.survey)
+    grant_role(user=supervisor, role="supervisor", survey=version.survey, regions=[region])
+    user = User.objects.get(pk=user.pk)
     assignment = Assignment.objects.filter(enumerator=user, wave=wave).first() or create_assignment(
         enumerator=user, wave=wave, region=Region.objects.get(geography="KZ2022", code="KZ-75"),
         settlement="Алматы", psu="BENCH-PSU", created_by=supervisor,

@@ -25,6 +25,7 @@ import uuid
 from pathlib import Path
 
 CLIENTS = 16
+WORKERS = max(2, os.cpu_count() or 2)  # gunicorn sync workers: one per core, at least two
 SECONDS = float(os.environ.get("BENCH_HTTP_SECONDS", "20"))
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -48,8 +49,13 @@ def _wait_up(port: int, timeout: float = 60) -> None:
     raise RuntimeError("gunicorn did not start")
 
 
-def _load(port: int, path: str, bodies, headers: dict[str, str], seconds: float):
-    """CLIENTS threads posting for ``seconds``; returns (requests/s, latencies in s, errors)."""
+def _stored(status: int, data: bytes) -> bool:
+    return status == 200 and b'"stored"' in data
+
+
+def _load(port: int, path: str, bodies, headers: dict[str, str], seconds: float, ok=_stored):
+    """CLIENTS threads posting for ``seconds``; returns (requests/s, latencies in s, errors).
+    ``ok(status, body)`` says whether a response was the success the client waits for."""
     latencies: list[float] = []
     errors = [0]
     lock = threading.Lock()
@@ -66,11 +72,11 @@ def _load(port: int, path: str, bodies, headers: dict[str, str], seconds: float)
                 response = conn.getresponse()
                 data = response.read()
                 conn.close()
-                ok = response.status == 200 and b'"stored"' in data
+                succeeded = ok(response.status, data)
             except OSError:
-                ok = False
+                succeeded = False
             mine.append(time.perf_counter() - started)
-            if not ok:
+            if not succeeded:
                 with lock:
                     errors[0] += 1
         with lock:
@@ -90,8 +96,41 @@ def _p(values: list[float], q: float) -> float:
     return statistics.quantiles(values, n=100)[q - 1] if len(values) > 1 else values[0]
 
 
-def run() -> list[str]:
+def start_gunicorn():
+    """gunicorn serving the platform (and the bare view) against the benchmark's database,
+    over plain HTTP on loopback, its recomputations queued where no worker reads them.
+    Returns (process, port, queue, broker URL)."""
     from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    queue = f"tanys-bench-{uuid.uuid4().hex[:8]}"
+    broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/13"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "bench.http_settings",
+        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "CELERY_BROKER_URL": broker,
+        "CELERY_TASK_ALWAYS_EAGER": "0",
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "LOG_LEVEL": "WARNING",
+        "SESSION_COOKIE_SECURE": "0",
+        "CSRF_COOKIE_SECURE": "0",
+        "SECURE_SSL_REDIRECT": "0",  # plain HTTP on loopback; a proxy ends TLS in production
+    }
+    port = _free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(WORKERS),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT)],
+        env=env,
+    )  # fmt: skip
+    return server, port, queue, broker
+
+
+def run() -> list[str]:
     from django.db import connection
 
     from bench.bench_sync import fieldwork, interviews
@@ -112,31 +151,7 @@ def run() -> list[str]:
         cursor.execute(
             "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body jsonb)"
         )
-    db = settings.DATABASES["default"]
-    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    queue = f"tanys-bench-{uuid.uuid4().hex[:8]}"
-    broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/13"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "bench.http_settings",
-        "DATABASE_URL": f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}",
-        "DEBUG": "0",
-        "SECRET_KEY": "bench-" + uuid.uuid4().hex,
-        "ALLOWED_HOSTS": "127.0.0.1",
-        "CELERY_BROKER_URL": broker,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
-        "LOG_LEVEL": "WARNING",
-        "SESSION_COOKIE_SECURE": "0",
-        "CSRF_COOKIE_SECURE": "0",
-    }
-    workers = max(2, os.cpu_count() or 2)
-    port = _free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "config.wsgi:application", "--workers", str(workers),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "--chdir", str(ROOT)],
-        env=env,
-    )  # fmt: skip
+    server, port, queue, broker = start_gunicorn()
     lines = []
     try:
         _wait_up(port)
@@ -147,7 +162,7 @@ def run() -> list[str]:
         rate, lat, errors = _load(port, "/api/collect/sync/", body, tablet_headers, SECONDS)
         bare_rate, bare_lat, bare_errors = _load(port, "/bench/bare/", body, bare_headers, SECONDS)
         lines = [
-            f"gunicorn, {workers} sync workers, {CLIENTS} concurrent clients, {SECONDS:.0f} s each",
+            f"gunicorn, {WORKERS} sync workers, {CLIENTS} concurrent clients, {SECONDS:.0f} s each",
             f"tablet sync, one interview a request: {rate:,.0f} interviews/s, "
             f"p50 {_p(lat, 50) * 1000:.0f} ms, p99 {_p(lat, 99) * 1000:.0f} ms, errors {errors}",
             f"bare Django view inserting the same JSON: {bare_rate:,.0f} requests/s, "
