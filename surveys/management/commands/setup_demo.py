@@ -77,6 +77,7 @@ class Command(BaseCommand):
                 + (
                     f"  Tablet app: http://127.0.0.1:8000/collect/   enumerator / {fieldwork['enumerator']}\n"
                     f"  Supervisor: supervisor / {fieldwork['supervisor']}   (assignments in the open 2026 wave)\n"
+                    "  Review:     http://127.0.0.1:8000/review/   ODK Collect devices: http://127.0.0.1:8000/odk/devices/\n"
                     if fieldwork
                     else ""
                 )
