@@ -142,6 +142,10 @@ def receive_submission(
         instance = parse_instance(xml, version.definition, xform_for(version).meta_names)
     except InstanceError as exc:
         return Receipt(400, _instance_message(exc))
+    files = list(files)
+    too_large = _too_large(files)
+    if too_large:  # refused before anything is stored: Collect keeps the whole submission
+        return Receipt(413, too_large, str(instance.instance_id))
     if language not in version.languages:
         language = version.default_language
     assignment = _assignment_for(device, version, instance.answers)
@@ -164,9 +168,7 @@ def receive_submission(
     (result,) = sync_interviews(device=device, items=[item], channel=Channel.ODK)
     status = result["status"]
     if status in (SyncStatus.STORED, SyncStatus.DUPLICATE):
-        problem = _keep_attachments(instance.instance_id, files)
-        if problem:
-            return Receipt(413, problem, str(instance.instance_id))
+        _keep_attachments(instance.instance_id, files)
         message = (
             gettext("Interview received.")
             if status == SyncStatus.STORED
@@ -225,16 +227,22 @@ def _assignment_for(
     return assignments[0] if assignments else None
 
 
-def _keep_attachments(instance_id: Any, files: Iterable[UploadedFile]) -> str:
-    """Store the files of this POST not stored before; a message when one is too large."""
+def _too_large(files: list[UploadedFile]) -> str:
+    """A message naming the first attachment over the size limit, or ''."""
     limit = int(settings.ODK_MAX_ATTACHMENT_BYTES)
-    submission = Submission.objects.get(instance_id=instance_id)
     for upload in files:
         if upload.size is not None and upload.size > limit:
             return gettext("The file %(name)s is larger than %(mb)d MB and was not accepted.") % {
                 "name": upload.name,
                 "mb": limit // 1_000_000,
             }
+    return ""
+
+
+def _keep_attachments(instance_id: Any, files: Iterable[UploadedFile]) -> None:
+    """Store the files of this POST not stored before (a split upload adds the rest)."""
+    submission = Submission.objects.get(instance_id=instance_id)
+    for upload in files:
         name = (upload.name or "attachment").rsplit("/", 1)[-1][:255]
         if Attachment.objects.filter(submission=submission, name=name).exists():
             continue
@@ -254,7 +262,6 @@ def _keep_attachments(instance_id: Any, files: Iterable[UploadedFile]) -> str:
                 )
         except IntegrityError:  # the same file in a concurrent identical POST
             continue
-    return ""
 
 
 def language_from(accept_language: str) -> str:

@@ -204,6 +204,7 @@ def test_an_attachment_over_the_limit_is_refused_with_the_limit(client, field, s
     assert response.status_code == 413
     assert "1 MB" in message_of(response)
     assert not Attachment.objects.exists()
+    assert not Submission.objects.exists()  # refused whole: Collect keeps and resends it
 
 
 def test_an_old_form_version_is_accepted_and_tied_to_it(client, field):
