@@ -23,11 +23,8 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 
-from audit.models import AuditAction
-from audit.services import record
 from collect.models import Assignment, Device
-from collect.services import SyncStatus, sync_interviews
-from collect.tokens import new_device_token
+from collect.services import SyncStatus, enrol_device, sync_interviews
 from odk.instances import InstanceError, parse_instance, read_header
 from odk.models import Attachment
 from odk.xforms import xform_for
@@ -58,23 +55,15 @@ ACCOUNT_DEVICE = "odk-account"  # requests signed with a user name and password
 def create_odk_device(
     *, enumerator: Any, actor: Any, label: str = "", app_version: str = ODK_DEVICE
 ) -> tuple[Device, str]:
-    """A device for ODK Collect: its token goes in the server URL Collect is given."""
-    token, prefix, token_hash = new_device_token()
-    with transaction.atomic():
-        device = Device.objects.create(
-            enumerator=enumerator,
-            label=label or gettext("ODK Collect"),
-            token_prefix=prefix,
-            token_hash=token_hash,
-            app_version=app_version,
-        )
-        record(
-            actor=actor,
-            action=AuditAction.DEVICE_ENROLLED,
-            obj=device,
-            detail={"enumerator": enumerator.pk, "client": "odk-collect"},
-        )
-    return device, token
+    """A device for ODK Collect, enrolled as any tablet is (`collect.services.enrol_device`):
+    its token goes in the server URL Collect is given."""
+    return enrol_device(
+        enumerator=enumerator,
+        label=label or gettext("ODK Collect"),
+        app_version=app_version,
+        actor=actor,
+        via="odk",
+    )
 
 
 def collect_settings(*, server_url: str, project_name: str) -> dict[str, Any]:

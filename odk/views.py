@@ -18,7 +18,6 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
-from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import translation
 from django.utils.datastructures import MultiValueDict
@@ -27,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from collect.models import Device
-from collect.services import touch_device
+from collect.services import EnrolmentRefused, touch_device
 from collect.tokens import split_token, token_matches
 from odk import openrosa, services
 from odk.xforms import xform_for
@@ -110,7 +109,10 @@ def _basic_device(request: HttpRequest) -> Device | HttpResponse | None:
     user = authenticate(request, username=username, password=password)
     if user is None:
         return _refused(401, gettext("The user name or password is not correct."), challenge=True)
-    return _account_device(user)
+    try:
+        return _account_device(user)
+    except EnrolmentRefused as refusal:  # an account that collects no interviews
+        return _refused(403, refusal.message)
 
 
 @require_http_methods(["GET", "HEAD"])
@@ -141,8 +143,8 @@ def _form_url(token: str | None, version: FormVersion) -> str:
 @require_http_methods(["GET", "HEAD"])
 @openrosa_view
 def form_download(request: HttpRequest, device: Device, version_id: int) -> HttpResponse:
-    version = get_object_or_404(FormVersion, pk=version_id)
-    if not services.may_download(device, version):
+    version = _assigned_version(device, version_id)
+    if version is None:
         return openrosa.message(gettext("This form is not assigned to you."), status=404)
     return HttpResponse(bytes(xform_for(version).xml), content_type=openrosa.XML_CONTENT_TYPE)
 
@@ -150,10 +152,15 @@ def form_download(request: HttpRequest, device: Device, version_id: int) -> Http
 @require_http_methods(["GET", "HEAD"])
 @openrosa_view
 def manifest(request: HttpRequest, device: Device, version_id: int) -> HttpResponse:
-    version = get_object_or_404(FormVersion, pk=version_id)
-    if not services.may_download(device, version):
+    if _assigned_version(device, version_id) is None:
         return openrosa.message(gettext("This form is not assigned to you."), status=404)
     return openrosa.manifest()  # questionnaires carry no media files
+
+
+def _assigned_version(device: Device, version_id: int) -> FormVersion | None:
+    """The questionnaire version, when the device's enumerator has work in its survey."""
+    version = FormVersion.objects.filter(pk=version_id).first()
+    return version if version is not None and services.may_download(device, version) else None
 
 
 @require_http_methods(["HEAD", "POST"])

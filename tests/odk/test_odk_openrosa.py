@@ -321,3 +321,15 @@ def test_a_supervisor_makes_a_device_and_its_qr_code_then_revokes_it(client, fie
 def test_an_enumerator_cannot_make_devices(client, field):
     client.force_login(field["enumerator"])
     assert client.get("/odk/devices/").status_code == 403
+
+
+def test_an_account_that_collects_nothing_is_refused_over_basic(client, field):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("reader", password="pass-Word-123")
+    credentials = base64.b64encode(b"reader:pass-Word-123").decode()
+    response = client.get(
+        "/odk/formList", secure=True, HTTP_AUTHORIZATION=f"Basic {credentials}", **OPENROSA
+    )
+    assert response.status_code == 403
+    assert not field["enumerator"].devices.filter(app_version="odk-account").exists()
