@@ -16,7 +16,16 @@ import json
 import uuid
 from xml.etree import ElementTree as ET
 
-from bench.bench_tablet_http import CLIENTS, SECONDS, WORKERS, _load, _p, _wait_up, start_gunicorn
+from bench.bench_tablet_http import (
+    CLIENTS,
+    SECONDS,
+    WORKERS,
+    _load,
+    _p,
+    _wait_up,
+    start_gunicorn,
+    stop_and_clean,
+)
 
 BOUNDARY = "tanysbenchboundary"
 XFORMS = "{http://www.w3.org/2002/xforms}"
@@ -60,10 +69,8 @@ def run() -> list[str]:
     from django.db import connection
 
     from bench.bench_sync import fieldwork, interviews
-    from collect.models import TabletInterview
     from odk.services import create_odk_device
     from odk.xforms import xform_for
-    from surveys.models import Submission
 
     wave, assignment, _ = fieldwork()
     _, token = create_odk_device(enumerator=assignment.enumerator, actor=None, label="bench-odk")
@@ -108,13 +115,5 @@ def run() -> list[str]:
             "published 41 submissions/s (goal >= 10x)",
         ]
     finally:
-        server.terminate()
-        server.wait(30)
-        TabletInterview.objects.filter(submission__wave=wave).delete()
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {Submission._meta.db_table} WHERE wave_id = %s", [wave.pk])
-            cursor.execute("DROP TABLE IF EXISTS bench_bare")
-        import redis
-
-        redis.Redis.from_url(broker).delete(queue)
+        stop_and_clean(server, wave, queue, broker)
     return lines

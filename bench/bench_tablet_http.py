@@ -130,13 +130,28 @@ def start_gunicorn():
     return server, port, queue, broker
 
 
+def stop_and_clean(server, wave, queue: str, broker: str) -> None:  # type: ignore[no-untyped-def]
+    """Stop gunicorn; remove the interviews, the scratch table and the unread queue."""
+    import redis
+    from django.db import connection
+
+    from collect.models import TabletInterview
+    from surveys.models import Submission
+
+    server.terminate()
+    server.wait(30)
+    TabletInterview.objects.filter(submission__wave=wave).delete()
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {Submission._meta.db_table} WHERE wave_id = %s", [wave.pk])
+        cursor.execute("DROP TABLE IF EXISTS bench_bare")
+    redis.Redis.from_url(broker).delete(queue)
+
+
 def run() -> list[str]:
     from django.db import connection
 
     from bench.bench_sync import fieldwork, interviews
-    from collect.models import TabletInterview
     from collect.services import enrol_device
-    from surveys.models import Submission
 
     wave, assignment, _ = fieldwork()
     _, token = enrol_device(enumerator=assignment.enumerator, via="password", label="bench-http")
@@ -171,13 +186,5 @@ def run() -> list[str]:
             f"p99 {_p(lat, 99) * 1000:.0f} ms (goal < 100 ms)",
         ]
     finally:
-        server.terminate()
-        server.wait(30)
-        TabletInterview.objects.filter(submission__wave=wave).delete()
-        with connection.cursor() as cursor:
-            cursor.execute(f"DELETE FROM {Submission._meta.db_table} WHERE wave_id = %s", [wave.pk])
-            cursor.execute("DROP TABLE IF EXISTS bench_bare")
-        import redis
-
-        redis.Redis.from_url(broker).delete(queue)
+        stop_and_clean(server, wave, queue, broker)
     return lines
