@@ -12,10 +12,11 @@ from django.utils.translation import gettext as _
 from access import permissions as access
 from access.downloads import record_download
 from analytics.exports.formats import CONTENT_TYPES
-from analytics.exports.jobs import export_filename
+from analytics.exports.jobs import download_filename
 from analytics.exports.regional import regional_filename, regional_rows, write_regional
 from analytics.models import ExportJob
 from analytics.selectors import comparison_estimates
+from surveys.attachments import attachment_disposition
 
 
 def regional_download_response(params: dict[str, Any], file_format: str, user: Any) -> HttpResponse:
@@ -32,7 +33,7 @@ def regional_download_response(params: dict[str, Any], file_format: str, user: A
         rows=len(rows),
     )
     response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
-    response["Content-Disposition"] = f'attachment; filename="{regional_filename(file_format)}"'
+    response["Content-Disposition"] = attachment_disposition(regional_filename(file_format))
     return response
 
 
@@ -55,9 +56,10 @@ def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
         rows=job.rows_total if job.rows_total is not None else job.rows_done,
         job=job,
     )
-    return FileResponse(
+    response = FileResponse(
         job.file.open("rb"),
         as_attachment=True,
-        filename=export_filename(job),
         content_type=CONTENT_TYPES.get(job.file_format, "application/octet-stream"),
     )
+    response["Content-Disposition"] = attachment_disposition(download_filename(job))
+    return response

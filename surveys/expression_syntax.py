@@ -391,3 +391,37 @@ def _collect(node: list | None, kind: str, found: set[str]) -> None:
 
 
 # --------------------------------------------------------------------------- conversions
+
+
+def _number_text(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def expression_text(ast: list | None, min_precedence: int = 0) -> str:
+    """A compiled expression written back as XLSForm text, with only the brackets its
+    operators' precedence needs: ``${E1} = 1 or ${E2} = 2``. Empty for ``None``."""
+    if ast is None:
+        return ""
+    kind = ast[0]
+    if kind == "num":
+        return _number_text(ast[1])
+    if kind == "str":
+        return "'" + str(ast[1]) + "'" if "'" not in str(ast[1]) else '"' + str(ast[1]) + '"'
+    if kind == "ref":
+        return "${" + str(ast[1]) + "}"
+    if kind == "cur":
+        return "."
+    if kind == "col":
+        return str(ast[1])
+    if kind == "neg":
+        return "-" + expression_text(ast[1], max(_PRECEDENCE.values()) + 1)
+    if kind == "fn":
+        return f"{ast[1]}({', '.join(expression_text(arg) for arg in ast[2])})"
+    if kind == "op":
+        precedence = _PRECEDENCE[ast[1]]
+        text = (
+            f"{expression_text(ast[2], precedence)} {ast[1]} "
+            f"{expression_text(ast[3], precedence + 1)}"
+        )
+        return f"({text})" if precedence < min_precedence else text
+    return str(ast)

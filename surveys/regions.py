@@ -61,6 +61,41 @@ TILES_2013 = {
 }
 
 
+# Region numbers for files that need numeric codes (SPSS, Stata and the microdata's region
+# columns): the two digits of the KATO classifier, which the current ISO 3166-2:KZ codes
+# carry (KZ-19). A 2013 unit keeps the number it had then; South Kazakhstan, 51 until its
+# renaming in 2018, is the one that no current unit carries. A number means the same name
+# in either geography, so one set of value labels serves a file that mixes waves.
+REGION_NUMBERS_2013 = {
+    "KZ-AKM": 11,
+    "KZ-AKT": 15,
+    "KZ-ALM": 19,
+    "KZ-ATY": 23,
+    "KZ-ZAP": 27,
+    "KZ-ZHA": 31,
+    "KZ-KAR": 35,
+    "KZ-KUS": 39,
+    "KZ-KZY": 43,
+    "KZ-MAN": 47,
+    "KZ-YUZ": 51,
+    "KZ-PAV": 55,
+    "KZ-SEV": 59,
+    "KZ-VOS": 63,
+    "KZ-AST": 71,
+    "KZ-ALA": 75,
+}
+
+
+def region_number(code: str) -> int | None:
+    """The KATO number of a region code of either geography ("KZ-19" and "KZ-ALM": 19)."""
+    if code in REGION_NUMBERS_2013:
+        return REGION_NUMBERS_2013[code]
+    head, _dash, digits = code.partition("-")
+    if head == "KZ" and digits.isdigit():
+        return int(digits)
+    return None
+
+
 def read_regions_csv(path: Path = REGIONS_CSV) -> list[dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return list(csv.DictReader(handle))

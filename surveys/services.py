@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext, gettext_lazy
 
-from audit.models import AuditAction
+from audit.models import AuditAction, AuditEvent
 from audit.services import record
 from surveys.definition import INTERFACE_LANGUAGES, iter_questions
 from surveys.models import (
@@ -262,6 +262,17 @@ def create_links(
 
     Recorded: who created how many links of which kind for which wave (never the tokens,
     nor the label, which may name the people a batch went to)."""
+    _event, links = create_link_batch(
+        wave=wave, kind=kind, count=count, created_by=created_by, label=label
+    )
+    return links
+
+
+def create_link_batch(
+    *, wave: Wave, kind: str, count: int = 1, created_by: Any = None, label: str = ""
+) -> tuple[AuditEvent, list[InvitationLink]]:
+    """`create_links`, also returning the audit event that records the batch: its id names
+    the batch afterwards (the event lists the links' ids)."""
     if kind not in LinkKind.values:
         raise ValueError(f"unknown link kind {kind!r}")
     if not 1 <= count <= 10_000:
@@ -274,14 +285,14 @@ def create_links(
                 for _ in range(count)
             ]
         )
-        record(
+        event = record(
             actor=created_by,
             action=AuditAction.LINKS_CREATED,
             obj=wave,
             survey_id=wave.survey_id,
             detail={"wave": wave.pk, "kind": kind, "count": len(links), "ids": _pks(links)},
         )
-    return links
+    return event, links
 
 
 def revoke_links(*, links: Iterable[InvitationLink], actor: Any = None) -> int:

@@ -51,6 +51,13 @@ def _missing_codes(
     return pc.if_else(mask, NOT_ASKED, NOT_APPLICABLE)
 
 
+def _recoded(array: pa.Array, recode: dict[str, int]) -> pa.Array:
+    """Text values as their numbers (a value without one becomes missing)."""
+    keys = pa.array(list(recode), type=pa.string())
+    numbers = pa.array(list(recode.values()), type=pa.int64())
+    return pc.take(numbers, pc.index_in(pc.cast(array, pa.string()), value_set=keys))
+
+
 def iter_microdata_batches(
     selection: MicrodataSelection,
     codebook: Codebook,
@@ -116,7 +123,8 @@ def _codebook_columns(
     columns: dict[str, pa.Array] = {}
     for variable in codebook.variables:
         if variable.kind in {"design", "paradata"}:
-            columns[variable.name] = design[variable.source]
+            array = design[variable.source]
+            columns[variable.name] = _recoded(array, variable.recode) if variable.recode else array
             continue
         raw_answers = answers.column(variable.source).combine_chunks()
         missing = _missing_codes(variable, version_column, lacking)
@@ -127,6 +135,9 @@ def _codebook_columns(
             chosen = pc.equal(flat, variable.option).to_numpy(zero_copy_only=False)
             hit[parents[chosen]] = 1
             columns[variable.name] = pc.if_else(pc.is_null(raw_answers), missing, pa.array(hit))
+        elif variable.recode:
+            text = pc.coalesce(raw_answers, pc.cast(missing, pa.string()))
+            columns[variable.name] = _recoded(text, variable.recode)
         elif variable.storage == "string":
             columns[variable.name] = pc.coalesce(raw_answers, pc.cast(missing, pa.string()))
         else:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,9 @@ from surveys.definition import (
     iter_questions,
     stored_choice_value,
 )
-from surveys.models import FormVersion
+from surveys.expression_syntax import expression_text
+from surveys.models import FormVersion, Region, Wave
+from surveys.regions import region_number
 
 LANGUAGES = INTERFACE_LANGUAGES
 
@@ -86,6 +88,10 @@ class Variable:
     storage: "int" (integer codes, special codes included), "float", "string" or "datetime".
     source: the answers key (questions) or the Submission field (design and paradata).
     option: for a select_multiple indicator column, the choice it indicates.
+    recode: text values stored under these numbers (region codes, channels, a select_one
+      with text choice names), so every coded variable is a number with value labels in
+      every format; the source keeps its text, `batches` applies the recoding.
+    measure: SPSS's measurement level, "nominal", "ordinal" or "scale".
     """
 
     name: str
@@ -97,6 +103,17 @@ class Variable:
     option: str | None = None
     versions: tuple[str, ...] = ()
     note: dict[str, str] = field(default_factory=dict)
+    recode: dict[str, int] = field(default_factory=dict)
+    measure: str = "nominal"
+
+    @property
+    def categorical(self) -> bool:
+        """Codes that stand for words: shown as labels in a labelled file. Numbers (counts,
+        years, calculations, 0/1 indicators of a select_multiple option, the ordered
+        wave numbers) stay numbers."""
+        if self.kind in {"design", "paradata"}:
+            return bool(self.value_labels) and self.measure == "nominal"
+        return self.kind == "select_one"
 
     def label(self, language: str) -> str:
         return self.labels.get(language) or self.labels.get("en") or self.name
@@ -137,15 +154,28 @@ DESIGN_VARIABLES: list[Variable] = [
         "geography",
         "wave__geography",
         "design",
-        "string",
+        "int",
         _texts("Geography of the region codes", "Административное деление", "Әкімшілік бөлініс"),
+        {
+            2013: _texts(
+                "2013 geography (16 units)",
+                "Деление 2013 года (16 единиц)",
+                "2013 жылғы бөлініс (16 бірлік)",
+            ),
+            2022: _texts(
+                "Current geography (20 units)",
+                "Современное деление (20 единиц)",
+                "Қазіргі бөлініс (20 бірлік)",
+            ),
+        },
+        recode={"KZ2013": 2013, "KZ2022": 2022},
     ),
     Variable(
         "region",
         "region__code",
         "design",
-        "string",
-        _texts("Region (ISO 3166-2:KZ)", "Регион (ISO 3166-2:KZ)", "Өңір (ISO 3166-2:KZ)"),
+        "int",
+        _texts("Region (KATO number)", "Регион (код КАТО)", "Өңір (ҚАТО коды)"),
     ),
     Variable(
         "urban_rural",
@@ -172,30 +202,33 @@ DESIGN_VARIABLES: list[Variable] = [
         "design",
         "float",
         _texts("Design weight", "Вес наблюдения", "Бақылау салмағы"),
+        measure="scale",
     ),
     Variable(
         "channel",
         "channel",
         "paradata",
-        "string",
+        "int",
         _texts("Data collection channel", "Способ сбора данных", "Деректер жинау тәсілі"),
         {
-            "web": _texts("Web (self-completion)", "Веб (самозаполнение)", "Веб (өзі толтырады)"),
-            "tablet": _texts("Tablet interview", "Интервью с планшетом", "Планшетпен сұхбат"),
-            "odk": _texts("ODK client", "Клиент ODK", "ODK клиенті"),
+            1: _texts("Web (self-completion)", "Веб (самозаполнение)", "Веб (өзі толтырады)"),
+            2: _texts("Tablet interview", "Интервью с планшетом", "Планшетпен сұхбат"),
+            3: _texts("ODK client", "Клиент ODK", "ODK клиенті"),
         },
+        recode={"web": 1, "tablet": 2, "odk": 3},
     ),
     Variable(
         "language",
         "language",
         "paradata",
-        "string",
+        "int",
         _texts("Interview language", "Язык интервью", "Сұхбат тілі"),
         {
-            "kk": _texts("Kazakh", "Казахский", "Қазақ тілі"),
-            "ru": _texts("Russian", "Русский", "Орыс тілі"),
-            "en": _texts("English", "Английский", "Ағылшын тілі"),
+            1: _texts("Kazakh", "Казахский", "Қазақ тілі"),
+            2: _texts("Russian", "Русский", "Орыс тілі"),
+            3: _texts("English", "Английский", "Ағылшын тілі"),
         },
+        recode={"kk": 1, "ru": 2, "en": 3},
     ),
     Variable(
         "enumerator",
@@ -214,6 +247,7 @@ DESIGN_VARIABLES: list[Variable] = [
         "paradata",
         "datetime",
         _texts("Interview started (UTC)", "Начало интервью (UTC)", "Сұхбат басталды (UTC)"),
+        measure="scale",
     ),
     Variable(
         "ended_at",
@@ -221,6 +255,7 @@ DESIGN_VARIABLES: list[Variable] = [
         "paradata",
         "datetime",
         _texts("Interview ended (UTC)", "Окончание интервью (UTC)", "Сұхбат аяқталды (UTC)"),
+        measure="scale",
     ),
     Variable(
         "duration_seconds",
@@ -232,6 +267,7 @@ DESIGN_VARIABLES: list[Variable] = [
             "Длительность интервью, секунд",
             "Сұхбат ұзақтығы, секунд",
         ),
+        measure="scale",
     ),
     Variable(
         "synthetic",
@@ -276,8 +312,92 @@ def _storage(question: dict[str, Any], codes: Iterable[Any]) -> str:
     return "string"
 
 
-def build_codebook(form_versions: Iterable[FormVersion]) -> Codebook:
-    """The export variables of these questionnaire versions, merged by question name."""
+def _region_codes() -> tuple[dict[str, int], dict[Any, dict[str, str]]]:
+    """Every region code of both geographies to its number, and each number's names
+    (the current unit's where a number exists in both geographies: the same name)."""
+    recode: dict[str, int] = {}
+    labels: dict[Any, dict[str, str]] = {}
+    for region in Region.objects.order_by("-geography", "code"):  # KZ2022 first
+        number = region_number(region.code)
+        if number is not None:
+            recode[region.code] = number
+            labels.setdefault(number, _texts(region.name_en, region.name_ru, region.name_kk))
+    return recode, labels
+
+
+def _wave_variable(waves: Iterable[Wave] | None) -> Variable:
+    """Waves whose codes are years or numbers are numbers (ordered, titled by value
+    labels); other codes stay text."""
+    base = DESIGN_VARIABLES[1]
+    waves = sorted(waves or [], key=lambda w: w.pk)
+    if not waves or not all(w.code.isdigit() for w in waves):
+        return base
+    return replace(
+        base,
+        storage="int",
+        recode={w.code: int(w.code) for w in waves},
+        value_labels={
+            int(w.code): {language: w.translated_title(language) for language in LANGUAGES}
+            for w in waves
+        },
+        measure="ordinal",
+    )
+
+
+CALCULATED = _texts("calculated", "вычисляется", "есептеледі")
+
+
+def _calculated_labels(question: dict[str, Any]) -> dict[str, str]:
+    """A calculation without a label of its own is described by its formula."""
+    formula = expression_text(question.get("calculation"))
+    return {
+        language: f"{question['name']} ({CALCULATED[language]}: {formula})" if formula else ""
+        for language in LANGUAGES
+    }
+
+
+def _measure(question: dict[str, Any]) -> str:
+    """SPSS's level from the question type: answers to choose are nominal (ordinal when
+    the form shows them as a scale, appearance "likert"), numbers are scale."""
+    if question["type"] in {"integer", "decimal", "calculate"}:
+        return "scale"
+    if question["type"] == "select_one" and "likert" in question.get("appearance", ""):
+        return "ordinal"
+    return "nominal"
+
+
+def _text_codes(
+    codes: dict[Any, dict[str, str]],
+    regions: tuple[dict[str, int], dict[Any, dict[str, str]]],
+) -> tuple[dict[str, int], dict[Any, dict[str, str]]]:
+    """Numbers for a select_one whose choice names are text: region codes their region
+    numbers (with every region's name, so a 2013 answer such as KZ-ALM is labelled too),
+    other names 1, 2, ... in choice order. Special codes keep their own numbers."""
+    region_recode, region_labels = regions
+    recode: dict[str, int] = {str(code): code for code in SPECIAL_CODES}
+    labels: dict[Any, dict[str, str]] = dict(SPECIAL_CODES)
+    names = [code for code in codes if not isinstance(code, int)]
+    if names and all(name in region_recode for name in names):
+        recode.update(region_recode)
+        labels.update(region_labels)
+    for code, texts in codes.items():
+        if isinstance(code, int):
+            recode[str(code)] = code
+            labels[code] = texts
+        elif code not in recode:
+            number = max([n for n in recode.values() if n > 0] or [0]) + 1
+            recode[code] = number
+            labels[number] = texts
+    return recode, labels
+
+
+def build_codebook(
+    form_versions: Iterable[FormVersion], waves: Iterable[Wave] | None = None
+) -> Codebook:
+    """The export variables of these questionnaire versions, merged by question name.
+
+    `waves`, the waves exported, decide whether the wave is a number (see `_wave_variable`).
+    """
     versions = sorted(form_versions, key=lambda fv: (fv.created_at, fv.pk))
     merged: dict[str, dict[str, Any]] = {}
     order: dict[str, tuple[int, int]] = {}
@@ -299,11 +419,21 @@ def build_codebook(form_versions: Iterable[FormVersion]) -> Codebook:
                 bucket = choices.setdefault(name, {})
                 for choice in version.definition["choices"].get(list_name, []):
                     bucket[stored_choice_value(choice["name"])] = dict(choice.get("label") or {})
-    variables = list(DESIGN_VARIABLES)
+    regions = _region_codes()
+    variables = [
+        _wave_variable(waves)
+        if variable.name == "wave"
+        else replace(variable, recode=regions[0], value_labels=regions[1])
+        if variable.name == "region"
+        else variable
+        for variable in DESIGN_VARIABLES
+    ]
     withheld: list[Variable] = []
     for name in sorted(merged, key=lambda n: order[n]):
         question = merged[name]
         labels = {lang: text for lang, text in (question.get("label") or {}).items() if text}
+        if not labels and question["type"] == "calculate":
+            labels = _calculated_labels(question)
         codes = choices.get(name, {})
         kind = question["type"]
         if kind in WITHHELD_TYPES:
@@ -340,11 +470,16 @@ def build_codebook(form_versions: Iterable[FormVersion]) -> Codebook:
             continue
         storage = _storage(question, codes)
         value_labels: dict[Any, dict[str, str]] = {}
-        if storage in {"int", "float"}:
+        recode: dict[str, int] = {}
+        if kind == "select_one" and storage == "string":
+            storage = "int"
+            recode, value_labels = _text_codes(codes, regions)
+        elif storage in {"int", "float"}:
             value_labels.update(SPECIAL_CODES)
+            value_labels.update(codes)
         else:
             value_labels.update({str(code): texts for code, texts in SPECIAL_CODES.items()})
-        value_labels.update(codes)
+            value_labels.update(codes)
         variables.append(
             Variable(
                 name,
@@ -354,6 +489,8 @@ def build_codebook(form_versions: Iterable[FormVersion]) -> Codebook:
                 labels,
                 value_labels,
                 versions=tuple(present[name]),
+                recode=recode,
+                measure=_measure(question),
             )
         )
     for variable in variables:

@@ -34,6 +34,7 @@ from analytics.exports.writers import write_microdata
 from analytics.models import ExportJob
 from analytics.private_files import private_file, private_folder
 from analytics.selectors import regional_estimates
+from surveys.attachments import name_part
 from surveys.models import Wave
 
 logger = logging.getLogger(__name__)
@@ -175,7 +176,29 @@ def exports_folder() -> Path:
 
 
 def export_filename(job: ExportJob) -> str:
+    """The job's file on disk (ASCII, unique); people download it as `download_filename`."""
     return f"tanys-{job.kind}-{job.pk}.{job.file_format}"
+
+
+def download_filename(job: ExportJob) -> str:
+    """What a downloaded export is called: survey, wave(s) and the day it was asked for,
+    ``tanys_<survey>_<wave>[-<wave>...]_<YYYY-MM-DD>.<format>`` for microdata, with the kind
+    before the date for the others (``..._codebook_2026-05-01.xlsx``)."""
+    waves = list(
+        Wave.objects.filter(pk__in=job.parameters.get("waves") or [])
+        .select_related("survey")
+        .order_by("pk")
+    )
+    parts = ["tanys"]
+    surveys = sorted({wave.survey.code for wave in waves})
+    if surveys:
+        parts.append(name_part("+".join(surveys)))
+        parts.append("-".join(name_part(wave.code) for wave in waves))
+    if job.kind != "microdata" or not waves:
+        parts.append(job.kind)
+    day = timezone.localdate(job.created_at) if job.created_at else timezone.localdate()
+    parts.append(day.isoformat())
+    return "_".join(parts) + f".{job.file_format}"
 
 
 BUILD_EXPORT = "analytics.exports.tasks.build_export"

@@ -136,7 +136,7 @@ class MicrodataSelection:
         return list(FormVersion.objects.filter(pk__in=ids)), enumerators
 
     def codebook(self) -> Codebook:
-        return build_codebook(self.sources[0])
+        return build_codebook(self.sources[0], waves=Wave.objects.filter(pk__in=self.wave_ids))
 
 
 class EpochSeconds(models.Func):
@@ -161,6 +161,8 @@ class EpochSeconds(models.Func):
 def _arrow_type(variable: Variable) -> pa.DataType:
     if variable.kind == "select_multiple_option":
         return pa.list_(pa.string())
+    if variable.recode:  # stored as text, exported as numbers
+        return pa.string()
     return {"int": pa.int64(), "float": pa.float64(), "string": pa.string()}[variable.storage]
 
 

@@ -27,7 +27,6 @@ from django.utils.translation import gettext as _
 from analytics.exports.batches import Batch, iter_microdata_batches
 from analytics.exports.codebook import (
     NOT_ASKED,
-    SPECIAL_CODES,
     SPSS_LABEL_MAX_BYTES,
     STATA_LABEL_MAX,
     Codebook,
@@ -48,9 +47,8 @@ class LabelMapper:
 
     LOOKUP_SPAN = 1 << 16
 
-    def __init__(self, variable: Variable, language: str, *, specials_only: bool = False) -> None:
-        # A select_multiple indicator stays 0/1 in a labelled file; only special codes get words.
-        keys = [k for k in variable.value_labels if not specials_only or k in SPECIAL_CODES]
+    def __init__(self, variable: Variable, language: str) -> None:
+        keys = list(variable.value_labels)
         self.keys = pa.array(keys, type=pa.string() if variable.storage == "string" else None)
         self.labels = pa.array([variable.value_label(k, language) for k in keys], type=pa.string())
         self.lookup: np.ndarray | None = None
@@ -106,12 +104,16 @@ def _printable(
 
 
 def _mappers(codebook: Codebook, selection: MicrodataSelection) -> dict[str, LabelMapper] | None:
+    """Label lookups for a labelled file: categorical columns only, so that a column is
+    either words throughout or numbers throughout. Numbers (years, counts, calculations,
+    a select_multiple option's 0/1) keep their special codes as numbers (-1, -2, -3, -9),
+    as a file of codes does; the codebook names them."""
     if selection.values != "labels":
         return None
     return {
-        v.name: LabelMapper(v, selection.language, specials_only=v.kind == "select_multiple_option")
+        v.name: LabelMapper(v, selection.language)
         for v in codebook.variables
-        if v.value_labels
+        if v.value_labels and v.categorical
     }
 
 
@@ -272,6 +274,29 @@ def _int_dtype(low: int, high: int) -> np.dtype:
     return np.dtype(np.float64)
 
 
+def _spss_format(values: np.ndarray) -> str:
+    """SPSS print format of a numeric column: F<w>.0 for whole numbers (w the widest
+    value's digits and sign), F<w>.4 for fractions (weights), whatever the file's width."""
+    finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+    if not len(finite):
+        return "F8.0"
+    low, high = float(finite.min()), float(finite.max())
+    digits = max(len(str(int(abs(v)))) + (v < 0) for v in (low, high))
+    if values.dtype.kind in "iu" or bool(np.all(finite == np.round(finite))):
+        return f"F{max(digits, 1)}.0"
+    return f"F{digits + 5}.4"
+
+
+def _whole(values: np.ndarray) -> np.ndarray:
+    """A float column of whole numbers without gaps (a calculation such as AGE) in the
+    smallest integer type, so SPSS and Stata see integers."""
+    if values.dtype.kind != "f" or not len(values) or not np.all(np.isfinite(values)):
+        return values
+    if not np.all(values == np.round(values)) or np.abs(values).max() >= 2**31 - 27:
+        return values
+    return values.astype(_int_dtype(int(values.min()), int(values.max())))
+
+
 def write_microdata_stats(
     selection: MicrodataSelection,
     codebook: Codebook,
@@ -334,6 +359,8 @@ def write_microdata_stats(
             )
         elif variable.storage == "int":
             frame_columns[variable.name] = np.concatenate([c.astype(np.float64) for c in chunks])
+        elif variable.storage == "float":
+            frame_columns[variable.name] = _whole(np.concatenate(chunks))
         else:
             frame_columns[variable.name] = np.concatenate(chunks)
     frame = pd.DataFrame(frame_columns, copy=False)
@@ -341,13 +368,14 @@ def write_microdata_stats(
     labels = [variable.label(language) for variable in codebook.variables]
     value_labels: dict[str, dict[Any, str]] = {}
     for variable in codebook.variables:
-        if variable.storage not in {"int"} or not variable.value_labels:
+        if variable.storage not in {"int", "float"} or not variable.value_labels:
             continue
         value_labels[variable.name] = {
             int(code): variable.value_label(code, language) or str(code)
             for code in variable.value_labels
             if isinstance(code, int)
         }
+    numeric = [v.name for v in codebook.variables if v.storage in {"int", "float"} and len(frame)]
     if file_format == "sav":
         missing: dict[str, Any] = {
             v.name: [{"lo": NOT_ASKED, "hi": -1}]
@@ -363,6 +391,8 @@ def write_microdata_stats(
                 for name, mapping in value_labels.items()
             },
             missing_ranges=missing,
+            variable_measure={v.name: v.measure for v in codebook.variables},
+            variable_format={name: _spss_format(frame[name].to_numpy()) for name in numeric},
             file_label=_("Tanys microdata"),
         )
     else:

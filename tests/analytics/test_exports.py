@@ -60,11 +60,8 @@ def test_csv_with_russian_labels_reads_back_in_pandas(wave, tmp_path):
             else {-1: "Не знаю, затрудняюсь ответить", -2: "Предпочитаю не отвечать"}[stored["P1"]]
         )
         for k in range(1, 8):
-            expected = (
-                ("1" if f"M{k}" in stored["M"] else "0")
-                if "M" in stored
-                else "Неприменимо (пропуск по маршруту)"
-            )
+            # A 0/1 indicator is a number: not applicable is its code, as in a file of codes.
+            expected = ("1" if f"M{k}" in stored["M"] else "0") if "M" in stored else "-3"
             assert row[f"M_M{k}"] == expected
         assert row["BIRTH_YEAR"] == str(stored["BIRTH_YEAR"])
     # Design fields are there; direct identifiers and free text are not.
@@ -146,8 +143,9 @@ def test_spss_and_stata_files_keep_values_and_labels(wave, tmp_path, file_format
     assert values[1] == _choice_label(version, "P1", 1, "kk")
     assert values[-3] == "Қолданылмайды (сұрақ өткізіліп жіберілді)"
     assert meta.variable_value_labels["M_M1"][1] == "Таңдалған"
-    region_labels = meta.variable_value_labels.get("REGION")
-    assert region_labels is None  # string codes carry no value labels (Stata cannot)
+    # Region codes are numbers with value labels (2013 codes such as KZ-ALM included).
+    assert meta.variable_value_labels["REGION"][19] == "Алматы облысы"
+    assert set(frame["REGION"]) <= set(meta.variable_value_labels["REGION"])
     assert "device_id" not in frame.columns and "M_OTHER" not in frame.columns
     if file_format == "sav":
         assert meta.missing_ranges["P1"] == [{"lo": -9.0, "hi": -1.0}]
@@ -222,8 +220,9 @@ def test_old_form_versions_are_merged_by_question_name(tmp_path):
     exports.write_microdata(selection, "csv", path)
     frame = pd.read_csv(path, dtype=str, keep_default_na=False).sort_values("form_version")
     assert list(frame["Q1"]) == ["Yes", "Maybe"]
-    assert list(frame["OLD"]) == ["5", "Not asked (not in this questionnaire version)"]
-    assert list(frame["NEW"]) == ["Not asked (not in this questionnaire version)", "7"]
+    # Numbers stay numbers in a labelled file: "not asked" is its code there.
+    assert list(frame["OLD"]) == ["5", "-9"]
+    assert list(frame["NEW"]) == ["-9", "7"]
     codebook = selection.codebook()
     q1 = next(v for v in codebook.variables if v.name == "Q1")
     assert q1.labels["en"] == "Question one"  # the newest wording

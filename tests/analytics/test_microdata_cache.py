@@ -62,7 +62,7 @@ def test_cached_columns_equal_the_live_ones_across_waves_reviews_and_enumerators
     assert cached.equals(live)
     assert set(cached.column("enumerator").to_pylist()) == {0, 1}
     # wave by wave (in wave order), interviews in id order within a wave
-    assert cached.column("wave").to_pylist() == ["2013"] * 27 + ["2026"] * 25
+    assert cached.column("wave").to_pylist() == [2013] * 27 + [2026] * 25
 
 
 def test_new_interviews_are_appended_without_parsing_the_others_again(wave):
@@ -177,7 +177,7 @@ def test_a_limit_spans_waves_in_order():
     first = instrument_wave("2013", n=6, seed=5)
     second = instrument_wave("2026", n=6, seed=6)
     table = _columns(MicrodataSelection(wave_ids=(first.pk, second.pk), limit=9), use_cache=True)
-    assert table.column("wave").to_pylist() == ["2013"] * 6 + ["2026"] * 3
+    assert table.column("wave").to_pylist() == [2013] * 6 + [2026] * 3
 
 
 def test_the_worker_parses_new_interviews_after_recomputing(wave, embedded_tasks, settings):
