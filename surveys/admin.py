@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
@@ -323,8 +323,10 @@ class LinkBatchForm(forms.Form):
 
 def links_csv(request: HttpRequest, links: Iterable[InvitationLink], filename: str) -> HttpResponse:
     """A CSV of link URLs to hand to a mailing or SMS tool."""
+    from surveys.attachments import attachment_disposition
+
     response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Content-Disposition"] = attachment_disposition(filename)
     response.write("\ufeff")  # so spreadsheet programs read the file as UTF-8
     writer = csv.writer(response)
     writer.writerow(["url", "token", "kind", "survey", "wave", "label", "created_at"])
@@ -348,7 +350,7 @@ class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     # Links are keys to a questionnaire and labels may name invitees: administrators only.
     survey_path = "wave__survey"
     view_capability = Capability.MANAGE_SURVEY
-    list_display = ["short_token", "wave", "kind", "label", "created_at", "revoked_at", "used_at"]
+    list_display = ["token", "wave", "kind", "label", "created_at", "revoked_at", "used_at"]
     list_filter = ["wave", "kind", ("revoked_at", admin.EmptyFieldListFilter)]
     list_select_related = ["wave__survey"]
     search_fields = ["token", "label"]
@@ -375,10 +377,6 @@ class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     ]
     actions = ["revoke", "rotate", "download_csv"]
 
-    @admin.display(description=_("Token"))
-    def short_token(self, obj: InvitationLink) -> str:
-        return f"{obj.token[:10]}…"
-
     @admin.display(description=_("Address"))
     def url(self, obj: InvitationLink) -> str:
         path = reverse("surveys:questionnaire", args=[obj.token])
@@ -389,9 +387,76 @@ class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     ) -> bool:
         return False  # revoke instead: a link that took interviews stays on record
 
+    def get_urls(self):  # type: ignore[no-untyped-def]
+        return [
+            path(
+                "batch/<int:event_id>/",
+                self.admin_site.admin_view(self.batch_view),
+                name="surveys_invitationlink_batch",
+            ),
+            path(
+                "batch/<int:event_id>/csv/",
+                self.admin_site.admin_view(self.batch_csv_view),
+                name="surveys_invitationlink_batch_csv",
+            ),
+            *super().get_urls(),
+        ]
+
+    def batch_links(self, request: HttpRequest, event_id: int) -> list[InvitationLink]:
+        """The links of one batch, named by the audit event that recorded its creation;
+        only those of surveys the user administers."""
+        from audit.models import AuditAction, AuditEvent
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        event = AuditEvent.objects.filter(pk=event_id, action=AuditAction.LINKS_CREATED).first()
+        ids = (event.detail or {}).get("ids") if event is not None else None
+        links = list(
+            self.get_queryset(request)
+            .filter(pk__in=ids or [])
+            .select_related("wave__survey")
+            .order_by("pk")
+        )
+        if not links:
+            raise Http404(_("No such batch of links."))
+        return links
+
+    def batch_view(self, request: HttpRequest, event_id: int) -> TemplateResponse:
+        """The batch just created (the page the creation redirects to, so reloading it or
+        going back creates nothing): every link in full, and its CSV."""
+        links = self.batch_links(request, event_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Invitation links created"),
+            "opts": self.model._meta,
+            "links": [
+                (
+                    link,
+                    request.build_absolute_uri(
+                        reverse("surveys:questionnaire", args=[link.token])
+                    ),
+                )
+                for link in links
+            ],
+            "wave": links[0].wave,
+            "kind": links[0].get_kind_display(),
+            "label": links[0].label,
+            "csv_url": reverse("admin:surveys_invitationlink_batch_csv", args=[event_id]),
+            "add_url": reverse("admin:surveys_invitationlink_add"),
+        }
+        return TemplateResponse(request, "admin/surveys/invitationlink/batch.html", context)
+
+    def batch_csv_view(self, request: HttpRequest, event_id: int) -> HttpResponse:
+        links = self.batch_links(request, event_id)
+        wave = links[0].wave
+        return links_csv(
+            request, links, f"links-{wave.survey.code}-{wave.code}-batch{event_id}.csv"
+        )
+
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context=None):  # type: ignore[no-untyped-def]
-        """Create one link or a batch; the response is the CSV of their addresses."""
-        from surveys.services import create_links
+        """Create one link or a batch, then show it on a page of its own (POST, redirect,
+        GET: pressing reload or back does not create a second batch)."""
+        from surveys.services import create_link_batch
 
         if not self.has_add_permission(request):
             raise PermissionDenied
@@ -404,15 +469,16 @@ class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
             Capability.MANAGE_SURVEY,
         )
         if request.method == "POST" and form.is_valid():
-            links = create_links(
+            event, _links = create_link_batch(
                 wave=form.cleaned_data["wave"],
                 kind=form.cleaned_data["kind"],
                 count=form.cleaned_data["count"],
                 created_by=request.user,
                 label=form.cleaned_data["label"],
             )
-            wave = form.cleaned_data["wave"]
-            return links_csv(request, links, f"links-{wave.survey.code}-{wave.code}.csv")
+            return HttpResponseRedirect(
+                reverse("admin:surveys_invitationlink_batch", args=[event.pk])
+            )
         context = {
             **self.admin_site.each_context(request),
             "form": form,

@@ -172,7 +172,20 @@ def test_an_administrator_makes_links_for_their_survey_only(world, client):
         "/admin/surveys/invitationlink/add/",
         {"wave": world.wave_a.pk, "kind": "single", "count": 3},
     )
-    assert mine["Content-Type"].startswith("text/csv") and world.wave_a.links.count() == 4
+    assert mine.status_code == 302 and world.wave_a.links.count() == 4
+    batch = client.get(mine["Location"])
+    assert batch.status_code == 200 and batch.content.count(b"<code>") == 3
+
+
+def test_a_batch_page_is_for_the_administrators_of_its_survey(world, client):
+    from surveys.services import create_link_batch
+
+    event, _links = create_link_batch(wave=world.wave_b, kind="single", count=2)
+    client.force_login(world.users["admin"])  # administers survey A only
+    assert client.get(f"/admin/surveys/invitationlink/batch/{event.pk}/").status_code == 404
+    assert client.get(f"/admin/surveys/invitationlink/batch/{event.pk}/csv/").status_code == 404
+    client.force_login(world.users["superuser"])
+    assert client.get(f"/admin/surveys/invitationlink/batch/{event.pk}/").status_code == 200
 
 
 def test_a_regional_job_naming_no_wave_covers_the_users_waves_only(world):

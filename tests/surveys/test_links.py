@@ -96,20 +96,57 @@ def researcher(client):
     return user
 
 
-def test_admin_creates_a_batch_and_downloads_the_urls(client, researcher):
+def test_admin_creates_a_batch_shows_it_and_downloads_the_urls(client, researcher):
     wave = instrument_wave()
     response = client.post(
         "/admin/surveys/invitationlink/add/",
         {"wave": wave.pk, "kind": "single", "count": 25, "label": "SMS batch 1"},
     )
-    assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
-    assert len(rows) == 25
+    # Post, redirect, get: the batch has a page of its own, and the form is not shown again.
+    assert response.status_code == 302
+    page_url = response["Location"]
+    assert "/admin/surveys/invitationlink/batch/" in page_url
     links = InvitationLink.objects.filter(wave=wave)
     assert links.count() == 25
     assert all(link.created_by == researcher and link.label == "SMS batch 1" for link in links)
+    page = client.get(page_url)
+    assert page.status_code == 200
+    text = page.content.decode()
+    assert 'name="count"' not in text
+    for link in links:  # every link in full, address and token
+        assert f"http://testserver/s/{link.token}/" in text and f"<code>{link.token}</code>" in text
+    assert client.get(page_url).status_code == 200  # reloading creates nothing
+    assert InvitationLink.objects.count() == 25
+    download = client.get(page_url + "csv/")
+    assert download["Content-Type"].startswith("text/csv")
+    assert "filename*=UTF-8''links-" in download["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(download.content.decode("utf-8-sig"))))
+    assert len(rows) == 25
     assert {row["url"] for row in rows} == {f"http://testserver/s/{link.token}/" for link in links}
+
+
+def test_a_second_batch_is_its_own_page_and_only_its_own_links(client, researcher):
+    wave = instrument_wave()
+    first = client.post(
+        "/admin/surveys/invitationlink/add/", {"wave": wave.pk, "kind": "single", "count": 2}
+    )
+    second = client.post(
+        "/admin/surveys/invitationlink/add/", {"wave": wave.pk, "kind": "public", "count": 1}
+    )
+    assert first["Location"] != second["Location"]
+    rows = list(
+        csv.DictReader(
+            io.StringIO(client.get(second["Location"] + "csv/").content.decode("utf-8-sig"))
+        )
+    )
+    assert [row["kind"] for row in rows] == ["public"]
+    assert client.get("/admin/surveys/invitationlink/batch/999999/").status_code == 404
+
+
+def test_the_link_list_shows_whole_tokens(client, researcher):
+    links = create_links(wave=instrument_wave(), kind="single", count=2)
+    text = client.get("/admin/surveys/invitationlink/").content.decode()
+    assert all(link.token in text for link in links)
 
 
 def test_admin_refuses_a_batch_that_is_too_large(client, researcher):
