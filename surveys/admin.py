@@ -9,7 +9,9 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
+from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
 
 from access.adminscope import ReviewScopedAdmin, SurveyScopedAdmin
@@ -20,7 +22,6 @@ from access.permissions import (
     may_import_questionnaire,
 )
 from surveys import user_admin  # noqa: F401  (the user admin that grants nothing)
-from surveys.definition import stored_choice_value
 from surveys.models import (
     ESTIMATE_STATUS_CHOICES,
     ChannelKind,
@@ -221,15 +222,18 @@ class RegionAdmin(admin.ModelAdmin):
 
 @admin.register(Submission)
 class SubmissionAdmin(ReviewScopedAdmin, admin.ModelAdmin):
+    # Narrow columns, so the list and its filters fit a 1,366-pixel screen: the start of
+    # the interview id (the whole one on hover and on its page), codes for wave and region.
     list_display = [
-        "instance_id",
-        "wave",
-        "region",
+        "interview",
+        "wave_code",
+        "region_code",
         "channel",
         "language",
         "review_status",
-        "received_at",
+        "received",
     ]
+    list_display_links = ["interview"]
     list_filter = ["wave", "channel", "review_status", "language", "is_synthetic"]
     list_select_related = ["wave__survey", "region"]
     actions = ["approve", "reject"]
@@ -286,29 +290,42 @@ class SubmissionAdmin(ReviewScopedAdmin, admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # interviews arrive through the submission service
 
+    @admin.display(description=_("Interview"), ordering="instance_id")
+    def interview(self, obj: Submission) -> str:
+        text = str(obj.instance_id)
+        return format_html('<span title="{}">{}…</span>', text, text[:8])
+
+    @admin.display(description=_("Wave"), ordering="wave__code")
+    def wave_code(self, obj: Submission) -> str:
+        return format_html('<span title="{}">{}</span>', str(obj.wave), obj.wave.code)
+
+    @admin.display(description=_("Region"), ordering="region__code")
+    def region_code(self, obj: Submission) -> str:
+        if obj.region is None:
+            return "-"
+        return format_html('<span title="{}">{}</span>', obj.region.name, obj.region.code)
+
+    @admin.display(description=_("Received"), ordering="received_at")
+    def received(self, obj: Submission) -> str:
+        return timezone.localtime(obj.received_at).strftime("%Y-%m-%d %H:%M")
+
     @admin.display(description=_("Answers"))
     def labelled_answers(self, obj: Submission) -> str:
-        definition = obj.form_version.definition
-        rows = []
-        for name, question in obj.form_version.questions.items():
-            if name not in obj.answers:
-                continue
-            value = obj.answers[name]
-            choices = {
-                stored_choice_value(c["name"]): pick_translation(c["label"])
-                for c in definition["choices"].get(question.get("list_name", ""), [])
-            }
-            values = value if isinstance(value, list) else [value]
-            shown = "; ".join(
-                f"{v} = {choices[stored_choice_value(str(v))]}"
-                if stored_choice_value(str(v)) in choices
-                else str(v)
-                for v in values
-            )
-            rows.append((name, pick_translation(question.get("label")), shown))
+        """Answers with their questions' and choices' labels in the admin's language;
+        special codes named ("-3 = Not applicable"), never bare numbers."""
+        from surveys.labels import labelled_answers
+
+        rows = labelled_answers(obj.form_version.definition, obj.answers, get_language())
         return format_html(
             "<table>{}</table>",
-            format_html_join("", "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>", rows),
+            format_html_join(
+                "",
+                '<tr><td><code>{}</code></td><td>{}</td><td class="{}">{}</td></tr>',
+                (
+                    (row.name, row.label, "tanys-special" if row.special else "", row.shown)
+                    for row in rows
+                ),
+            ),
         )
 
 
@@ -432,9 +449,7 @@ class InvitationLinkAdmin(SurveyScopedAdmin, admin.ModelAdmin):
             "links": [
                 (
                     link,
-                    request.build_absolute_uri(
-                        reverse("surveys:questionnaire", args=[link.token])
-                    ),
+                    request.build_absolute_uri(reverse("surveys:questionnaire", args=[link.token])),
                 )
                 for link in links
             ],

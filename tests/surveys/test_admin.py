@@ -104,3 +104,27 @@ def test_a_wave_changed_in_the_admin_is_recomputed(
     for callback in callbacks[:1]:
         callback()  # the mark, after commit
     assert WaveComputation.objects.get(wave=wave).dirty
+
+
+@pytest.mark.parametrize(
+    ("language", "named"),
+    [("en", "-3 = Not applicable"), ("ru", "-3 = Неприменимо"), ("kk", "-3 = Қатысты емес")],
+)
+def test_submission_page_names_special_codes_in_the_admins_language(admin_client, language, named):
+    submission = SubmissionFactory(answers={"q1": -3, "q2": 41})
+    admin_client.cookies["tanys_language"] = language
+    response = admin_client.get(reverse("admin:surveys_submission_change", args=[submission.pk]))
+    html = response.content.decode()
+    assert named in html
+    assert '<td class="">41</td>' in html
+
+
+def test_submission_list_has_narrow_columns(admin_client):
+    submission = SubmissionFactory()
+    response = admin_client.get(reverse("admin:surveys_submission_changelist"))
+    html = response.content.decode()
+    short = str(submission.instance_id)[:8]
+    assert f'title="{submission.instance_id}">{short}…</span>' in html
+    assert f">{submission.wave.code}</span>" in html
+    # The whole id is not a column of its own any more.
+    assert "field-instance_id" not in html and "field-interview" in html
