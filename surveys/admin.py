@@ -7,12 +7,14 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.csrf import csrf_exempt
 
 from access.adminscope import ReviewScopedAdmin, SurveyScopedAdmin
 from access.permissions import (
@@ -33,7 +35,6 @@ from surveys.models import (
     Submission,
     Survey,
     Wave,
-    pick_translation,
 )
 
 
@@ -117,7 +118,12 @@ class SurveyAdmin(SurveyScopedAdmin, admin.ModelAdmin):
 class FormVersionAdmin(SurveyScopedAdmin, admin.ModelAdmin):
     list_display = ["survey", "version", "title", "default_language", "created_at"]
     list_filter = ["survey"]
-    readonly_fields = [f.name for f in FormVersion._meta.fields] + ["question_list"]
+    # The compiled definition is read as an outline (`surveys.outline`), never as JSON.
+    readonly_fields = [
+        "preview",
+        *(f.name for f in FormVersion._meta.fields if f.name != "definition"),
+        "outline",
+    ]
     exclude = ["definition"]
     change_list_template = "admin/surveys/formversion/change_list.html"
 
@@ -128,14 +134,32 @@ class FormVersionAdmin(SurveyScopedAdmin, admin.ModelAdmin):
         return False  # immutable
 
     @admin.display(description=_("Questions"))
-    def question_list(self, obj: FormVersion) -> str:
-        return format_html_join(
-            "",
-            "<div><code>{}</code> ({}) {}</div>",
-            (
-                (name, q["type"], pick_translation(q.get("label")))
-                for name, q in obj.questions.items()
-            ),
+    def outline(self, obj: FormVersion) -> str:
+        from surveys.outline import form_outline
+
+        languages = [code for code in obj.languages if code != "default"] or ["default"]
+        return render_to_string(
+            "admin/surveys/formversion/outline.html",
+            {
+                "rows": [
+                    (
+                        row,
+                        "· " * row.depth,
+                        [(code, row.labels.get(code, "")) for code in languages],
+                    )
+                    for row in form_outline(obj.definition)
+                ],
+                "languages": languages,
+            },
+        )
+
+    @admin.display(description=_("Preview"))
+    def preview(self, obj: FormVersion) -> str:
+        return format_html(
+            '<a class="button" href="{}" target="_blank" rel="noopener">{}</a> {}',
+            reverse("admin:surveys_formversion_preview", args=[obj.pk]),
+            _("Open the web form in preview"),
+            _("Answers given in the preview are never stored or counted."),
         )
 
     def get_urls(self):  # type: ignore[no-untyped-def]
@@ -145,8 +169,24 @@ class FormVersionAdmin(SurveyScopedAdmin, admin.ModelAdmin):
                 self.admin_site.admin_view(self.upload_view),
                 name="surveys_formversion_upload",
             ),
+            path(
+                "<int:pk>/preview/",
+                self.admin_site.admin_view(csrf_exempt(self.preview_view)),
+                name="surveys_formversion_preview",
+            ),
             *super().get_urls(),
         ]
+
+    def preview_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """The web form of this version in preview, for staff who may see the version.
+        Exempt from CSRF checks because it writes nothing: its POST only checks answers."""
+        from surveys.preview_views import preview_form
+
+        version = self.get_queryset(request).filter(pk=pk).first()
+        if version is None or not self.has_view_permission(request, version):
+            raise Http404(_("No such questionnaire version."))
+        url = reverse("admin:surveys_formversion_preview", args=[version.pk])
+        return preview_form(request, version, url)
 
     def upload_view(self, request: HttpRequest):  # type: ignore[no-untyped-def]
         # Imported here, not at start-up: every process loads the admin modules, and the
