@@ -62,7 +62,7 @@ def test_the_version_page_is_an_outline_not_json(admin_client, version):
     assert "${E1} = 1 or ${E1} = 2" in html
     question = version.questions["P1"]["label"]
     for language in ("kk", "ru", "en"):
-        assert f'<td lang="{language}">{question[language][:40]}' in html
+        assert f'<div lang="{language}"><small>{language}</small> {question[language][:40]}' in html
     assert _preview_url(version) in html
     # About a tenth of what the JSON took.
     assert len(html) < len(json.dumps(version.definition, ensure_ascii=False))
