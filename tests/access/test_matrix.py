@@ -211,6 +211,12 @@ URL_RULES.update(
         ),
         "admin/(?P<url>.*)$": Rule(staff(404, 404, 404)),
         "admin/surveys/formversion/upload/": Rule(staff(403, "ok", "ok")),
+        # The web form in preview: staff who may see the version (their survey's).
+        "admin/surveys/formversion/<int:pk>/preview/": Rule(ALL_STAFF),
+        # A batch of links just created: its survey's administrators (links are not for
+        # supervisors).
+        "admin/surveys/invitationlink/batch/<int:event_id>/": Rule(staff(403, "ok", "ok")),
+        "admin/surveys/invitationlink/batch/<int:event_id>/csv/": Rule(staff(403, "ok", "ok")),
         "admin/audit/auditevent/export.csv": Rule(staff(403, 403, "ok")),
     }
 )
@@ -455,6 +461,7 @@ def _pk_for(path: str, world: World) -> int:
         ("waves", lambda: world.wave_a.pk),
         ("regions", lambda: world.region_a.pk),
         ("form-versions", lambda: world.wave_a.form_version_id),
+        ("formversion", lambda: world.wave_a.form_version_id),
         ("estimates", lambda: IndicatorEstimate.objects.filter(wave=world.wave_a).first().pk),
         ("export-jobs", lambda: world.job.pk),
         ("exports", lambda: world.job.pk),
@@ -484,7 +491,19 @@ def _params(route: str, world: World, role: str) -> dict[str, Any]:
         "version_id": world.wave_a.form_version_id,
         "instance_id": world.interview_a.instance_id,
         "name": world.attachment.name,
+        "event_id": _links_created(world),
     }
+
+
+def _links_created(world: World) -> int:
+    """The audit event of the world's batch of links (its link to survey A)."""
+    from audit.models import AuditAction, AuditEvent
+
+    return next(
+        event.pk
+        for event in AuditEvent.objects.filter(action=AuditAction.LINKS_CREATED)
+        if world.link.pk in event.detail.get("ids", [])
+    )
 
 
 def fill(route: str, world: World, role: str) -> str:
