@@ -23,7 +23,9 @@ import pandas as pd
 from analytics.stats.estimation import Design
 
 NOT_IN_BASE = (-3, -9)
-COLUMNS = ["domain", "code", "estimate", "se", "ci_low", "ci_high", "n", "n_base"]
+COLUMNS = [
+    "domain", "code", "estimate", "se", "ci_low", "ci_high", "n", "n_base", "n_eff", "df", "deff"
+]
 
 
 def single_choice(
@@ -38,7 +40,8 @@ def single_choice(
 
     ``codes`` lists the codes to report, special codes included where the question offers
     them. Returns one row per (domain, code): ``estimate`` (share), ``se``, ``ci_low``,
-    ``ci_high``, ``n`` (people who gave that code) and ``n_base`` (people in the base).
+    ``ci_high``, ``n`` (people who gave that code), ``n_base`` (people in the base) and, for
+    the publication rules, ``n_eff``, ``df`` and ``deff`` of the share.
     """
     values = np.asarray(values, dtype=float)
     in_base = ~np.isnan(values) & ~np.isin(values, NOT_IN_BASE)
