@@ -33,18 +33,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from django.core.cache import cache
+from django.utils import translation
 from django.utils.translation import gettext_lazy as _
 
 from analytics import snapshot as snapshots
-from analytics.computation import (
-    AGE_BANDS,
-    DomainSet,
-    choose_weights,
-    domain_sets,
-    respondent_age,
-)
+from analytics.breakdowns import BREAKDOWNS as ESTIMATE_BREAKDOWNS
+from analytics.breakdowns import BY_KEY as BREAKDOWN_BY_KEY
+from analytics.computation import DomainSet, choose_weights, domain_sets
 from analytics.exports.batches import iter_microdata_batches
-from analytics.exports.codebook import DESIGN_VARIABLES, Codebook, Variable
+from analytics.exports.codebook import Codebook, Variable
 from analytics.exports.reader import MicrodataSelection
 from analytics.models import ResultSet, WaveComputation
 from analytics.stats.disclosure import complementary_suppression
@@ -235,19 +232,25 @@ def summarise_question(
 
 # ---------------------------------------------------------------------- breakdowns
 
-BREAKDOWNS = {
+# The breakdowns of the estimates (`analytics.breakdowns`), and the wave's regions.
+BREAKDOWNS: dict[str, Any] = {
     "region": _("Region"),
-    "sex": _("Sex"),
-    "age_band": _("Age band"),
-    "urban_rural": _("Urban or rural"),
+    **{b.key: b.title for b in ESTIMATE_BREAKDOWNS},
 }
 
 
+def _in_every_language(text: Any) -> Labels:
+    out = {}
+    for language in INTERFACE_LANGUAGES:
+        with translation.override(language):
+            out[language] = str(text)
+    return out
+
+
 def breakdown_groups(
-    key: str, wave: Wave, snapshot: snapshots.Snapshot, sets: list[DomainSet], codebook: Codebook
+    key: str, wave: Wave, snapshot: snapshots.Snapshot, sets: list[DomainSet]
 ) -> tuple[np.ndarray, list[tuple[int, Labels]]]:
     """Per snapshot row its group 0..k-1 of the breakdown (-1: none), and the groups' labels."""
-    cols = snapshot.columns
     if key == "region":
         regions = sets[0].regions
         labels = [
@@ -255,27 +258,10 @@ def breakdown_groups(
             for i, r in enumerate(regions)
         ]
         return np.asarray(sets[0].codes, dtype=np.int64), labels
-    if key == "age_band":
-        year = wave.fieldwork_start.year if wave.fieldwork_start else dt.date.today().year
-        age = respondent_age(cols, year)
-        codes = np.full(snapshot.n, -1, dtype=np.int64)
-        for i, (_label, low, high) in enumerate(AGE_BANDS):
-            codes[(age >= low) & (age <= (high if high is not None else 200))] = i
-        return codes, [
-            (i, dict.fromkeys(INTERFACE_LANGUAGES, label))
-            for i, (label, _l, _h) in enumerate(AGE_BANDS)
-        ]
-    if key == "urban_rural":
-        values = cols["urban_rural"].astype(np.int64)
-        variable = next(v for v in DESIGN_VARIABLES if v.name == "urban_rural")
-    else:
-        values = cols["SEX"].astype(np.int64)
-        variable = next(v for v in codebook.variables if v.name == "SEX")
-    options = [c for c in variable.value_labels if isinstance(c, int) and c > 0]
-    codes = np.full(snapshot.n, -1, dtype=np.int64)
-    for i, option in enumerate(options):
-        codes[values == option] = i
-    return codes, [(i, dict(variable.value_labels[o])) for i, o in enumerate(options)]
+    breakdown = BREAKDOWN_BY_KEY[key]
+    year = wave.fieldwork_start.year if wave.fieldwork_start else dt.date.today().year
+    codes = breakdown.codes(snapshot.columns, year=year)
+    return codes, [(i, _in_every_language(g.label)) for i, g in enumerate(breakdown.groups)]
 
 
 def _current_result_set(wave: Wave) -> ResultSet | None:
@@ -343,7 +329,7 @@ def compute_summaries(
     columns = _answer_columns(selection, codebook, names, cols["id"])
     domain_codes: np.ndarray | None = None
     if breakdown in BREAKDOWNS:
-        domain_codes, groups = breakdown_groups(breakdown, wave, snapshot, sets, codebook)
+        domain_codes, groups = breakdown_groups(breakdown, wave, snapshot, sets)
         result.groups.extend(groups)
     for name, kind, labels, variables in questions:
         answers, cells = summarise_question(

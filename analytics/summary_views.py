@@ -14,6 +14,7 @@ import io
 import tempfile
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib.auth.decorators import login_required
@@ -148,7 +149,7 @@ def question_summaries(request: HttpRequest) -> HttpResponseBase:
             status=computation_status(wave),
             breakdown_label=BREAKDOWNS.get(breakdown, ""),
             questions=list(zip(blocks, drawn, strict=True)),
-            query=form.data.urlencode(),
+            query=urlencode({"survey": wave.survey.code, "wave": wave.pk, "breakdown": breakdown}),
         )
     return render(request, "analytics/summaries.html", context)
 
@@ -169,7 +170,11 @@ def question_summaries_download(request: HttpRequest, file_format: str) -> HttpR
     if not form.is_valid():
         return HttpResponse(
             _("Choose a survey and a wave with estimates: %(errors)s")
-            % {"errors": "; ".join(f"{k}: {' '.join(v)}" for k, v in form.errors.items())},
+            % {
+                "errors": "; ".join(
+                    f"{k}: {' '.join(str(m) for m in v)}" for k, v in form.errors.items()
+                )
+            },
             status=400,
         )
     wave = form.cleaned_data["wave"]

@@ -24,7 +24,17 @@ from analytics.stats.estimation import Design
 
 NOT_IN_BASE = (-3, -9)
 COLUMNS = [
-    "domain", "code", "estimate", "se", "ci_low", "ci_high", "n", "n_base", "n_eff", "df", "deff"
+    "domain",
+    "code",
+    "estimate",
+    "se",
+    "ci_low",
+    "ci_high",
+    "n",
+    "n_base",
+    "n_eff",
+    "df",
+    "deff",
 ]
 
 
