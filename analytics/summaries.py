@@ -27,6 +27,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,7 +48,12 @@ from analytics.models import ResultSet, WaveComputation
 from analytics.stats.disclosure import complementary_suppression
 from analytics.stats.estimation import Design
 from analytics.stats.publication import publication
-from analytics.stats.summaries import multiple_choice, single_choice
+from analytics.stats.summaries import (
+    SHARE_FIELDS,
+    multiple_choice_items,
+    shares,
+    single_choice_items,
+)
 from analytics.summary_content import (
     ALL,
     BASE,
@@ -61,7 +67,7 @@ from analytics.summary_content import (
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Wave
 
-SUMMARY_FORMAT = "1"  # part of the cache key: bump when the computation changes
+SUMMARY_FORMAT = "2"  # part of the cache key: bump when the computation changes
 CACHE_SECONDS = 30 * 24 * 3600
 
 
@@ -110,25 +116,33 @@ def _clean(value: Any) -> float | None:
     return value if np.isfinite(value) else None
 
 
-def _cells(table: Any, group_of: Callable[[int], int]) -> dict[tuple[int, Any], dict[str, Any]]:
-    """Each row of a shares table with its publication reasons and flags, by (group, code);
-    and the base of each group, by (group, BASE)."""
+def _cells(
+    table: dict[str, list[list[Any]]],
+    items: range,
+    codes: list[Any],
+    group_of: Callable[[int], int],
+) -> dict[tuple[int, Any], dict[str, Any]]:
+    """Each share of a question's items (columns ``items`` of a `shares` table, as lists)
+    with its publication reasons and flags, by (group, code); and the base of each group,
+    by (group, BASE)."""
     cells: dict[tuple[int, Any], dict[str, Any]] = {}
-    for row in table.to_dict("records"):
-        group = group_of(int(row["domain"]))
-        reasons, flags = publication(
-            kind="proportion",
-            estimate=float(row["estimate"]),
-            se=float(row["se"]),
-            ci_low=float(row["ci_low"]),
-            ci_high=float(row["ci_high"]),
-            n=int(row["n_base"]),
-            n_numerator=int(row["n"]),
-            n_eff=float(row["n_eff"]),
-            df=float(row["df"]),
-        )
-        cells[(group, row["code"])] = {**row, "reasons": reasons, "flags": flags}
-        cells.setdefault((group, BASE), {"n": int(row["n_base"])})
+    for domain in range(len(table["estimate"])):
+        group = group_of(domain)
+        for code, item in zip(codes, items, strict=True):
+            row = {name: table[name][domain][item] for name in SHARE_FIELDS}
+            reasons, flags = publication(
+                kind="proportion",
+                estimate=float(row["estimate"]),
+                se=float(row["se"]),
+                ci_low=float(row["ci_low"]),
+                ci_high=float(row["ci_high"]),
+                n=int(row["n_base"]),
+                n_numerator=int(row["n"]),
+                n_eff=float(row["n_eff"]),
+                df=float(row["df"]),
+            )
+            cells[(group, code)] = {**row, "reasons": reasons, "flags": flags}
+            cells.setdefault((group, BASE), {"n": int(row["n_base"])})
     return cells
 
 
@@ -158,50 +172,108 @@ def _protect(
     return complementary_suppression(counts, primary, relations)
 
 
-def summarise_question(
-    design: Design,
-    kind: str,
-    variables: list[Variable],
-    columns: dict[str, np.ndarray],
-    *,
-    domain_codes: np.ndarray | None = None,
-    n_groups: int = 0,
-) -> tuple[list[tuple[Any, Labels]], list[Cell]]:
-    """The answers of one question and its cells: the whole population (group ALL), then
-    each group 0..n_groups-1 of ``domain_codes`` (-1: in no group)."""
+@dataclass(frozen=True)
+class _Question:
+    """A closed question as items of `shares`: its answers (code, labels) in order, and
+    per answer who gave it (``hits``) among who is in the base (``base``), items x rows."""
+
+    name: str
+    kind: str
+    labels: Labels
+    answers: list[tuple[Any, Labels]]
+    hits: np.ndarray
+    base: np.ndarray
+
+    @property
+    def codes(self) -> list[Any]:
+        return [code for code, _labels in self.answers]
+
+
+def question_items(
+    name: str, kind: str, labels: Labels, variables: list[Variable], columns: dict[str, np.ndarray]
+) -> _Question:
+    """The answers of one closed question and their items: a select_one question's codes
+    in the questionnaire's order, then codes found but not labelled, then don't know and
+    refused; a select_multiple question's options."""
     if kind == "select_one":
         (variable,) = variables
         values = columns[variable.name].astype(float)
-        present = {int(v) for v in np.unique(values)} - {-3, -9}
+        present = {int(v) for v in np.unique(values[~np.isnan(values)])} - {-3, -9}
         codes: list[Any] = [c for c in variable.value_labels if isinstance(c, int) and c >= 0]
         codes += sorted(c for c in present if c >= 0 and c not in codes)
         codes += [c for c in (DONT_KNOW, REFUSED) if c in present]
         answers = [(c, dict(variable.value_labels.get(c, {"en": str(c)}))) for c in codes]
-
-        def compute(**domains: Any) -> Any:
-            return single_choice(design, values, codes, **domains)
-
+        hits, base = single_choice_items(values, codes)
     else:
-        answered = np.zeros(design.n_rows, dtype=bool)
-        chosen: dict[int | str, np.ndarray] = {}
+        answered = np.zeros(len(columns[variables[0].name]), dtype=bool)
         for variable in variables:
-            values = columns[variable.name]
-            answered |= np.isin(values, [0, 1])
-            chosen[str(variable.option)] = values == 1
+            answered |= np.isin(columns[variable.name], [0, 1])
         answers = [
             (str(v.option), {k: t.rsplit(": ", 1)[-1] for k, t in v.labels.items()})
             for v in variables
         ]
-        codes = [code for code, _labels in answers]
+        hits, base = multiple_choice_items([columns[v.name] == 1 for v in variables], answered)
+    return _Question(name, kind, dict(labels), answers, hits, base)
 
-        def compute(**domains: Any) -> Any:
-            return multiple_choice(design, chosen, answered, **domains)
 
+def summarise_questions(
+    design: Design,
+    questions: list[_Question],
+    *,
+    domain_codes: np.ndarray | None = None,
+    n_groups: int = 0,
+    whole: dict[str, list[list[Any]]] | None = None,
+) -> list[QuestionSummary]:
+    """Every question's cells: the whole population (group ALL), then each group
+    0..n_groups-1 of ``domain_codes`` (-1: in no group). The shares of all the questions'
+    answers come from two calls of `shares` (the whole, unless given as ``whole`` by
+    `whole_shares`, and the groups)."""
+    if not questions:
+        return []
+    if whole is None:
+        whole = whole_shares(design, questions)
     groups = list(range(n_groups)) if domain_codes is not None else []
-    cells = _cells(compute(), lambda _domain: ALL)
+    by_group: dict[str, list[list[Any]]] = {}
     if groups:
-        cells.update(_cells(compute(domain_codes=domain_codes, n_domains=n_groups), int))
-    extra = _protect(cells, codes, groups, partition=kind == "select_one")
+        hits = np.concatenate([q.hits for q in questions])
+        base = np.concatenate([q.base for q in questions])
+        computed = shares(design, hits, base, domain_codes=domain_codes, n_domains=n_groups)
+        by_group = {name: values.tolist() for name, values in computed.items()}
+    out = []
+    start = 0
+    for question in questions:
+        items = range(start, start + len(question.answers))
+        start = items.stop
+        codes = question.codes
+        cells = _cells(whole, items, codes, lambda _domain: ALL)
+        if groups:
+            cells.update(_cells(by_group, items, codes, int))
+        extra = _protect(cells, codes, groups, partition=question.kind == "select_one")
+        out.append(
+            QuestionSummary(
+                question.name,
+                question.kind,
+                question.labels,
+                question.answers,
+                _question_cells(cells, codes, groups, extra),
+            )
+        )
+    return out
+
+
+def whole_shares(design: Design, questions: list[_Question]) -> dict[str, list[list[Any]]]:
+    """The whole population's `shares` of every question's answers, as lists."""
+    hits = np.concatenate([q.hits for q in questions])
+    base = np.concatenate([q.base for q in questions])
+    return {name: values.tolist() for name, values in shares(design, hits, base).items()}
+
+
+def _question_cells(
+    cells: dict[tuple[int, Any], dict[str, Any]],
+    codes: list[Any],
+    groups: list[int],
+    extra: set[tuple[int, Any]],
+) -> list[Cell]:
     out = []
     for group in [ALL, *groups]:
         n_base = int(cells.get((group, BASE), {"n": 0})["n"])
@@ -227,7 +299,7 @@ def summarise_question(
                     review=tuple(cell["flags"]) if shown else (),
                 )
             )
-    return answers, out
+    return out
 
 
 # ---------------------------------------------------------------------- breakdowns
@@ -268,6 +340,16 @@ def _current_result_set(wave: Wave) -> ResultSet | None:
     return ResultSet.objects.filter(wave=wave, is_current=True).first()
 
 
+def _cache_key(wave: Wave, result_set: ResultSet, codebook: Codebook, breakdown: str) -> str:
+    definitions = hashlib.sha256(
+        repr([(v.name, v.value_labels, v.labels) for v in codebook.variables]).encode()
+    ).hexdigest()[:16]
+    return (
+        f"question-summaries:{SUMMARY_FORMAT}:{wave.pk}:{result_set.pk}:"
+        f"{result_set.data_version}:{result_set.weights_version}:{breakdown}:{definitions}"
+    )
+
+
 def wave_summaries(wave: Wave, breakdown: str = "") -> WaveSummaries | None:
     """The wave's question summaries (whole population and the breakdown's groups), from
     the cache when its data state is unchanged; None while it has no current estimates."""
@@ -276,13 +358,7 @@ def wave_summaries(wave: Wave, breakdown: str = "") -> WaveSummaries | None:
         return None
     selection = MicrodataSelection(wave_ids=(wave.pk,))
     codebook = selection.codebook()
-    definitions = hashlib.sha256(
-        repr([(v.name, v.value_labels, v.labels) for v in codebook.variables]).encode()
-    ).hexdigest()[:16]
-    key = (
-        f"question-summaries:{SUMMARY_FORMAT}:{wave.pk}:{result_set.pk}:"
-        f"{result_set.data_version}:{result_set.weights_version}:{breakdown}:{definitions}"
-    )
+    key = _cache_key(wave, result_set, codebook, breakdown)
     found = cache.get(key)
     if isinstance(found, WaveSummaries):
         return found
@@ -291,9 +367,46 @@ def wave_summaries(wave: Wave, breakdown: str = "") -> WaveSummaries | None:
     return computed
 
 
+def warm_summaries(wave_id: int) -> list[str]:
+    """Compute and cache the summaries of the wave's current result set that are not
+    cached yet: the whole population and every breakdown, reading the answers once.
+    Run after each recomputation (`analytics.tasks.warm_question_summaries`), so a page
+    rarely waits; idempotent. Returns the breakdowns computed ("" for the whole)."""
+    wave = Wave.objects.filter(pk=wave_id).first()
+    result_set = _current_result_set(wave) if wave is not None else None
+    if wave is None or result_set is None:
+        return []
+    selection = MicrodataSelection(wave_ids=(wave.pk,))
+    codebook = selection.codebook()
+    keys = {b: _cache_key(wave, result_set, codebook, b) for b in ["", *BREAKDOWNS]}
+    cached = cache.get_many(list(keys.values()))
+    missing = [b for b, key in keys.items() if not isinstance(cached.get(key), WaveSummaries)]
+    if missing:
+        inputs = _inputs(wave, codebook, selection)
+        cache.set_many({keys[b]: _summaries(inputs, b) for b in missing}, CACHE_SECONDS)
+    return missing
+
+
+@dataclass
+class _Inputs:
+    """What every breakdown's summaries of a wave share: its snapshot, design, questions."""
+
+    wave: Wave
+    snapshot: snapshots.Snapshot
+    sets: list[DomainSet]
+    design: Design | None  # None: no interviews
+    questions: list[_Question]
+    empty: WaveSummaries  # the result's fields without groups or questions
+    whole: dict[str, list[list[Any]]] | None = None  # `whole_shares`, once computed
+
+
 def compute_summaries(
     wave: Wave, codebook: Codebook, selection: MicrodataSelection, breakdown: str = ""
 ) -> WaveSummaries:
+    return _summaries(_inputs(wave, codebook, selection), breakdown)
+
+
+def _inputs(wave: Wave, codebook: Codebook, selection: MicrodataSelection) -> _Inputs:
     snapshot = snapshots.load(wave.pk)
     if snapshot is None:
         computation = WaveComputation.objects.filter(wave_id=wave.pk).first()
@@ -308,11 +421,10 @@ def compute_summaries(
         else np.array([], dtype=object)
     )
     weights = choose_weights(snapshot, region_code_of_row, wave)
-    questions = closed_questions(codebook)
-    result = WaveSummaries(
+    empty = WaveSummaries(
         wave_id=wave.pk,
         wave_code=wave.code,
-        breakdown=breakdown,
+        breakdown="",
         groups=[],
         questions=[],
         n_interviews=snapshot.n,
@@ -321,24 +433,36 @@ def compute_summaries(
         notes=[weights.note] if weights.note else [],
     )
     if not snapshot.n:
-        return result
+        return _Inputs(wave, snapshot, sets, None, [], empty)
     design = Design(
         weights.weight, strata=cols["stratum"], psu=cols["psu"], calibration=weights.calibration
     )
+    questions = closed_questions(codebook)
     names = [v.name for _n, _k, _l, variables in questions for v in variables]
     columns = _answer_columns(selection, codebook, names, cols["id"])
+    items = [question_items(*question, columns) for question in questions]
+    return _Inputs(wave, snapshot, sets, design, items, empty)
+
+
+def _summaries(inputs: _Inputs, breakdown: str) -> WaveSummaries:
+    result = replace(inputs.empty, breakdown=breakdown, groups=[], questions=[])
+    if inputs.design is None:
+        return result
     domain_codes: np.ndarray | None = None
     if breakdown in BREAKDOWNS:
-        domain_codes, groups = breakdown_groups(breakdown, wave, snapshot, sets)
+        domain_codes, groups = breakdown_groups(
+            breakdown, inputs.wave, inputs.snapshot, inputs.sets
+        )
         result.groups.extend(groups)
-    for name, kind, labels, variables in questions:
-        answers, cells = summarise_question(
-            design,
-            kind,
-            variables,
-            columns,
+    if inputs.whole is None and inputs.questions:
+        inputs.whole = whole_shares(inputs.design, inputs.questions)
+    result.questions.extend(
+        summarise_questions(
+            inputs.design,
+            inputs.questions,
             domain_codes=domain_codes,
             n_groups=len(result.groups),
+            whole=inputs.whole,
         )
-        result.questions.append(QuestionSummary(name, kind, dict(labels), answers, cells))
+    )
     return result

@@ -225,3 +225,27 @@ def test_codebook_opens_on_the_current_wave_and_describes_age_and_urban(client, 
     html = response.content.decode()
     assert "Urban or rural settlement (1 urban, 2 rural)" in html
     assert "Derived from the settlement type" in html
+
+
+def test_a_recomputation_leaves_every_breakdowns_summaries_cached(wave, monkeypatch):
+    """The task flow (`run_recomputation`, in-process here) warms the page's cache for the
+    new result set; the page then computes nothing, and what it shows is what it would
+    compute."""
+    Submission.objects.filter(pk=Submission.objects.filter(wave=wave).first().pk).delete()
+    services.mark_wave_dirty(wave_id=wave.pk)
+    assert services.run_recomputation(wave_id=wave.pk) == "computed"
+    real = summaries.compute_summaries
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the page computed what the recomputation should have cached")
+
+    monkeypatch.setattr(summaries, "compute_summaries", refuse)
+    warmed = {b: summaries.wave_summaries(wave, b) for b in ["", *summaries.BREAKDOWNS]}
+    assert warmed[""].n_interviews == 239 and len(warmed["region"].groups) > 1
+    monkeypatch.setattr(summaries, "compute_summaries", real)
+    selection = summaries.MicrodataSelection(wave_ids=(wave.pk,))
+    for breakdown in ("", "sex", "region"):
+        fresh = summaries.compute_summaries(wave, selection.codebook(), selection, breakdown)
+        assert warmed[breakdown] == fresh, breakdown
+    # nothing left to do: a second warm-up computes nothing
+    assert summaries.warm_summaries(wave.pk) == []
