@@ -174,8 +174,8 @@ def _protect(
 
 @dataclass(frozen=True)
 class _Question:
-    """A closed question as items of `shares`: its answers (code, labels) in order, and
-    per answer who gave it (``hits``) among who is in the base (``base``), items x rows."""
+    """A closed question as items of `shares`: its answers (code, labels) in order, per
+    answer who gave it (``hits``, answers x rows), and who is in the base (``base``)."""
 
     name: str
     kind: str
@@ -235,9 +235,10 @@ def summarise_questions(
     groups = list(range(n_groups)) if domain_codes is not None else []
     by_group: dict[str, list[list[Any]]] = {}
     if groups:
-        hits = np.concatenate([q.hits for q in questions])
-        base = np.concatenate([q.base for q in questions])
-        computed = shares(design, hits, base, domain_codes=domain_codes, n_domains=n_groups)
+        hits, base, base_of = _stacked(questions)
+        computed = shares(
+            design, hits, base, base_of=base_of, domain_codes=domain_codes, n_domains=n_groups
+        )
         by_group = {name: values.tolist() for name, values in computed.items()}
     out = []
     start = 0
@@ -263,9 +264,17 @@ def summarise_questions(
 
 def whole_shares(design: Design, questions: list[_Question]) -> dict[str, list[list[Any]]]:
     """The whole population's `shares` of every question's answers, as lists."""
+    hits, base, base_of = _stacked(questions)
+    computed = shares(design, hits, base, base_of=base_of)
+    return {name: values.tolist() for name, values in computed.items()}
+
+
+def _stacked(questions: list[_Question]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The questions' answers as the items of `shares`: hits, bases, each item's base."""
     hits = np.concatenate([q.hits for q in questions])
-    base = np.concatenate([q.base for q in questions])
-    return {name: values.tolist() for name, values in shares(design, hits, base).items()}
+    base = np.array([q.base for q in questions], dtype=bool)
+    base_of = np.repeat(np.arange(len(questions)), [len(q.answers) for q in questions])
+    return hits, base, base_of
 
 
 def _question_cells(

@@ -89,7 +89,7 @@ def run() -> list[str]:
     shares_timed = sum(len(q.answers) for q in questions)
     started = time.perf_counter()
     for q in questions:
-        base = q.base[0] if len(q.answers) else np.zeros(design.n_rows, bool)
+        base = q.base
         if q.kind == "select_one":
             values = np.where(base, 0.0, np.nan)
             for code, hits in zip(q.codes, q.hits, strict=True):

@@ -218,24 +218,20 @@ class Design:
 
         Each row contributes to at most one estimate (``est_code`` in ``0..k-1``, ``-1``
         for none), which keeps this to a single ``bincount`` even for many domains.
-        ``z`` and ``est_code`` may also be ``(m, n)``: m variables, each row of each one
-        contributing to one of the ``k`` estimates, in the same passes.
         When the weights are calibrated, the totals of the calibration residuals are
         formed at cell level (no ``k x n`` matrix is ever built).
         """
         inside = est_code >= 0
         idx = np.where(inside, est_code, k) * self.n_psu + self.psu_code
-        totals = np.bincount(
-            idx.ravel(), np.where(inside, z, 0.0).ravel(), minlength=(k + 1) * self.n_psu
-        )
+        totals = np.bincount(idx, weights=np.where(inside, z, 0.0), minlength=(k + 1) * self.n_psu)
         totals = totals.reshape(k + 1, self.n_psu)[:k]
         if self.calibration is None:
             return totals
         if self.calibration.kind == "poststratify":
             (m,) = self._margins
             cell_z = np.bincount(
-                (np.where(inside, est_code, k) * m.n_cells + m.codes).ravel(),
-                weights=np.where(inside, z, 0.0).ravel(),
+                np.where(inside, est_code, k) * m.n_cells + m.codes,
+                weights=np.where(inside, z, 0.0),
                 minlength=(k + 1) * m.n_cells,
             ).reshape(k + 1, m.n_cells)[:k]
             cell_w = np.bincount(m.codes, weights=self.weight, minlength=m.n_cells)
@@ -248,8 +244,8 @@ class Design:
         for m in self._margins:
             base.append(
                 np.bincount(
-                    (np.where(inside, est_code, k) * m.n_cells + m.codes).ravel(),
-                    weights=u.ravel(),
+                    np.where(inside, est_code, k) * m.n_cells + m.codes,
+                    weights=u,
                     minlength=(k + 1) * m.n_cells,
                 ).reshape(k + 1, m.n_cells)[:k]
             )

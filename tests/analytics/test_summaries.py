@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analytics.stats import summaries as fast
 from analytics.stats.estimation import CalibrationInfo, Design
 from analytics.stats.summaries import (
     SHARE_FIELDS,
@@ -122,7 +123,7 @@ def _random_design(rng, n, calibration):
 
 
 @pytest.mark.parametrize("calibration", [None, "poststratify", "rake"])
-def test_the_fast_path_gives_the_per_share_results_on_random_designs(calibration):
+def test_the_fast_path_gives_the_per_share_results_on_random_designs(calibration, monkeypatch):
     rng = np.random.default_rng(7 if calibration is None else len(calibration))
     n = 700
     design = _random_design(rng, n, calibration)
@@ -140,18 +141,26 @@ def test_the_fast_path_gives_the_per_share_results_on_random_designs(calibration
             hits, base = (
                 single_choice_items(*data) if kind == "one" else multiple_choice_items(*data)
             )
-            got = shares(design, hits, base, domain_codes=domain_codes, n_domains=n_domains)
-            for field in SHARE_FIELDS:
-                np.testing.assert_allclose(
-                    got[field], expected[field], rtol=1e-12, atol=1e-12, err_msg=field
-                )
+            domains = {"domain_codes": domain_codes, "n_domains": n_domains}
+            one_base = np.zeros(len(hits), dtype=np.int64)
+            got = [
+                shares(design, hits, np.broadcast_to(base, hits.shape), **domains),
+                shares(design, hits, base[None, :], base_of=one_base, **domains),
+            ]
+            with monkeypatch.context() as patched:
+                patched.setattr(fast, "CHUNK_CELLS", 1)  # one item per pass
+                got.append(shares(design, hits, base[None, :], base_of=one_base, **domains))
+            for result in got:
+                for field in SHARE_FIELDS:
+                    np.testing.assert_allclose(
+                        result[field], expected[field], rtol=1e-12, atol=1e-12, err_msg=field
+                    )
 
 
 def test_the_fast_path_matches_r_in_chunks_of_a_few_items(sample, r_values, design, monkeypatch):
-    from analytics.stats import summaries
-
-    monkeypatch.setattr(summaries, "CHUNK_CELLS", 2 * len(sample))  # two items per pass
-    hits, base = single_choice_items(sample["q"].to_numpy(float), CODES)
+    monkeypatch.setattr(fast, "CHUNK_CELLS", 2 * design.n_psu)  # two items per pass, one by sex
+    hits, in_base = single_choice_items(sample["q"].to_numpy(float), CODES)
+    base = np.broadcast_to(in_base, hits.shape)
     sex = sample["sex"].to_numpy() - 1
     whole = shares(design, hits, base)
     by_sex = shares(design, hits, base, domain_codes=sex, n_domains=2)
