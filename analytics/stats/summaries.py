@@ -189,7 +189,9 @@ def shares(
     valid = base & (codes >= 0)
     # (base row, row) pairs in the base and in a domain; (item, row) pairs of hits there.
     base_row, base_at = np.nonzero(valid)
-    item, hit_at = np.nonzero(hits & valid[base_of])
+    item, hit_at = np.nonzero(hits)
+    keep = valid[base_of[item], hit_at]
+    item, hit_at = item[keep], hit_at[keep]
     n_base = len(base)
     base_key = base_row * k + codes[base_at]
     item_key = item * k + codes[hit_at]
