@@ -44,8 +44,9 @@ UPDATE_EXPORT_CACHE = "analytics.exports.tasks.update_export_cache"
 WARM_SUMMARIES = "analytics.tasks.warm_question_summaries"
 # Set while a warm-up of a wave's question summaries is queued and not started: the
 # recomputations that end meanwhile are covered by it (it reads the current result set).
+# A lost message holds the next warm-up back for at most WARM_QUEUED_SECONDS.
 WARM_QUEUED_KEY = "tanys:summaries-warm:{wave_id}"
-WARM_QUEUED_SECONDS = 600
+WARM_QUEUED_SECONDS = 120
 
 
 def recompute_delay() -> float:

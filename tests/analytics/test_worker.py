@@ -148,8 +148,9 @@ def test_the_worker_caches_the_question_summaries_of_each_new_result_set(
     if not isinstance(location, str) or not location.startswith("redis"):
         pytest.skip("the worker shares the cache through Redis (REDIS_URL)")
     with redis.Redis.from_url(location) as client:  # what an earlier run may have left
-        for key in client.scan_iter("*question-summaries:*"):
-            client.delete(key)
+        for pattern in ("*question-summaries:*", "*summaries-warm:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
     wave = WaveFactory(geography="KZ2022", fieldwork_start=dt.date(2026, 3, 1))
     add_interviews(wave, 400, seed=5)
     services.mark_wave_dirty(wave_id=wave.pk)
