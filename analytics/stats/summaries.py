@@ -11,9 +11,9 @@ Every share is a domain mean of a 0/1 variable on the full design (R ``svymean``
 region) keep every PSU, and the intervals are Korn-Graubard as for the indicators.
 
 :func:`shares` is the fast path for a whole questionnaire: every answer of every question
-(each an "item": a 0/1 answer with its base) and every domain in a few numpy passes over an
-items x rows matrix, with the same linearisation as :meth:`Design.mean` one share at a time
-(``single_choice`` and ``multiple_choice``, kept as the reference checked against R).
+(each an "item": a 0/1 answer with its base) and every domain at once, from bincounts over
+the hits and the base rows, with the same linearisation as :meth:`Design.mean` one share at
+a time (``single_choice`` and ``multiple_choice``, kept as the reference checked against R).
 
 Plain numpy/pandas over a :class:`~analytics.stats.estimation.Design`, no Django.
 """
