@@ -41,6 +41,12 @@ log = logging.getLogger(__name__)
 KEEP_RESULT_SETS = 3
 RECOMPUTE = "analytics.tasks.recompute_wave_estimates"
 UPDATE_EXPORT_CACHE = "analytics.exports.tasks.update_export_cache"
+WARM_SUMMARIES = "analytics.tasks.warm_question_summaries"
+# Set while a warm-up of a wave's question summaries is queued and not started: the
+# recomputations that end meanwhile are covered by it (it reads the current result set).
+# A lost message holds the next warm-up back for at most WARM_QUEUED_SECONDS.
+WARM_QUEUED_KEY = "tanys:summaries-warm:{wave_id}"
+WARM_QUEUED_SECONDS = 120
 
 
 def recompute_delay() -> float:
@@ -113,13 +119,31 @@ def schedule_export_cache_update(*, wave_id: int) -> bool:
     return dispatch.run_or_queue(UPDATE_EXPORT_CACHE, wave_id, countdown=delay)
 
 
+def schedule_summaries_warmup(*, wave_id: int) -> bool:
+    """Have the wave's question summaries computed for its new result set before a
+    researcher asks (`analytics.summaries.warm_summaries`); one warm-up queued at a time
+    per wave. Returns whether one was run or queued."""
+    from django.core.cache import cache
+
+    key = WARM_QUEUED_KEY.format(wave_id=wave_id)
+    if not cache.add(key, 1, timeout=WARM_QUEUED_SECONDS):
+        return False
+
+    def unqueued() -> None:
+        cache.delete(key)
+
+    return dispatch.run_or_queue(WARM_SUMMARIES, wave_id, on_broker_error=unqueued)
+
+
 def run_recomputation(*, wave_id: int, force: bool = False) -> str:
     """What the worker does for a wave (see `recompute_wave`), and what follows from it:
-    new interviews are parsed for exports ahead of time, not when a researcher waits;
+    new interviews are parsed for exports and the question summaries computed ahead of
+    time, not when a researcher waits;
     a wave held by another run is tried again once that run's claim could go stale."""
     outcome = recompute_wave(wave_id=wave_id, force=force)
     if outcome == "computed":
         schedule_export_cache_update(wave_id=wave_id)
+        schedule_summaries_warmup(wave_id=wave_id)
     elif outcome == "busy":
         # The other run re-checks for new interviews when it ends; if its worker died,
         # the claim goes stale and this retry takes over.

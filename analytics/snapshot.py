@@ -31,6 +31,7 @@ import pandas as pd
 from django.conf import settings
 from django.db import connection
 
+from analytics.breakdowns import ANSWER_COLUMNS as BREAKDOWN_COLUMNS
 from analytics.indicators import ITEM_COLUMNS, NOT_ASKED
 from analytics.private_files import private_folder
 from surveys.models import Submission
@@ -38,9 +39,9 @@ from surveys.selectors import estimates_condition_sql, wave_token
 
 SNAPSHOT_FORMAT = 3
 MOTIVE_CODES = [f"M{k}" for k in range(1, 8)]
-# Answer columns: what the indicators read, plus what calibration needs.
+# Answer columns: what the indicators read, plus what calibration and the breakdowns need.
 ANSWER_COLUMNS: list[str] = sorted(
-    {c for c in ITEM_COLUMNS if c != "M_MASK"} | {"SEX", "AGE", "BIRTH_YEAR"}
+    {c for c in ITEM_COLUMNS if c != "M_MASK"} | {"SEX", "AGE", "BIRTH_YEAR", *BREAKDOWN_COLUMNS}
 )
 COLUMNS: list[str] = [*ANSWER_COLUMNS, "M_MASK"]
 DESIGN_COLUMNS = ["id", "weight", "stratum", "psu", "region_id", "urban_rural"]

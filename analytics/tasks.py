@@ -8,8 +8,9 @@ from datetime import timedelta
 from celery import shared_task
 from celery.signals import worker_ready
 from django.conf import settings
+from django.core.cache import cache
 
-from analytics import services
+from analytics import services, summaries
 from analytics.dispatch import TRANSIENT_ERRORS
 from analytics.exports.jobs import resume_export_jobs
 
@@ -29,6 +30,21 @@ log = logging.getLogger(__name__)
 def recompute_wave_estimates(wave_id: int, force: bool = False) -> str:
     """Bring one wave's stored estimates up to date (coalesced, idempotent)."""
     return services.run_recomputation(wave_id=wave_id, force=force)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT_ERRORS,
+    retry_backoff=2,
+    max_retries=3,
+    soft_time_limit=settings.CELERY_TASK_SOFT_TIME_LIMIT,
+    time_limit=settings.CELERY_TASK_TIME_LIMIT,
+)
+def warm_question_summaries(wave_id: int) -> list[str]:
+    """Cache the question summaries of the wave's current result set, every breakdown
+    (idempotent: only those not cached yet)."""
+    cache.delete(services.WARM_QUEUED_KEY.format(wave_id=wave_id))  # later runs queue again
+    return summaries.warm_summaries(wave_id)
 
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=3)

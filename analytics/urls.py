@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from analytics import views
+from analytics import summary_views, views
 
 app_name = "analytics"
 
@@ -13,6 +13,12 @@ urlpatterns = [
     path("regional.<str:file_format>", views.regional_download, name="regional-download"),
     path("microdata/", views.microdata_export, name="microdata-export"),
     path("codebook/", views.codebook, name="codebook"),
+    path("summaries/", summary_views.question_summaries, name="summaries"),
+    path(
+        "summaries.<str:file_format>",
+        summary_views.question_summaries_download,
+        name="summaries-download",
+    ),
     path("exports/", views.export_jobs, name="export-jobs"),
     path("exports/<int:pk>/", views.export_job, name="export-job"),
     path("exports/<int:pk>/status/", views.export_job_status, name="export-job-status"),

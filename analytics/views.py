@@ -7,6 +7,7 @@ function) and `analytics.charts` draws them, once per distinct chart (cached).
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -395,12 +396,38 @@ class CodebookForm(forms.Form):
     )
 
 
+def _current_wave(waves: Any) -> Wave | None:
+    """Of the first survey among the waves: the latest wave with estimates (by fieldwork
+    start, then code), else its latest wave."""
+    first = waves.select_related("survey").first()
+    if first is None:
+        return None
+    own = list(waves.filter(survey_id=first.survey_id))
+    with_estimates = set(
+        waves.filter(survey_id=first.survey_id, result_sets__is_current=True).values_list(
+            "pk", flat=True
+        )
+    )
+
+    def key(wave: Wave) -> tuple[bool, Any, str]:
+        return (wave.pk in with_estimates, wave.fieldwork_start or dt.date.min, wave.code)
+
+    return max(own, key=key)
+
+
 @login_required(login_url=LOGIN_URL)
 @export_microdata
 def codebook(request: HttpRequest) -> HttpResponseBase:
     """The codebook of the chosen waves as a page: every variable of their microdata with
-    its question in Kazakh, Russian and English, its codes and labels."""
-    form = CodebookForm(request.GET or None)
+    its question in Kazakh, Russian and English, its codes and labels. Without a choice,
+    the current wave: the latest with estimates (else the latest) of the user's first
+    survey."""
+    data = request.GET.copy()
+    if "waves" not in data:
+        current = _current_wave(access.waves_for(request.user, access.Capability.EXPORT_MICRODATA))
+        if current is not None:
+            data.setlist("waves", [str(current.pk)])
+    form = CodebookForm(data)
     context: dict[str, Any] = {"form": form, "codebook": None}
     if form.is_valid():
         waves = form.cleaned_data["waves"]

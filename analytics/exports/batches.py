@@ -38,6 +38,7 @@ class Batch:
 
     length: int
     columns: dict[str, pa.Array]
+    ids: pa.Array | None = None  # the interviews' submission ids, in row order
 
 
 def _missing_codes(
@@ -142,4 +143,4 @@ def _codebook_columns(
             columns[variable.name] = pc.coalesce(raw_answers, pc.cast(missing, pa.string()))
         else:
             columns[variable.name] = pc.coalesce(raw_answers, pc.cast(missing, raw_answers.type))
-    return Batch(length=raw.length, columns=columns)
+    return Batch(length=raw.length, columns=columns, ids=raw.ids)

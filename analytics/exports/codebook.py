@@ -493,6 +493,9 @@ def build_codebook(
                 measure=_measure(question),
             )
         )
+    variables = [
+        _derived_text(v) if not merged.get(v.source, {}).get("label") else v for v in variables
+    ]
     for variable in variables:
         if not STATA_NAME.match(variable.name):
             raise ValueError(
@@ -500,6 +503,53 @@ def build_codebook(
                 "(letters, digits and _ only, at most 32 characters)"
             )
     return Codebook(variables=variables, withheld=withheld, versions=[v.version for v in versions])
+
+
+# Variables the questionnaire calculates without a text of its own: their text and how
+# they are derived, so the codebook and the files describe them like any question.
+DERIVED_TEXTS: dict[str, tuple[dict[str, str], dict[str, str]]] = {
+    "AGE": (
+        _texts("Age, completed years", "Возраст, полных лет", "Жасы, толық жыл"),
+        _texts(
+            "Derived: the year of the interview minus the year of birth (BIRTH_YEAR).",
+            "Вычисляется: год интервью минус год рождения (BIRTH_YEAR).",
+            "Есептеледі: сұхбат жылынан туған жыл (BIRTH_YEAR) алынады.",
+        ),
+    ),
+    "URBAN": (
+        _texts(
+            "Urban or rural settlement (1 urban, 2 rural)",
+            "Городской или сельский населённый пункт (1 город, 2 село)",
+            "Қалалық немесе ауылдық елді мекен (1 қала, 2 ауыл)",
+        ),
+        _texts(
+            "Derived from the settlement type (SETTLEMENT): a village is rural, any other "
+            "settlement urban.",
+            "Вычисляется по типу населённого пункта (SETTLEMENT): село считается сельским, "
+            "остальные городскими.",
+            "Елді мекен түрінен (SETTLEMENT) есептеледі: ауыл ауылдық, қалғандары қалалық "
+            "болып саналады.",
+        ),
+    ),
+}
+
+
+def _derived_text(variable: Variable) -> Variable:
+    texts = DERIVED_TEXTS.get(variable.name)
+    if texts is None:
+        return variable
+    labels, note = texts
+    return Variable(
+        variable.name,
+        variable.source,
+        variable.kind,
+        variable.storage,
+        dict(labels),
+        variable.value_labels,
+        option=variable.option,
+        versions=variable.versions,
+        note={**note, **variable.note},
+    )
 
 
 def write_codebook_xlsx(codebook: Codebook, path: Path | str) -> None:

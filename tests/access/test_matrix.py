@@ -107,6 +107,12 @@ URL_RULES: dict[str, Rule] = {
         MICRODATA_OF_A, method="post", data=lambda w: {"waves": [w.wave_a.pk], **MICRODATA_BODY}
     ),
     "analytics/codebook/": Rule(MICRODATA_OF_A, query=lambda w: {"waves": w.wave_a.pk}),
+    # Question summaries: the estimates' readers of the wave's survey, page and files alike.
+    "analytics/summaries/": Rule(ESTIMATES_OF_A, query=lambda w: {"wave": w.wave_a.pk}),
+    "analytics/summaries.<str:file_format>": Rule(
+        ESTIMATES_OF_A,
+        query=lambda w: {"wave": w.wave_a.pk},
+    ),
     "analytics/exports/": Rule(SIGNED_IN_ESTIMATES),
     "analytics/exports/<int:pk>/": Rule(OWN_JOB),
     "analytics/exports/<int:pk>/status/": Rule(OWN_JOB),

@@ -137,3 +137,36 @@ def test_a_burst_of_marks_puts_one_task_on_the_broker(transactional_db):
         assert WaveComputation.objects.get(wave=wave).generation == 1000
     finally:
         client.delete(queue)
+
+
+def test_the_worker_caches_the_question_summaries_of_each_new_result_set(
+    celery_worker_process, settings, monkeypatch
+):
+    from analytics import summaries
+
+    location = settings.CACHES["default"].get("LOCATION")
+    if not isinstance(location, str) or not location.startswith("redis"):
+        pytest.skip("the worker shares the cache through Redis (REDIS_URL)")
+    with redis.Redis.from_url(location) as client:  # what an earlier run may have left
+        for pattern in ("*question-summaries:*", "*summaries-warm:*"):
+            for key in client.scan_iter(pattern):
+                client.delete(key)
+    wave = WaveFactory(geography="KZ2022", fieldwork_start=dt.date(2026, 3, 1))
+    add_interviews(wave, 400, seed=5)
+    services.mark_wave_dirty(wave_id=wave.pk)
+    wait_for(lambda: current_set(wave, 400), what="the result set")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed in the test process")
+
+    monkeypatch.setattr(summaries, "compute_summaries", refuse)
+
+    def warmed():
+        try:
+            return summaries.wave_summaries(wave, "sex")
+        except AssertionError:
+            return None
+
+    found = wait_for(warmed, what="the worker's summaries")
+    assert found.n_interviews == 400 and [g for g, _labels in found.groups] == [0, 1]
+    assert found.questions and any(not c.suppressed for c in found.questions[0].cells[1:])
