@@ -539,17 +539,7 @@ def _derived_text(variable: Variable) -> Variable:
     if texts is None:
         return variable
     labels, note = texts
-    return Variable(
-        variable.name,
-        variable.source,
-        variable.kind,
-        variable.storage,
-        dict(labels),
-        variable.value_labels,
-        option=variable.option,
-        versions=variable.versions,
-        note={**note, **variable.note},
-    )
+    return replace(variable, labels=dict(labels), note={**note, **variable.note})
 
 
 def write_codebook_xlsx(codebook: Codebook, path: Path | str) -> None:
