@@ -24,7 +24,8 @@ def record_download(
     rows: int | None,
     job: Any = None,
 ) -> AuditEvent:
-    """``kind`` is "regional", "microdata" or "codebook"; ``job`` the export job, if any."""
+    """``kind`` is "regional", "breakdowns", "microdata" or "codebook"; ``job`` the export
+    job, if any. The aggregated tables (regional, breakdowns) are recorded as such."""
     from surveys.models import Wave
 
     waves = list(
@@ -34,7 +35,9 @@ def record_download(
     )
     surveys = sorted({survey_id for _pk, survey_id, _s, _c in waves})
     action = (
-        AuditAction.REGIONAL_DOWNLOADED if kind == "regional" else AuditAction.MICRODATA_DOWNLOADED
+        AuditAction.REGIONAL_DOWNLOADED
+        if kind in ("regional", "breakdowns")
+        else AuditAction.MICRODATA_DOWNLOADED
     )
     detail: dict[str, Any] = {
         "kind": kind,

@@ -5,7 +5,9 @@ the current (KZ2022) geography, every 2013 unit as a domain (its current success
 interviews pooled, never averaged). Each region is compared with the rest of the country
 (joint linearisation) and each cell with the same cell of the previous wave of the survey
 (independent samples); p-values are Holm-adjusted across the regions of a geography.
-Then the NCHS publication rules blank what may not be published.
+Then the NCHS publication rules blank what may not be published. The breakdowns besides
+regions (sex, age band, ...) are estimated in the same pass, by the engines of
+``analytics.breakdown_cells``, and protected from disclosure together with the regions.
 
 Decisions where the brief is silent (documented for readers of the numbers):
 

@@ -61,3 +61,22 @@ def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
         filename=export_filename(job),
         content_type=CONTENT_TYPES.get(job.file_format, "application/octet-stream"),
     )
+
+
+def breakdown_download_response(estimates: Any, file_format: str, user: Any) -> HttpResponse:
+    """The breakdown table of a filtered query of breakdown cells, as a file (audited)."""
+    from analytics.exports.breakdowns import breakdown_rows, breakdowns_filename, write_breakdowns
+
+    rows = breakdown_rows(estimates)
+    buffer = io.BytesIO()
+    write_breakdowns(rows, file_format, buffer)
+    record_download(
+        user=user,
+        kind="breakdowns",
+        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
+        file_format=file_format,
+        rows=len(rows),
+    )
+    response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
+    response["Content-Disposition"] = f'attachment; filename="{breakdowns_filename(file_format)}"'
+    return response
