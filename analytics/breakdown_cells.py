@@ -22,8 +22,9 @@ Decisions where the brief is silent:
   (national groups one family, region x group cells another).
 
 Two engines, as for the regions: from the rows (weights calibrated to margins) or from
-per-cell sums (base weights). The cells here are stratum x PSU x region x group; their
-index is kept between runs in a worker process, the sums are made afresh each run.
+per-cell sums (base weights). The cells here are stratum x PSU x region x group, derived
+from the regional engine's cells; their sums are made afresh each run (kept between runs
+they would need memory per cell, group and indicator).
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np
 
 from analytics.breakdowns import BREAKDOWNS, Breakdown
 from analytics.indicators import Indicator
-from analytics.stats.cells import CellDesign, CellIndex, Pairs, cell_sums
+from analytics.stats.cells import CellDesign, CellIndex, Pairs
 from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
 
 Stats = dict[str, np.ndarray]
@@ -134,57 +135,38 @@ def _count(flags: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
 
 
 @dataclass
-class _Index:
-    lineage: int
-    n_rows: int
-    last_id: int
-    id_sum: int
-    cells: CellIndex
-
-
-# (wave pk, breakdown key) -> the cell index of the rows seen so far
-_INDEXES: dict[tuple[int, str], _Index] = {}
+class _Layout:
+    row_cell: np.ndarray  # per row: its cell
+    n_cells: int
+    design: CellDesign
+    group: np.ndarray  # per cell: group index, -1 in no group
+    crossed: np.ndarray  # per cell: region index x groups + group, -1 outside
+    pairs: tuple[Pairs, Pairs]  # of the national groups, of the region x group cells
 
 
 class BreakdownCellEngine:
-    """From per-cell sums (base weights): cells are stratum x PSU x region x group."""
+    """From per-cell sums (base weights). A breakdown's cells are the regional engine's
+    cells (stratum x PSU x region, ``computation.CellEngine``) split by group, so PSUs and
+    strata are the regional engine's own and no index of the rows is built again: the
+    split is arithmetic on the regional cell ids, compacted to the non-empty cells."""
 
-    def __init__(self, wave_pk: int, snapshot, plans: list[Plan]) -> None:  # type: ignore[no-untyped-def]
-        self.columns = snapshot.columns
-        self.weight = self.columns["weight"]
+    def __init__(self, index: CellIndex, columns: dict[str, np.ndarray], plans: list[Plan]):
+        self.columns = columns
+        self.weight = columns["weight"]
         self.plans = plans
-        self.layouts = [self._layout(wave_pk, snapshot, plan) for plan in plans]
+        self.layouts = [self._layout(index, plan) for plan in plans]
 
     @staticmethod
-    def _index(wave_pk: int, snapshot, plan: Plan) -> CellIndex:  # type: ignore[no-untyped-def]
-        cols = snapshot.columns
-        ids = cols["id"]
-        key = (wave_pk, plan.breakdown.key)
-        state = _INDEXES.get(key)
-        reusable = (
-            state is not None
-            and state.lineage == snapshot.lineage
-            and 0 < state.n_rows <= snapshot.n
-            and int(ids[state.n_rows - 1]) == state.last_id
-            and int(ids[: state.n_rows].sum()) == state.id_sum
-        )
-        if not reusable:
-            state = _Index(snapshot.lineage, 0, 0, 0, CellIndex())
-        assert state is not None
-        start = state.n_rows
-        if start < snapshot.n:
-            # the "region" slot of a cell carries region pk and group together
-            packed = cols["region_id"][start:].astype(np.int64) * 32 + (plan.groups[start:] + 1)
-            state.cells.add_rows(cols["stratum"][start:], cols["psu"][start:], packed)
-            state.n_rows, state.last_id, state.id_sum = snapshot.n, int(ids[-1]), int(ids.sum())
-        _INDEXES[key] = state
-        return state.cells
-
-    def _layout(self, wave_pk: int, snapshot, plan: Plan) -> tuple:  # type: ignore[no-untyped-def]
-        index = self._index(wave_pk, snapshot, plan)
-        design = CellDesign(index.cell_psu, index.psu_stratum)
-        group = index.cell_region % 32 - 1
-        region_pk = index.cell_region // 32
+    def _layout(index: CellIndex, plan: Plan) -> _Layout:
+        width = plan.k + 1
+        dense = index.row_cell * width + (plan.groups + 1)
+        present = np.bincount(dense, minlength=index.n_cells * width) > 0
+        parent = np.flatnonzero(present)
+        row_cell = (np.cumsum(present) - 1)[dense]
+        regional_cell = parent // width
+        group = parent % width - 1
+        design = CellDesign(index.cell_psu[regional_cell], index.psu_stratum)
+        region_pk = index.cell_region[regional_cell]
         lookup = np.full(int(region_pk.max(initial=0)) + 1, -1, np.int64)
         for i, region in enumerate(plan.regions):
             if region.pk < len(lookup):
@@ -192,17 +174,22 @@ class BreakdownCellEngine:
         region_code = lookup[region_pk]
         crossed = np.where((group >= 0) & (region_code >= 0), region_code * plan.k + group, -1)
         kr = plan.k * len(plan.regions)
-        pairs: tuple[Pairs, Pairs] = (design.pairs(group, plan.k), design.pairs(crossed, kr))
-        return index, design, group, crossed, pairs
+        pairs = (design.pairs(group, plan.k), design.pairs(crossed, kr))
+        return _Layout(row_cell, len(parent), design, group, crossed, pairs)
 
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
         num, den = indicator.values(self.columns)
         d = den if indicator.kind == "ratio" else None
+        prepared = _prepare(self.weight, num, d)  # shared by every breakdown
         out = []
-        for plan, (index, design, group, crossed, pairs) in zip(
-            self.plans, self.layouts, strict=True
-        ):
-            sums = cell_sums(index.row_cell, index.n_cells, self.weight, num, d)
+        for plan, layout in zip(self.plans, self.layouts, strict=True):
+            design, group, crossed, pairs = (
+                layout.design,
+                layout.group,
+                layout.crossed,
+                layout.pairs,
+            )
+            sums = _sums(layout.row_cell, layout.n_cells, prepared)
             k, kr = plan.k, plan.k * len(plan.regions)
             own, own_crossed = (
                 _valid_df(design, pairs[0], sums, k),
@@ -215,6 +202,42 @@ class BreakdownCellEngine:
         return out
 
 
+def _prepare(
+    weight: np.ndarray, num: np.ndarray, den: np.ndarray | None
+) -> tuple[dict[str, np.ndarray], bool, bool]:
+    """The per-row terms of ``cells.cell_sums``, made once per indicator for every
+    breakdown's cells (the same arithmetic, so the sums are identical)."""
+    valid = ~np.isnan(num) if den is None else ~(np.isnan(num) | np.isnan(den))
+    x = np.where(valid, num, 0.0)
+    wv = np.where(valid, weight, 0.0)
+    binary = bool(np.isin(x[valid], (0.0, 1.0)).all())
+    terms = {
+        "x": wv * x,
+        "n": (valid & (weight != 0)).astype(float),
+        "n_num": (valid & (x > 0)).astype(float),
+        "w": wv,
+    }
+    if not binary:
+        terms["xx"] = wv * x * x
+    if den is not None:
+        d = np.where(valid, den, 0.0)
+        terms |= {"d": wv * d, "xd": wv * x * d, "dd": wv * d * d}
+    return terms, binary, den is None
+
+
+def _sums(
+    row_cell: np.ndarray, n_cells: int, prepared: tuple[dict[str, np.ndarray], bool, bool]
+) -> dict[str, np.ndarray]:
+    terms, binary, is_mean = prepared
+    out = {k: np.bincount(row_cell, weights=v, minlength=n_cells) for k, v in terms.items()}
+    if binary:
+        out["xx"] = out["x"]
+    if is_mean:
+        out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
+    out["binary"] = np.array(binary and is_mean)
+    return out
+
+
 def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
     """The pairs with each domain's df counted over PSUs holding a valid answer to the
     indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
@@ -223,8 +246,10 @@ def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: 
     domain, psu = pairs.domain[valid], pairs.psu[valid]
     n_strata = max(design.n_strata, 1)
     has_psu = np.bincount(domain, minlength=k)[:k]
-    strata = np.unique(domain * n_strata + design.psu_stratum[psu])
-    has_strata = np.bincount(strata // n_strata, minlength=k)[:k]
+    per_stratum = np.bincount(
+        domain * n_strata + design.psu_stratum[psu], minlength=k * n_strata
+    ).reshape(k, n_strata)
+    has_strata = (per_stratum > 0).sum(axis=1)
     return replace(pairs, df=(has_psu - has_strata).astype(float))
 
 

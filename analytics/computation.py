@@ -487,7 +487,7 @@ def compute_wave(
     )
     if snapshot.n and weights.calibration is None and indicators is INDICATORS:
         engine = CellEngine.for_snapshot(wave, snapshot, sets)
-        breakdowns = BreakdownCellEngine(wave.pk, snapshot, plans)
+        breakdowns = BreakdownCellEngine(engine.state.index, cols, plans)
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
         breakdowns = BreakdownRowEngine(engine.design, cols, plans)
