@@ -24,8 +24,8 @@ def record_download(
     rows: int | None,
     job: Any = None,
 ) -> AuditEvent:
-    """``kind`` is "regional" or "summaries" (aggregates), "microdata" or "codebook"; ``job``
-    the export job, if any."""
+    """``kind`` is "regional", "breakdowns" or "summaries" (aggregates), "microdata" or
+    "codebook"; ``job`` the export job, if any. Aggregates are recorded as such."""
     from surveys.models import Wave
 
     waves = list(
@@ -36,7 +36,7 @@ def record_download(
     surveys = sorted({survey_id for _pk, survey_id, _s, _c in waves})
     action = (
         AuditAction.REGIONAL_DOWNLOADED
-        if kind in {"regional", "summaries"}
+        if kind in {"regional", "breakdowns", "summaries"}
         else AuditAction.MICRODATA_DOWNLOADED
     )
     detail: dict[str, Any] = {

@@ -14,6 +14,7 @@ import django_filters
 from django import forms
 from django.http import HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -30,12 +31,18 @@ from rest_framework.response import Response
 
 from access import permissions as access
 from analytics import exports
-from analytics.downloads import export_file_response, regional_download_response
-from analytics.models import ExportJob, IndicatorEstimate
+from analytics.breakdowns import BREAKDOWNS
+from analytics.downloads import (
+    breakdown_download_response,
+    export_file_response,
+    regional_download_response,
+)
+from analytics.models import BreakdownEstimate, ExportJob, IndicatorEstimate
 from analytics.selectors import comparison_estimates
 from analytics.serializers import (
     ID_MAX,
     ID_MIN,
+    BreakdownEstimateOutputSerializer,
     ComparisonQueryInputSerializer,
     ComparisonRowOutputSerializer,
     EstimateOutputSerializer,
@@ -99,6 +106,63 @@ class EstimateViewSet(viewsets.ReadOnlyModelViewSet):
 FILE_SCHEMA = {
     fmt: OpenApiTypes.ANY if fmt == "json" else OpenApiTypes.BINARY for fmt in exports.CONTENT_TYPES
 }
+
+
+class BreakdownEstimateFilter(EstimateFilter):
+    breakdown = django_filters.ChoiceFilter(choices=[(b.key, b.key) for b in BREAKDOWNS])
+    group = django_filters.CharFilter(field_name="group")
+
+    class Meta:
+        model = BreakdownEstimate
+        fields = [*EstimateFilter.Meta.fields, "breakdown", "group"]
+
+
+@extend_schema_view(list=extend_schema(parameters=[OpenApiParameter("wave", ID_SCHEMA)]))
+class BreakdownEstimateViewSet(viewsets.ReadOnlyModelViewSet):
+    """Current estimates by breakdown (sex, age band, urban/rural, education, employment,
+    settlement type): each group nationally (``region=KZ``) and within regions."""
+
+    serializer_class = BreakdownEstimateOutputSerializer
+    permission_classes = [CanViewEstimates]
+    filterset_class = BreakdownEstimateFilter
+
+    def get_queryset(self):  # type: ignore[no-untyped-def]
+        return access.filter_by_survey(
+            BreakdownEstimate.objects.current()
+            .select_related("wave__survey", "region", "previous_wave")
+            .order_by(
+                "wave__survey__code",
+                "wave__code",
+                "breakdown",
+                "indicator",
+                "region__code",
+                "group",
+            ),
+            self.request.user,
+            access.Capability.VIEW_ESTIMATES,
+            "wave__survey",
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "file_format", OpenApiTypes.STR, enum=list(exports.REGIONAL_FORMATS), required=True
+            ),
+        ],
+        responses={
+            (200, exports.CONTENT_TYPES[fmt].split(";")[0]): FILE_SCHEMA[fmt]
+            for fmt in exports.REGIONAL_FORMATS
+        },
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def download(self, request: Request, **kwargs: str) -> HttpResponse:
+        """The filtered breakdown cells as a table: csv, xlsx, json or parquet."""
+        file_format = request.query_params.get("file_format", "")
+        if file_format not in exports.REGIONAL_FORMATS:
+            raise ValidationError({"file_format": [_("Choose csv, xlsx, json or parquet.")]})
+        estimates = self.filter_queryset(self.get_queryset())
+        return breakdown_download_response(estimates, file_format, request.user)
+
 
 COMPARISON_PARAMETERS = [
     OpenApiParameter(

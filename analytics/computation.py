@@ -5,7 +5,9 @@ the current (KZ2022) geography, every 2013 unit as a domain (its current success
 interviews pooled, never averaged). Each region is compared with the rest of the country
 (joint linearisation) and each cell with the same cell of the previous wave of the survey
 (independent samples); p-values are Holm-adjusted across the regions of a geography.
-Then the NCHS publication rules blank what may not be published.
+Then the NCHS publication rules blank what may not be published. The breakdowns besides
+regions (sex, age band, ...) are estimated in the same pass, by the engines of
+``analytics.breakdown_cells``, and protected from disclosure together with the regions.
 
 Decisions where the brief is silent (documented for readers of the numbers):
 
@@ -36,8 +38,10 @@ import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
 
+from analytics import breakdown_cells
+from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine
 from analytics.indicators import INDICATORS, Indicator, definitions_hash
-from analytics.models import IndicatorEstimate, PopulationMargins
+from analytics.models import BreakdownEstimate, IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
 from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
 from analytics.stats.disclosure import complementary_suppression
@@ -101,6 +105,7 @@ class ComputedWave:
     weights_version: str
     definitions_hash: str
     notes: list[str] = field(default_factory=list)
+    breakdown_rows: list[dict] = field(default_factory=list)  # analytics.breakdown_cells
 
 
 # ---------------------------------------------------------------------- weights
@@ -181,6 +186,10 @@ def calibrate(
     }
     weights = rake(frame, weight="w", margins=margins, max_iter=200, tol=1e-7)
     return weights.to_numpy(), raking_info(frame, list(margins))
+
+
+def _reference_year(wave: Wave) -> int:
+    return wave.fieldwork_start.year if wave.fieldwork_start else dt.date.today().year
 
 
 def choose_weights(snapshot: Snapshot, region_codes: np.ndarray, wave: Wave) -> Weights:
@@ -471,10 +480,17 @@ def compute_wave(
     rows: list[dict] = []
     notes = [weights.note] if weights.note else []
     engine: RowEngine | CellEngine | None = None
+    breakdowns: BreakdownRowEngine | BreakdownCellEngine | None = None
+    breakdown_rows: list[dict] = []
+    plans = breakdown_cells.plans(
+        cols, sets[0].regions, sets[0].geography, sets[0].codes, year=_reference_year(wave)
+    )
     if snapshot.n and weights.calibration is None and indicators is INDICATORS:
         engine = CellEngine.for_snapshot(wave, snapshot, sets)
+        breakdowns = BreakdownCellEngine(engine.state.index, cols, plans)
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
+        breakdowns = BreakdownRowEngine(engine.design, cols, plans)
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
         if engine is None:
@@ -517,7 +533,33 @@ def compute_wave(
             )
             for domains, (stats, versus) in zip(sets, by_set, strict=True)
         ]
-        protect_counts(national_row, [(domains, regional) for domains, _, regional in per_set])
+        by_breakdown = []
+        extra_cells: dict[tuple, dict] = {}
+        extra_relations: list[tuple[tuple, list[tuple]]] = []
+        assert breakdowns is not None
+        for plan, (b_national, b_versus, b_crossed) in zip(
+            plans, breakdowns.indicator(indicator), strict=True
+        ):
+            group_rows, crossed_rows = breakdown_cells.breakdown_rows(
+                indicator, plan, b_national, b_versus, b_crossed, _cell
+            )
+            cells, relations = breakdown_cells.disclosure_sums(
+                ("national",), group_rows, crossed_rows, plan
+            )
+            extra_cells.update(cells)
+            extra_relations.extend(relations)
+            by_breakdown.append((group_rows, crossed_rows, b_versus))
+        protect_counts(
+            national_row,
+            [(domains, regional) for domains, _, regional in per_set],
+            extra=(extra_cells, extra_relations),
+        )
+        for group_rows, crossed_rows, b_versus in by_breakdown:
+            breakdown_cells.add_versus_rest(group_rows, b_versus)
+            for row in [*group_rows, *crossed_rows]:
+                row["national_estimate"] = national_row["estimate"]
+            # region x group cells are kept where the publication rules allow them
+            breakdown_rows.extend([*group_rows, *(r for r in crossed_rows if not r["suppressed"])])
         for domains, versus, regional in per_set:
             for g, row in enumerate(regional):
                 row["national_estimate"] = national_row["estimate"]
@@ -538,6 +580,7 @@ def compute_wave(
             rows.extend(regional)
     report("comparisons", 0.92)
     add_changes(wave, rows)
+    add_breakdown_changes(wave, breakdown_rows)
     return ComputedWave(
         wave=wave,
         rows=rows,
@@ -546,16 +589,24 @@ def compute_wave(
         weights_version=weights.version,
         definitions_hash=definitions_hash(indicators),
         notes=notes,
+        breakdown_rows=breakdown_rows,
     )
 
 
-def protect_counts(national: dict, partitions: list[tuple[DomainSet, list[dict]]]) -> None:
+def protect_counts(
+    national: dict,
+    partitions: list[tuple[DomainSet, list[dict]]],
+    *,
+    extra: tuple[dict[tuple, dict], list[tuple[tuple, list[tuple]]]] | None = None,
+) -> None:
     """Complementary suppression of one indicator's cells, then no count of a hidden cell.
 
     The national cell is the sum of each geography's regions, and a 2013 unit the sum of
     its current successors, so a cell hidden by the small-count rule could come back by
     subtraction; `analytics.stats.disclosure` chooses the cells to hide with it. Every
-    suppressed cell then publishes its n but not its numerator count.
+    suppressed cell then publishes its n but not its numerator count. ``extra`` adds the
+    breakdown cells and the sums they form (``analytics.breakdown_cells.disclosure_sums``),
+    protected together with the regional table.
     """
     cells: dict[tuple, dict] = {("national",): national}
     relations: list[tuple[tuple, list[tuple]]] = []
@@ -574,6 +625,9 @@ def protect_counts(national: dict, partitions: list[tuple[DomainSet, list[dict]]
             parts = successors.get(row["region"].pk, [])
             if parts:
                 relations.append(((unit_set.geography, row["region"].pk), parts))
+    if extra is not None:
+        cells.update(extra[0])
+        relations.extend(extra[1])
     counts = {key: int(row["n_numerator"]) for key, row in cells.items()}
     primary = {
         key for key, row in cells.items() if "disclosure<10" in row["suppression_reason"].split(",")
@@ -645,3 +699,15 @@ def add_changes(wave: Wave, rows: list[dict]) -> None:
         adjusted = holm_adjust([r["change_p"] for r in family])
         for row, p_adj in zip(family, adjusted, strict=True):
             row["change_p_adjusted"] = float(p_adj)
+
+
+def add_breakdown_changes(wave: Wave, rows: list[dict]) -> None:
+    """Breakdown cells against the same cells of the previous wave (see breakdown_cells)."""
+    before = previous_wave(wave)
+    if before is None or not rows:
+        return
+    stored = {
+        (e.breakdown, e.group, e.region_id, e.indicator): e
+        for e in BreakdownEstimate.objects.current().filter(wave=before)
+    }
+    breakdown_cells.add_breakdown_changes(rows, stored, before)

@@ -63,3 +63,22 @@ def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
     )
     response["Content-Disposition"] = attachment_disposition(download_filename(job))
     return response
+
+
+def breakdown_download_response(estimates: Any, file_format: str, user: Any) -> HttpResponse:
+    """The breakdown table of a filtered query of breakdown cells, as a file (audited)."""
+    from analytics.exports.breakdowns import breakdown_rows, breakdowns_filename, write_breakdowns
+
+    rows = breakdown_rows(estimates)
+    buffer = io.BytesIO()
+    write_breakdowns(rows, file_format, buffer)
+    record_download(
+        user=user,
+        kind="breakdowns",
+        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
+        file_format=file_format,
+        rows=len(rows),
+    )
+    response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
+    response["Content-Disposition"] = attachment_disposition(breakdowns_filename(file_format))
+    return response

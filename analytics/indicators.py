@@ -496,7 +496,7 @@ assert len(BY_CODE) == len(INDICATORS), "indicator codes must be unique"
 ITEM_COLUMNS: list[str] = sorted({c for i in INDICATORS for c in i.items})
 
 # Bump when the computation itself changes in a way that alters stored numbers.
-COMPUTATION_VERSION = 1
+COMPUTATION_VERSION = 2  # 2: breakdown cells (analytics.breakdown_cells)
 
 
 def definitions_hash(indicators: list[Indicator] | None = None) -> str:

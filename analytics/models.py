@@ -117,15 +117,11 @@ class IndicatorEstimateQuerySet(models.QuerySet["IndicatorEstimate"]):
         return self.filter(result_set__is_current=True)
 
 
-class IndicatorEstimate(models.Model):
-    """One published cell: an indicator for a wave, geography and region (or the nation)."""
+class EstimateCell(models.Model):
+    """What every stored cell holds: the estimate, its precision, the publication rules'
+    verdict, the comparisons and the versions of the data and weights used."""
 
-    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="estimates")
-    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="estimates")
     geography = models.CharField(max_length=8, choices=Geography.choices)
-    region = models.ForeignKey(
-        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="estimates"
-    )
     indicator = models.CharField(max_length=32)
     estimate = models.FloatField(null=True, blank=True)
     se = models.FloatField(null=True, blank=True)
@@ -157,6 +153,19 @@ class IndicatorEstimate(models.Model):
     weights_version = models.CharField(max_length=64, blank=True)
     data_version = models.CharField(max_length=64, blank=True)
     computed_at = models.DateTimeField()
+
+    class Meta:
+        abstract = True
+
+
+class IndicatorEstimate(EstimateCell):
+    """One published cell: an indicator for a wave, geography and region (or the nation)."""
+
+    result_set = models.ForeignKey(ResultSet, on_delete=models.CASCADE, related_name="estimates")
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="estimates")
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="estimates"
+    )
 
     objects = IndicatorEstimateQuerySet.as_manager()
 
@@ -190,6 +199,66 @@ class IndicatorEstimate(models.Model):
     def __str__(self) -> str:
         where = self.region.code if self.region is not None else "national"
         return f"{self.indicator} {self.wave} {where}"
+
+
+class BreakdownEstimateQuerySet(models.QuerySet["BreakdownEstimate"]):
+    def current(self) -> BreakdownEstimateQuerySet:
+        return self.filter(result_set__is_current=True)
+
+
+class BreakdownEstimate(EstimateCell):
+    """One cell of a breakdown (``analytics.breakdowns``): an indicator for a group (men,
+    60+, rural...), nationally (``region`` null) or within a region of the wave's geography.
+
+    ``diff_vs_rest`` compares a national group with everyone outside it; ``change`` compares
+    the cell with the same cell of the previous wave."""
+
+    result_set = models.ForeignKey(
+        ResultSet, on_delete=models.CASCADE, related_name="breakdown_estimates"
+    )
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="breakdown_estimates")
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    breakdown = models.CharField(max_length=24)
+    group = models.CharField(max_length=24)
+
+    objects = BreakdownEstimateQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["wave", "breakdown", "indicator", "region", "group"]
+        indexes = [
+            models.Index(
+                fields=["wave", "breakdown", "indicator"], name="breakdown_estimate_lookup"
+            )
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["result_set", "breakdown", "group", "geography", "region", "indicator"],
+                condition=Q(region__isnull=False),
+                name="breakdown_region_cell_unique",
+            ),
+            models.UniqueConstraint(
+                fields=["result_set", "breakdown", "group", "indicator"],
+                condition=Q(region__isnull=True),
+                name="breakdown_national_cell_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(suppressed=False) | Q(estimate__isnull=True),
+                name="breakdown_suppressed_has_no_estimate",
+            ),
+            models.CheckConstraint(
+                condition=Q(suppressed=False) | ~Q(suppression_reason=""),
+                name="breakdown_suppressed_has_reason",
+            ),
+            models.CheckConstraint(
+                condition=Q(se__isnull=True) | Q(se__gte=0), name="breakdown_se_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = self.region.code if self.region is not None else "national"
+        return f"{self.indicator} {self.breakdown}={self.group} {self.wave} {where}"
 
 
 class ExportJob(models.Model):

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404
 
 from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
 from analytics.dashboard import EstimateRecord, RegionRecord
+from analytics.dashboard_breakdowns import BreakdownRecord
 from analytics.models import ExportJob, IndicatorEstimate, ResultSet, WaveComputation
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Region, Survey, Wave
@@ -213,4 +214,19 @@ def dashboard_regions(geographies: Iterable[str], language: str) -> list[RegionR
             tile_col=row["tile_col"],
         )
         for row in rows
+    ]
+
+
+def dashboard_breakdown_estimates(
+    *, waves: Sequence[Wave], indicator: str, breakdown: str
+) -> list[BreakdownRecord]:
+    """Current national group cells of one indicator and breakdown in the chosen waves."""
+    from analytics.models import BreakdownEstimate
+
+    qs = BreakdownEstimate.objects.current().filter(
+        wave__in=[w.pk for w in waves], indicator=indicator, breakdown=breakdown, region=None
+    )
+    fields = [f for f in BreakdownRecord.__dataclass_fields__ if f != "wave_id"]
+    return [
+        BreakdownRecord(wave_id=row.pop("wave_id"), **row) for row in qs.values("wave_id", *fields)
     ]

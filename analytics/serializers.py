@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from analytics.breakdowns import BY_KEY
 from analytics.exports.formats import KINDS, REGIONAL_FORMATS
 from analytics.exports.regional import REGIONAL_COLUMNS
-from analytics.models import ExportJob, IndicatorEstimate
+from analytics.models import BreakdownEstimate, ExportJob, IndicatorEstimate
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Geography
 
@@ -64,6 +65,29 @@ class EstimateOutputSerializer(serializers.ModelSerializer):
     def get_region(self, obj: IndicatorEstimate) -> str | None:
         """ISO code of the region; null for the national estimate."""
         return obj.region.code if obj.region is not None else None
+
+
+class BreakdownEstimateOutputSerializer(EstimateOutputSerializer):
+    """A breakdown cell: the estimate fields, the breakdown, its group and the group's
+    label in the request's language."""
+
+    group_label = serializers.SerializerMethodField()
+
+    class Meta(EstimateOutputSerializer.Meta):
+        model = BreakdownEstimate  # type: ignore[assignment]
+        fields = [
+            *EstimateOutputSerializer.Meta.fields[:6],
+            "breakdown",
+            "group",
+            "group_label",
+            *EstimateOutputSerializer.Meta.fields[6:],
+        ]
+
+    def get_group_label(self, obj: BreakdownEstimate) -> str:
+        try:
+            return str(BY_KEY[obj.breakdown].group(obj.group).label)
+        except KeyError:
+            return obj.group
 
 
 def _comparison_field(name: str) -> serializers.Field:

@@ -33,7 +33,13 @@ from analytics import dispatch
 from analytics import snapshot as snapshots
 from analytics.computation import ComputedWave, compute_wave, next_waves
 from analytics.indicators import definitions_hash
-from analytics.models import IndicatorEstimate, PopulationMargins, ResultSet, WaveComputation
+from analytics.models import (
+    BreakdownEstimate,
+    IndicatorEstimate,
+    PopulationMargins,
+    ResultSet,
+    WaveComputation,
+)
 from surveys.models import Wave
 
 log = logging.getLogger(__name__)
@@ -230,11 +236,24 @@ def store_result_set(computed: ComputedWave) -> ResultSet:
         )
         for row in computed.rows
     ]
+    breakdown_estimates = [
+        BreakdownEstimate(
+            result_set=result_set,
+            wave=computed.wave,
+            weights_version=computed.weights_version,
+            data_version=computed.data_version,
+            computed_at=now,
+            **row,
+        )
+        for row in computed.breakdown_rows
+    ]
     with transaction.atomic():
         if connection.vendor == "postgresql":
-            _copy_estimates(estimates)
+            _copy_estimates(IndicatorEstimate, estimates)
+            _copy_estimates(BreakdownEstimate, breakdown_estimates)
         else:
             IndicatorEstimate.objects.bulk_create(estimates, batch_size=1000)
+            BreakdownEstimate.objects.bulk_create(breakdown_estimates, batch_size=1000)
     with transaction.atomic():
         # Serialise switches of one wave; readers see either the old or the new set.
         WaveComputation.objects.select_for_update().filter(wave=computed.wave).first()
@@ -247,11 +266,16 @@ def store_result_set(computed: ComputedWave) -> ResultSet:
     return result_set
 
 
-def _copy_estimates(estimates: list[IndicatorEstimate]) -> None:
+def _copy_estimates(
+    model: type[IndicatorEstimate] | type[BreakdownEstimate],
+    estimates: list[IndicatorEstimate] | list[BreakdownEstimate],
+) -> None:
     """PostgreSQL COPY: a result set is written in a fraction of bulk_create's time."""
-    fields = [f for f in IndicatorEstimate._meta.concrete_fields if not f.primary_key]
+    if not estimates:
+        return
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
     columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
-    table = connection.ops.quote_name(IndicatorEstimate._meta.db_table)
+    table = connection.ops.quote_name(model._meta.db_table)
     with (
         connection.cursor() as cursor,
         cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,

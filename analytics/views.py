@@ -30,14 +30,17 @@ from django.views.decorators.http import require_POST
 
 from access import permissions as access
 from analytics import charts, exports
+from analytics.breakdowns import BREAKDOWNS, BY_KEY
 from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
 from analytics.dashboard import Section, WaveRecord, dashboard_content, default_indicator
 from analytics.dashboard import Texts as DashboardTexts
+from analytics.dashboard_breakdowns import BreakdownSection, breakdown_section
 from analytics.downloads import export_file_response
 from analytics.indicators import BY_CODE, INDICATORS, Indicator
 from analytics.models import ExportJob
 from analytics.selectors import (
     computation_status,
+    dashboard_breakdown_estimates,
     dashboard_estimates,
     dashboard_regions,
     published_regional_cells,
@@ -93,6 +96,11 @@ class DashboardForm(forms.Form):
     geography = forms.ChoiceField(
         label=gettext_lazy("Geography"),
         choices=[("", gettext_lazy("As collected")), *Geography.choices],
+        required=False,
+    )
+    breakdown = forms.ChoiceField(
+        label=gettext_lazy("Breakdown"),
+        choices=[("", gettext_lazy("Regions only")), *((b.key, b.title) for b in BREAKDOWNS)],
         required=False,
     )
 
@@ -270,13 +278,41 @@ def _dashboard_context(cleaned: dict[str, Any]) -> dict[str, Any]:
         freshness.append(
             {"wave": wave, **status, "percent": round(100 * (status["progress"] or 0))}
         )
+    by_group = _breakdown_context(cleaned, waves, indicator, language)
     return {
         "sections": sections,
+        "breakdown_section": by_group[0] if by_group else None,
+        "breakdown_svg": by_group[1] if by_group else "",
         "indicator_label": content.indicator_label,
         "freshness": freshness,
         "wave_ids": [w.pk for w in waves],
         "axis_label": content.axis_label,
     }
+
+
+def _breakdown_context(
+    cleaned: dict[str, Any], waves: list[Wave], indicator: Indicator, language: str
+) -> tuple[BreakdownSection, str] | None:
+    """The chosen breakdown's section and its chart, or None when none is chosen."""
+    breakdown = BY_KEY.get(cleaned.get("breakdown") or "")
+    if breakdown is None:
+        return None
+    section = breakdown_section(
+        estimates=dashboard_breakdown_estimates(
+            waves=waves, indicator=indicator.code, breakdown=breakdown.key
+        ),
+        waves=[WaveRecord(id=w.pk, code=w.code, label=w.code) for w in waves],
+        groups=[(g.code, str(g.label)) for g in breakdown.groups],
+        title=_("%(indicator)s by %(breakdown)s, Kazakhstan")
+        % {"indicator": indicator.label(language), "breakdown": str(breakdown.title).lower()},
+        nothing_to_draw=_(
+            "Every estimate of this breakdown is suppressed, so there is nothing to draw."
+            " The table below gives the reasons."
+        ),
+        texts=dashboard_texts(indicator, language),
+    )
+    (svg,) = _drawn([(charts.comparison_chart, section.chart)])
+    return section, svg
 
 
 @login_required(login_url=LOGIN_URL)

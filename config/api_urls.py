@@ -19,6 +19,9 @@ router.register("waves", surveys_api.WaveViewSet, basename="wave")
 router.register("regions", surveys_api.RegionViewSet, basename="region")
 router.register("form-versions", surveys_api.FormVersionViewSet, basename="form-version")
 router.register("estimates", analytics_api.EstimateViewSet, basename="estimate")
+router.register(
+    "breakdown-estimates", analytics_api.BreakdownEstimateViewSet, basename="breakdown-estimate"
+)
 router.register("export-jobs", analytics_api.ExportJobViewSet, basename="export-job")
 
 urlpatterns = [

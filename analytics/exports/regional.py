@@ -208,14 +208,24 @@ def _clean_float(value: Any) -> Any:
     return value
 
 
-def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes]) -> None:
-    """Write the regional table in one of REGIONAL_FORMATS to a binary file object."""
+def write_regional(
+    rows: list[dict[str, Any]],
+    file_format: str,
+    out: IO[bytes],
+    *,
+    columns: list[tuple[str, Any]] | None = None,
+    sheet_title: str = "regional",
+) -> None:
+    """Write the regional table in one of REGIONAL_FORMATS to a binary file object
+    (``columns``: another table of the same kind, such as the breakdown table)."""
+    columns = columns or REGIONAL_COLUMNS
+    names = [name for name, _definition in columns]
     if file_format == "csv":
         out.write(BOM)
         text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
         import csv
 
-        writer = csv.DictWriter(text, fieldnames=REGIONAL_FIELD_NAMES, lineterminator="\r\n")
+        writer = csv.DictWriter(text, fieldnames=names, lineterminator="\r\n")
         writer.writeheader()
         for row in rows:
             writer.writerow(
@@ -229,7 +239,7 @@ def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes])
         text.detach()
     elif file_format == "json":
         payload = {
-            "columns": {name: str(definition) for name, definition in REGIONAL_COLUMNS},
+            "columns": {name: str(definition) for name, definition in columns},
             "rows": [
                 {
                     key: (
@@ -248,10 +258,10 @@ def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes])
 
         table = pa.Table.from_pylist(
             [{k: _clean_float(v) for k, v in row.items()} for row in rows],
-            schema=_regional_schema(),
+            schema=_regional_schema(names),
         )
         table = table.replace_schema_metadata(
-            {f"definition:{name}": str(definition) for name, definition in REGIONAL_COLUMNS}
+            {f"definition:{name}": str(definition) for name, definition in columns}
         )
         pq.write_table(table, out)
     elif file_format == "xlsx":
@@ -260,18 +270,18 @@ def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes])
 
         book = Workbook()
         sheet = book.active
-        sheet.title = "regional"
-        sheet.append(REGIONAL_FIELD_NAMES)
+        sheet.title = sheet_title
+        sheet.append(names)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         sheet.freeze_panes = "A2"
         for row in rows:
-            sheet.append([_clean_float(row[name]) for name in REGIONAL_FIELD_NAMES])
+            sheet.append([_clean_float(row[name]) for name in names])
         definitions = book.create_sheet("definitions")
         definitions.append([_("Column"), _("Definition")])
         for cell in definitions[1]:
             cell.font = Font(bold=True)
-        for name, definition in REGIONAL_COLUMNS:
+        for name, definition in columns:
             definitions.append([name, str(definition)])
         definitions.append([])
         definitions.append(
@@ -289,9 +299,9 @@ def write_regional(rows: list[dict[str, Any]], file_format: str, out: IO[bytes])
         raise ExportError(_("Unknown format: %(format)s.") % {"format": file_format})
 
 
-def _regional_schema() -> pa.Schema:
+def _regional_schema(names: list[str] | None = None) -> pa.Schema:
     fields = []
-    for name in REGIONAL_FIELD_NAMES:
+    for name in names or REGIONAL_FIELD_NAMES:
         if name in FLOAT_COLUMNS:
             fields.append(pa.field(name, pa.float64()))
         elif name in INT_COLUMNS:

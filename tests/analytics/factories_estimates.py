@@ -197,3 +197,50 @@ def two_waves_with_estimates() -> tuple[Wave, Wave]:
     regional_estimates(earlier, suppressed_codes=("KZ-MAN",))
     regional_estimates(later, suppressed_codes=("KZ-62",), previous_wave=earlier, base=0.5)
     return earlier, later
+
+
+def breakdown_estimates(
+    wave: Wave,
+    *,
+    breakdown: str = "sex",
+    indicator: str = "PERC_BRIBE",
+    result_set: ResultSet | None = None,
+    regions: int = 2,
+    suppressed_groups: tuple[str, ...] = (),
+) -> list:
+    """Cells of one breakdown: each group nationally, then within the first ``regions``
+    regions of the wave's geography. Group k gets estimate 0.5 + 0.05 k."""
+    from analytics.breakdowns import BY_KEY
+    from analytics.models import BreakdownEstimate
+
+    result_set = result_set or ResultSet.objects.get(wave=wave, is_current=True)
+    computed = timezone.now().replace(microsecond=0)
+    places = [None, *Region.objects.of(wave.geography).order_by("code")[:regions]]
+    cells = []
+    for region in places:
+        for k, code in enumerate(BY_KEY[breakdown].group_codes):
+            hidden = code in suppressed_groups
+            value = None if hidden else 0.5 + 0.05 * k
+            cells.append(
+                BreakdownEstimate(
+                    result_set=result_set,
+                    wave=wave,
+                    geography=wave.geography,
+                    region=region,
+                    breakdown=breakdown,
+                    group=code,
+                    indicator=indicator,
+                    estimate=value,
+                    se=None if hidden else 0.02,
+                    ci_low=None if hidden else value - 0.04,  # type: ignore[operator]
+                    ci_high=None if hidden else value + 0.04,  # type: ignore[operator]
+                    ci_method="korn-graubard",
+                    df=100,
+                    n=12 if hidden else 400,
+                    n_numerator=None if hidden else 200,
+                    suppressed=hidden,
+                    suppression_reason="n<30" if hidden else "",
+                    computed_at=computed,
+                )
+            )
+    return BreakdownEstimate.objects.bulk_create(cells)

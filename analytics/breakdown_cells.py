@@ -1,0 +1,384 @@
+"""Every indicator by the breakdowns of ``analytics.breakdowns``, for one wave.
+
+For each breakdown (sex, age band, ...) and indicator: one cell per group nationally,
+compared with everyone outside the group (joint linearisation, Holm across the groups of
+the breakdown), and one cell per group within each region of the wave's geography. Each
+group is a domain of the full design (never a subset), with the same estimator, intervals,
+degrees of freedom and publication rules as the regional cells (``analytics.computation``).
+
+Decisions where the brief is silent:
+
+* Region x group cells are estimated and compared between waves, not against the rest
+  (the national groups carry the group-vs-rest tests). They are stored only where the
+  publication rules allow them (they take part in disclosure control first); national
+  group cells are always stored, suppressed ones with their reasons.
+* Disclosure: the sums a breakdown publishes are the nation (the groups), each region
+  (its groups) and each national group (its regions); they enter the same complementary
+  suppression as the regional table. Interviews outside every group (a refused sex, say)
+  are counted in the totals but published nowhere, so the first two sums are treated as
+  exact, which hides at least as much as needed.
+* Changes between waves: the same cell of the previous wave (same breakdown, group and
+  region, or the nation), independent samples, Holm within a breakdown and indicator
+  (national groups one family, region x group cells another).
+
+Two engines, as for the regions: from the rows (weights calibrated to margins) or from
+per-cell sums (base weights). The cells here are stratum x PSU x region x group, derived
+from the regional engine's cells; their sums are made afresh each run (kept between runs
+they would need memory per cell, group and indicator).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from analytics.breakdowns import BREAKDOWNS, Breakdown
+from analytics.indicators import Indicator
+from analytics.stats.cells import CellDesign, CellIndex, Pairs
+from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
+
+Stats = dict[str, np.ndarray]
+
+
+@dataclass
+class Plan:
+    """One breakdown's domains on the rows of a snapshot."""
+
+    breakdown: Breakdown
+    regions: list  # the wave's geography's regions (computation.DomainSet.regions)
+    geography: str
+    groups: np.ndarray  # per row: group index, -1 in no group
+    region_codes: np.ndarray  # per row: region index, -1 outside
+
+    @property
+    def k(self) -> int:
+        return len(self.breakdown.groups)
+
+    @property
+    def crossed(self) -> np.ndarray:
+        """Per row: region index x groups + group, -1 when either is missing."""
+        inside = (self.groups >= 0) & (self.region_codes >= 0)
+        return np.where(inside, self.region_codes * self.k + self.groups, -1)
+
+
+def plans(
+    columns: dict[str, np.ndarray],
+    regions: list,
+    geography: str,
+    region_codes: np.ndarray,
+    *,
+    year: int,
+) -> list[Plan]:
+    return [
+        Plan(b, regions, geography, b.codes(columns, year=year), region_codes) for b in BREAKDOWNS
+    ]
+
+
+def _ci(indicator: Indicator) -> CIMethod:
+    return "korn-graubard" if indicator.kind == "proportion" else "wald"
+
+
+def _frame(table) -> Stats:  # type: ignore[no-untyped-def]
+    return {c: table[c].to_numpy(dtype=float) for c in table.columns}
+
+
+class BreakdownRowEngine:
+    """From the interviews (needed with calibrated weights)."""
+
+    def __init__(self, design: Design, columns: dict[str, np.ndarray], plans: list[Plan]):
+        self.design, self.columns, self.plans = design, columns, plans
+
+    def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        num, den = indicator.values(self.columns)
+        d = den if indicator.kind == "ratio" else None
+        in_num = ~np.isnan(num) & (np.nan_to_num(num) > 0)
+        out = []
+        for plan in self.plans:
+            k = plan.k
+            national = _frame(
+                self.design.ratio(
+                    num,
+                    d,
+                    domain_codes=plan.groups,
+                    n_domains=k,
+                    ci=_ci(indicator),
+                    df_method="domain",
+                )
+            )
+            national["n_num"] = _count(in_num, plan.groups, k)
+            versus = _frame(
+                self.design.domains_vs_rest(num, domain_codes=plan.groups, n_domains=k, den=d)
+            )
+            kr = k * len(plan.regions)
+            crossed_codes = plan.crossed
+            crossed = _frame(
+                self.design.ratio(
+                    num,
+                    d,
+                    domain_codes=crossed_codes,
+                    n_domains=kr,
+                    ci=_ci(indicator),
+                    df_method="domain",
+                )
+            )
+            crossed["n_num"] = _count(in_num, crossed_codes, kr)
+            out.append((national, versus, crossed))
+        return out
+
+
+def _count(flags: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
+    bucket = np.where(codes >= 0, codes, k)
+    return np.bincount(bucket, weights=flags, minlength=k + 1)[:k]
+
+
+@dataclass
+class _Layout:
+    row_cell: np.ndarray  # per row: its cell
+    n_cells: int
+    design: CellDesign
+    group: np.ndarray  # per cell: group index, -1 in no group
+    crossed: np.ndarray  # per cell: region index x groups + group, -1 outside
+    pairs: tuple[Pairs, Pairs]  # of the national groups, of the region x group cells
+
+
+class BreakdownCellEngine:
+    """From per-cell sums (base weights). A breakdown's cells are the regional engine's
+    cells (stratum x PSU x region, ``computation.CellEngine``) split by group, so PSUs and
+    strata are the regional engine's own and no index of the rows is built again: the
+    split is arithmetic on the regional cell ids, compacted to the non-empty cells."""
+
+    def __init__(self, index: CellIndex, columns: dict[str, np.ndarray], plans: list[Plan]):
+        self.columns = columns
+        self.weight = columns["weight"]
+        self.plans = plans
+        self.layouts = [self._layout(index, plan) for plan in plans]
+
+    @staticmethod
+    def _layout(index: CellIndex, plan: Plan) -> _Layout:
+        width = plan.k + 1
+        dense = index.row_cell * width + (plan.groups + 1)
+        present = np.bincount(dense, minlength=index.n_cells * width) > 0
+        parent = np.flatnonzero(present)
+        row_cell = (np.cumsum(present) - 1)[dense]
+        regional_cell = parent // width
+        group = parent % width - 1
+        design = CellDesign(index.cell_psu[regional_cell], index.psu_stratum)
+        region_pk = index.cell_region[regional_cell]
+        lookup = np.full(int(region_pk.max(initial=0)) + 1, -1, np.int64)
+        for i, region in enumerate(plan.regions):
+            if region.pk < len(lookup):
+                lookup[region.pk] = i
+        region_code = lookup[region_pk]
+        crossed = np.where((group >= 0) & (region_code >= 0), region_code * plan.k + group, -1)
+        kr = plan.k * len(plan.regions)
+        pairs = (design.pairs(group, plan.k), design.pairs(crossed, kr))
+        return _Layout(row_cell, len(parent), design, group, crossed, pairs)
+
+    def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        num, den = indicator.values(self.columns)
+        d = den if indicator.kind == "ratio" else None
+        prepared = _prepare(self.weight, num, d)  # shared by every breakdown
+        out = []
+        for plan, layout in zip(self.plans, self.layouts, strict=True):
+            design, group, crossed, pairs = (
+                layout.design,
+                layout.group,
+                layout.crossed,
+                layout.pairs,
+            )
+            sums = _sums(layout.row_cell, layout.n_cells, prepared)
+            k, kr = plan.k, plan.k * len(plan.regions)
+            own, own_crossed = (
+                _valid_df(design, pairs[0], sums, k),
+                _valid_df(design, pairs[1], sums, kr),
+            )
+            national = design.estimate(sums, group, k, ci=_ci(indicator), pairs=own)
+            versus = design.versus_rest(sums, group, k, pairs=pairs[0])
+            by_region = design.estimate(sums, crossed, kr, ci=_ci(indicator), pairs=own_crossed)
+            out.append((national, versus, by_region))
+        return out
+
+
+def _prepare(
+    weight: np.ndarray, num: np.ndarray, den: np.ndarray | None
+) -> tuple[dict[str, np.ndarray], bool, bool]:
+    """The per-row terms of ``cells.cell_sums``, made once per indicator for every
+    breakdown's cells (the same arithmetic, so the sums are identical)."""
+    valid = ~np.isnan(num) if den is None else ~(np.isnan(num) | np.isnan(den))
+    x = np.where(valid, num, 0.0)
+    wv = np.where(valid, weight, 0.0)
+    binary = bool(np.isin(x[valid], (0.0, 1.0)).all())
+    terms = {
+        "x": wv * x,
+        "n": (valid & (weight != 0)).astype(float),
+        "n_num": (valid & (x > 0)).astype(float),
+        "w": wv,
+    }
+    if not binary:
+        terms["xx"] = wv * x * x
+    if den is not None:
+        d = np.where(valid, den, 0.0)
+        terms |= {"d": wv * d, "xd": wv * x * d, "dd": wv * d * d}
+    return terms, binary, den is None
+
+
+def _sums(
+    row_cell: np.ndarray, n_cells: int, prepared: tuple[dict[str, np.ndarray], bool, bool]
+) -> dict[str, np.ndarray]:
+    terms, binary, is_mean = prepared
+    out = {k: np.bincount(row_cell, weights=v, minlength=n_cells) for k, v in terms.items()}
+    if binary:
+        out["xx"] = out["x"]
+    if is_mean:
+        out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
+    out["binary"] = np.array(binary and is_mean)
+    return out
+
+
+def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
+    """The pairs with each domain's df counted over PSUs holding a valid answer to the
+    indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
+    held = np.bincount(pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain))
+    valid = held > 0
+    domain, psu = pairs.domain[valid], pairs.psu[valid]
+    n_strata = max(design.n_strata, 1)
+    has_psu = np.bincount(domain, minlength=k)[:k]
+    per_stratum = np.bincount(
+        domain * n_strata + design.psu_stratum[psu], minlength=k * n_strata
+    ).reshape(k, n_strata)
+    has_strata = (per_stratum > 0).sum(axis=1)
+    return replace(pairs, df=(has_psu - has_strata).astype(float))
+
+
+# ---------------------------------------------------------------------- rows and tests
+
+
+def breakdown_rows(
+    indicator: Indicator,
+    plan: Plan,
+    national: Stats,
+    versus: Stats,
+    crossed: Stats,
+    make_cell,  # type: ignore[no-untyped-def]
+) -> tuple[list[dict], list[dict]]:
+    """The national group cells (with group-vs-rest, Holm across the groups) and the
+    region x group cells of one breakdown and indicator, before disclosure control."""
+
+    def at(stats: Stats, i: int) -> dict[str, float]:
+        return {c: float(v[i]) for c, v in stats.items()}
+
+    groups = plan.breakdown.groups
+    national_rows = []
+    for g, group in enumerate(groups):
+        row = make_cell(
+            indicator,
+            at(national, g),
+            int(national["n_num"][g]),
+            geography=plan.geography,
+            region=None,
+        )
+        row |= {"breakdown": plan.breakdown.key, "group": group.code}
+        national_rows.append(row)
+    regional_rows = []
+    for r, region in enumerate(plan.regions):
+        for g, group in enumerate(groups):
+            i = r * plan.k + g
+            row = make_cell(
+                indicator,
+                at(crossed, i),
+                int(crossed["n_num"][i]),
+                geography=plan.geography,
+                region=region,
+            )
+            row |= {"breakdown": plan.breakdown.key, "group": group.code}
+            regional_rows.append(row)
+    return national_rows, regional_rows
+
+
+def add_versus_rest(national_rows: list[dict], versus: Stats) -> None:
+    """Group minus the rest for published groups, Holm-adjusted across the groups."""
+    for g, row in enumerate(national_rows):
+        if not row["suppressed"] and np.isfinite(versus["se"][g]):
+            row["diff_vs_rest"] = float(versus["estimate"][g])
+            row["diff_vs_rest_se"] = float(versus["se"][g])
+            p = float(versus["p_value"][g])
+            row["diff_vs_rest_p"] = p if np.isfinite(p) else None
+    adjusted = holm_adjust(
+        [
+            r["diff_vs_rest_p"] if r.get("diff_vs_rest_p") is not None else np.nan
+            for r in national_rows
+        ]
+    )
+    for row, p_adj in zip(national_rows, adjusted, strict=True):
+        row["diff_vs_rest_p_adjusted"] = float(p_adj) if np.isfinite(p_adj) else None
+
+
+def disclosure_sums(
+    national_key: tuple, national_rows: list[dict], regional_rows: list[dict], plan: Plan
+) -> tuple[dict[tuple, dict], list[tuple[tuple, list[tuple]]]]:
+    """Cells and sums of one breakdown for ``computation.protect_counts``."""
+    key_of = {
+        id(row): (
+            "breakdown",
+            row["breakdown"],
+            row["group"],
+            row["region"].pk if row["region"] is not None else None,
+        )
+        for row in [*national_rows, *regional_rows]
+    }
+    cells = {key_of[id(row)]: row for row in [*national_rows, *regional_rows]}
+    relations: list[tuple[tuple, list[tuple]]] = [
+        (national_key, [key_of[id(row)] for row in national_rows])
+    ]
+    for r, region in enumerate(plan.regions):
+        parts = [key_of[id(row)] for row in regional_rows[r * plan.k : (r + 1) * plan.k]]
+        relations.append(((plan.geography, region.pk), parts))
+    for g, row in enumerate(national_rows):
+        parts = [key_of[id(regional_rows[r * plan.k + g])] for r in range(len(plan.regions))]
+        relations.append((key_of[id(row)], parts))
+    return cells, relations
+
+
+def add_breakdown_changes(rows: list[dict], previous: Mapping[tuple, Any], before) -> None:  # type: ignore[no-untyped-def]
+    """Change against the previous wave's same cell; Holm per breakdown, indicator and level.
+
+    ``previous`` maps (breakdown, group, region pk or None, indicator) to the previous wave's
+    current cell (a ``BreakdownEstimate``)."""
+    if before is None:
+        return
+    for row in rows:
+        row["previous_wave"] = before
+        region = row["region"]
+        old = previous.get(
+            (row["breakdown"], row["group"], region.pk if region else None, row["indicator"])
+        )
+        if old is None or old.suppressed or old.estimate is None:
+            if region is not None and before.geography != row["geography"]:
+                row["boundary_note"] = "boundary_changed"
+            continue
+        row["previous_estimate"] = old.estimate
+        if row["suppressed"] or row["estimate"] is None or old.se is None or row["se"] is None:
+            continue
+        dfs = [x for x in (row["df"], old.df) if x is not None and x > 0]
+        test = independent_difference(
+            row["estimate"],
+            row["se"],
+            old.estimate,
+            old.se,
+            df=min(dfs) if dfs else None,
+        )
+        row["change"] = test["estimate"]
+        row["change_se"] = test["se"]
+        row["change_p"] = test["p_value"] if np.isfinite(test["p_value"]) else None
+    families: dict[tuple, list[dict]] = {}
+    for row in rows:
+        if row.get("change_p") is not None:
+            level = "national" if row["region"] is None else "regional"
+            families.setdefault((row["breakdown"], row["indicator"], level), []).append(row)
+    for family in families.values():
+        adjusted = holm_adjust([r["change_p"] for r in family])
+        for row, p_adj in zip(family, adjusted, strict=True):
+            row["change_p_adjusted"] = float(p_adj)
