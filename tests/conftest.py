@@ -68,6 +68,15 @@ def _reference_data(request):
 
 
 @pytest.fixture(autouse=True)
+def _recompute_in_request(request, settings):
+    """Tests read a wave's estimates right after the submission that changed them, so in
+    embedded mode they run in the request; tests marked ``background_recompute`` keep the
+    background thread and wait for it (`analytics.dispatch.wait_for_background`)."""
+    if request.node.get_closest_marker("background_recompute") is None:
+        settings.EMBEDDED_RECOMPUTE_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploaded forms, snapshots and exports of a test go to its own folder, not the repo's."""
     settings.MEDIA_ROOT = tmp_path / "media"
