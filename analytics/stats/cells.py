@@ -400,7 +400,7 @@ class CellCalibration:
         for stratum in range(h):
             block = dense[order[bounds[stratum] : bounds[stratum + 1]]]
             self.m[stratum] = block.T @ block
-        self._pair_matrices: dict[int, sparse.csr_matrix] = {}
+        self._pair_matrices: dict[int, tuple[Pairs, sparse.csr_matrix]] = {}
 
     def group_sums(
         self, num: np.ndarray, den: np.ndarray | None
@@ -435,13 +435,16 @@ class CellCalibration:
         """Per PSU x domain pair, its PSU's margin-cell weights placed in its domain's
         block of columns: ``(pairs, k * G)``, so ``B = P @ a.ravel()``."""
         key = id(pairs)
-        if key not in self._pair_matrices:
+        cached = self._pair_matrices.get(key)
+        if cached is None or cached[0] is not pairs:  # an id is reused once its object is gone
             rows = self.pw[pairs.psu]
             shift = np.repeat(pairs.domain * self.g, np.diff(rows.indptr))
-            self._pair_matrices[key] = sparse.csr_matrix(
+            matrix = sparse.csr_matrix(
                 (rows.data, rows.indices + shift, rows.indptr), shape=(len(pairs.psu), k * self.g)
             )
-        return self._pair_matrices[key]
+            # the pairs are kept with their matrix, so their id stays theirs
+            cached = self._pair_matrices[key] = (pairs, matrix)
+        return cached[1]
 
     def correct(
         self,
