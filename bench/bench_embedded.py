@@ -18,7 +18,7 @@ from pathlib import Path
 
 N_WAVE = int(os.environ.get("BENCH_EMBEDDED_WAVE", "3000"))
 POSTS = int(os.environ.get("BENCH_EMBEDDED_POSTS", "300"))
-IN_REQUEST_POSTS = int(os.environ.get("BENCH_EMBEDDED_IN_REQUEST_POSTS", "40"))
+IN_REQUEST_POSTS = int(os.environ.get("BENCH_EMBEDDED_IN_REQUEST_POSTS", "15"))
 
 
 SPHERES = ["KG", "SCH", "UNI", "MED", "JOB", "POL", "CRT", "DOC", "LND", "INF", "BUS"]
@@ -39,7 +39,7 @@ def complete_answers() -> dict[str, str]:
 def _wave():
     from bench.bench_estimates import bench_wave
 
-    return bench_wave(n=N_WAVE, code="BENCHDEMO")
+    return bench_wave(n=N_WAVE, code="BENCHDEMO", survey_code="bench-embedded")
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -92,11 +92,11 @@ def run() -> list[str]:
         )
 
     lines = [f"wave {wave.code}: {base_n:,} SYNTHETIC interviews, one public link"]
-    real_enqueue = services._enqueue
+    real_mark = services.mark_wave_dirty
     try:
-        services._enqueue = lambda wave_id, countdown: None  # estimates switched off
+        services.mark_wave_dirty = lambda *, wave_id: False  # estimates switched off
         off = post_many(POSTS)
-        services._enqueue = real_enqueue
+        services.mark_wave_dirty = real_mark
         lines.append(f"estimates switched off (baseline): {figures(off)}")
 
         settings.EMBEDDED_RECOMPUTE_IN_BACKGROUND = True
@@ -121,7 +121,7 @@ def run() -> list[str]:
         in_request = post_many(IN_REQUEST_POSTS)
         lines.append(f"estimates recomputed in the request (before): {figures(in_request)}")
     finally:
-        services._enqueue = real_enqueue
+        services.mark_wave_dirty = real_mark
         settings.EMBEDDED_RECOMPUTE_IN_BACKGROUND = True
         dispatch.wait_for_background(600)
         if first_new is not None:

@@ -48,8 +48,10 @@ class PeakMemory:
         self.peak = max(self.peak, self.process.memory_info().rss)
 
 
-def bench_wave(n: int = N, code: str = WAVE_CODE):
-    """The synthetic benchmark wave, generated once per bench database."""
+def bench_wave(n: int = N, code: str = WAVE_CODE, survey_code: str = "informal-networks"):
+    """The synthetic benchmark wave, generated once per bench database. Benchmarks that
+    recompute several waves give each its own survey: a wave's recomputation makes the
+    next wave of its survey dirty (their comparison changed)."""
     from django.core.management import call_command
 
     from surveys.demo import RATES_CURRENT, generate_wave
@@ -57,12 +59,12 @@ def bench_wave(n: int = N, code: str = WAVE_CODE):
     from surveys.models import FormVersion, Survey, Wave
     from surveys.services import open_wave
 
-    wave = Wave.objects.filter(code=code, survey__code="informal-networks").first()
+    wave = Wave.objects.filter(code=code, survey__code=survey_code).first()
     if wave is not None and wave.submissions.exists():
         return wave
-    if not Survey.objects.filter(code="informal-networks").exists():
-        call_command("import_xlsform", str(INSTRUMENT), survey="informal-networks", verbosity=0)
-    survey = Survey.objects.get(code="informal-networks")
+    if not Survey.objects.filter(code=survey_code).exists():
+        call_command("import_xlsform", str(INSTRUMENT), survey=survey_code, verbosity=0)
+    survey = Survey.objects.get(code=survey_code)
     form = FormVersion.objects.filter(survey=survey).order_by("-created_at").first()
     wave = open_wave(
         survey=survey,

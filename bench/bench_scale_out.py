@@ -58,7 +58,7 @@ def run() -> list[str]:
     from django.conf import settings
 
     from analytics import snapshot
-    from analytics.models import ResultSet
+    from analytics.models import ResultSet, WaveComputation
     from analytics.services import RECOMPUTE
     from bench.bench_estimates import bench_wave
     from bench.bench_freshness import _wait
@@ -73,9 +73,16 @@ def run() -> list[str]:
     media = str(Path(settings.MEDIA_ROOT) / "bench-scale-out")
     settings.MEDIA_ROOT = media
     started = time.perf_counter()
-    waves = [bench_wave(n=N, code=f"BENCHQ{i + 1}") for i in range(WAVES)]
+    waves = [
+        bench_wave(n=N, code=f"BENCHQ{i + 1}", survey_code=f"bench-scale-{i + 1}")
+        for i in range(WAVES)
+    ]
     for wave in waves:
         snapshot.refresh(wave.pk)
+    # No claim or schedule left by an interrupted earlier run of this benchmark.
+    WaveComputation.objects.filter(wave__in=waves).update(
+        dirty=False, scheduled_at=None, running_since=None, heartbeat_at=None, run_generation=None
+    )
     lines = [
         f"{WAVES} waves of {N:,} SYNTHETIC interviews, snapshots on disk "
         f"({time.perf_counter() - started:.0f} s to find or generate and read)"
@@ -108,11 +115,18 @@ def run() -> list[str]:
             _wait(all_new, 1800, 0.2)
             walls[count] = time.perf_counter() - started
             shares = [log.read_text().count(": result set ") for log in logs]
+            # Comparisons with a recomputed wave make the next wave of the survey dirty:
+            # let those runs end before the workers stop.
+            _wait(lambda: not _busy(waves), 1800, 0.5)
         finally:
             for worker in workers:
                 worker.terminate()
             for worker in workers:
-                worker.wait(60)
+                try:
+                    worker.wait(300)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait(30)
         lines.append(
             f"{count} worker{'s' if count > 1 else ''}: {walls[count]:.1f} s wall time for the "
             f"{WAVES} waves (runs per worker: {shares})"
@@ -121,3 +135,15 @@ def run() -> list[str]:
         f"2 workers vs 1: {walls[1] / walls[2]:.2f}x faster (2 cores, shared with other work)"
     )
     return lines
+
+
+def _busy(waves) -> bool:
+    from django.db.models import Q
+
+    from analytics.models import WaveComputation
+
+    return (
+        WaveComputation.objects.filter(wave__in=waves)
+        .filter(Q(dirty=True) | Q(running_since__isnull=False))
+        .exists()
+    )
