@@ -87,11 +87,14 @@ def run() -> list[str]:
         f"{WAVES} waves of {N:,} SYNTHETIC interviews, snapshots on disk "
         f"({time.perf_counter() - started:.0f} s to find or generate and read)"
     ]
-    app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     log_dir = Path(tempfile.mkdtemp(prefix="tanys-scale-"))
     walls = {}
     for count in (1, 2):
-        workers, logs = _start_workers(count, queue, broker, media, log_dir)
+        # A queue per round: the export-cache updates a round's runs schedule (a minute
+        # later) stay with that round.
+        round_queue = f"{queue}-{count}"
+        app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=round_queue)
+        workers, logs = _start_workers(count, round_queue, broker, media, log_dir)
         try:
             before = {
                 w.pk: ResultSet.objects.filter(wave=w, is_current=True)
@@ -101,7 +104,7 @@ def run() -> list[str]:
             }
             started = time.perf_counter()
             for wave in waves:
-                app.tasks[RECOMPUTE].apply_async(args=[wave.pk, True])
+                app.send_task(RECOMPUTE, args=[wave.pk, True])
 
             def all_new(before: dict = before) -> bool:
                 now = {
