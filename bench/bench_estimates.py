@@ -62,7 +62,7 @@ def bench_wave(n: int = N, code: str = WAVE_CODE, survey_code: str = "informal-n
     wave = Wave.objects.filter(code=code, survey__code=survey_code).first()
     if wave is not None and wave.submissions.exists():
         return wave
-    if not Survey.objects.filter(code=survey_code).exists():
+    if not FormVersion.objects.filter(survey__code=survey_code).exists():
         call_command("import_xlsform", str(INSTRUMENT), survey=survey_code, verbosity=0)
     survey = Survey.objects.get(code=survey_code)
     form = FormVersion.objects.filter(survey=survey).order_by("-created_at").first()
