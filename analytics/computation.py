@@ -43,7 +43,14 @@ from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine
 from analytics.indicators import INDICATORS, Indicator, definitions_hash
 from analytics.models import BreakdownEstimate, IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
-from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
+from analytics.stats.cells import (
+    Calibrated,
+    CellCalibration,
+    CellDesign,
+    CellIndex,
+    add_sums,
+    cell_sums,
+)
 from analytics.stats.disclosure import complementary_suppression
 from analytics.stats.estimation import (
     CalibrationInfo,
@@ -86,6 +93,8 @@ BOUNDARY_NOTES = {
 }
 
 Progress = Callable[[str, float], None]
+# The row path for every wave (the reference the cell path is checked against).
+ROW_PATH_ONLY = False
 
 
 @dataclass
@@ -391,12 +400,34 @@ _CELL_STATES: dict[int, _CellState] = {}
 class CellEngine:
     """Estimates from per-cell sums (base weights), updated incrementally: a run after
     new interviews only adds theirs to the sums kept from the previous run (in the same
-    worker process), checked against the snapshot's ids."""
+    worker process), checked against the snapshot's ids. With weights raked to margins
+    (which change with every interview) the cells are kept but their sums are taken anew
+    with the raked weights, and the calibration residuals corrected for per stratum."""
 
-    def __init__(self, state: _CellState, sets: list[DomainSet]) -> None:
+    def __init__(
+        self,
+        state: _CellState,
+        sets: list[DomainSet],
+        *,
+        weights: Weights | None = None,
+        cols: dict[str, np.ndarray] | None = None,
+    ) -> None:
         self.state, self.sets = state, sets
         index = state.index
         self.design = CellDesign(index.cell_psu, index.psu_stratum)
+        self.calibration: CellCalibration | None = None
+        if weights is not None and weights.calibration is not None:
+            assert cols is not None
+            self.cols, self.weight = cols, weights.weight
+            self.calibration = CellCalibration(
+                self.design,
+                index.cell_psu[index.row_cell],
+                cols["region_id"].astype(np.int64),
+                weights.weight,
+                weights.calibration.cells,
+            )
+            groups = np.arange(self.calibration.n_groups)
+            self.group_domains = [domains.codes_of(groups) for domains in sets]
         self.cell_codes = [domains.codes_of(index.cell_region) for domains in sets]
         self.national_codes = np.zeros(index.n_cells, np.int64)
         self.pairs = [
@@ -406,9 +437,12 @@ class CellEngine:
         self.national_pairs = self.design.pairs(self.national_codes, 1)
 
     @classmethod
-    def for_snapshot(cls, wave: Wave, snapshot: Snapshot, sets: list[DomainSet]) -> CellEngine:
+    def for_snapshot(
+        cls, wave: Wave, snapshot: Snapshot, sets: list[DomainSet], weights: Weights | None = None
+    ) -> CellEngine:
         cols = snapshot.columns
         ids = cols["id"]
+        calibrated = weights is not None and weights.calibration is not None
         state = _CELL_STATES.get(wave.pk)
         reusable = (
             state is not None
@@ -416,17 +450,19 @@ class CellEngine:
             and 0 < state.n_rows <= snapshot.n
             and int(ids[state.n_rows - 1]) == state.last_id
             and int(ids[: state.n_rows].sum()) == state.id_sum
-            and set(state.sums) == {i.code for i in INDICATORS}
+            and (calibrated or set(state.sums) == {i.code for i in INDICATORS})
         )
         if not reusable:
             state = _CellState(snapshot.lineage, 0, 0, 0, CellIndex(), {})
         assert state is not None
+        if calibrated:
+            state.sums = {}  # base-weight sums are of no use to raked weights
         start = state.n_rows
         if start < snapshot.n:
             new = {k: v[start:] for k, v in cols.items()}
             state.index.add_rows(new["stratum"], new["psu"], new["region_id"])
             row_cell = state.index.row_cell[start:]
-            for indicator in INDICATORS:
+            for indicator in [] if calibrated else INDICATORS:
                 num, den = indicator.values(new)
                 d = den if indicator.kind == "ratio" else None
                 fresh = cell_sums(row_cell, state.index.n_cells, new["weight"], num, d)
@@ -438,21 +474,34 @@ class CellEngine:
             state.last_id = int(ids[-1])
             state.id_sum = int(ids.sum())
         _CELL_STATES[wave.pk] = state
-        return cls(state, sets)
+        return cls(state, sets, weights=weights if calibrated else None, cols=cols)
 
     def indicator(self, indicator: Indicator) -> tuple[Stats, list[tuple[Stats, Stats]]]:
-        sums = self.state.sums[indicator.code]
         ci: CIMethod = "korn-graubard" if indicator.kind == "proportion" else "wald"
+        national_cal: Calibrated | None = None
+        set_cal: list[Calibrated | None] = [None] * len(self.sets)
+        if self.calibration is None:
+            sums = self.state.sums[indicator.code]
+        else:
+            num, den = indicator.values(self.cols)
+            d = den if indicator.kind == "ratio" else None
+            index = self.state.index
+            sums = cell_sums(index.row_cell, index.n_cells, self.weight, num, d)
+            groups = self.calibration.group_sums(num, d)
+            national_cal = (self.calibration, groups, np.zeros(self.calibration.n_groups, np.int64))
+            set_cal = [(self.calibration, groups, gd) for gd in self.group_domains]
         national = self.design.estimate(
-            sums, self.national_codes, 1, ci=ci, pairs=self.national_pairs
+            sums, self.national_codes, 1, ci=ci, pairs=self.national_pairs, calibrated=national_cal
         )
         out = []
-        for domains, codes, pairs in zip(self.sets, self.cell_codes, self.pairs, strict=True):
+        for domains, codes, pairs, cal in zip(
+            self.sets, self.cell_codes, self.pairs, set_cal, strict=True
+        ):
             k = len(domains.regions)
             out.append(
                 (
-                    self.design.estimate(sums, codes, k, ci=ci, pairs=pairs),
-                    self.design.versus_rest(sums, codes, k, pairs=pairs),
+                    self.design.estimate(sums, codes, k, ci=ci, pairs=pairs, calibrated=cal),
+                    self.design.versus_rest(sums, codes, k, pairs=pairs, calibrated=cal),
                 )
             )
         return national, out
@@ -485,9 +534,13 @@ def compute_wave(
     plans = breakdown_cells.plans(
         cols, sets[0].regions, sets[0].geography, sets[0].codes, year=_reference_year(wave)
     )
-    if snapshot.n and weights.calibration is None and indicators is INDICATORS:
-        engine = CellEngine.for_snapshot(wave, snapshot, sets)
-        breakdowns = BreakdownCellEngine(engine.state.index, cols, plans)
+    cells_fit = weights.calibration is None or weights.calibration.kind == "rake"
+    if snapshot.n and cells_fit and indicators is INDICATORS and not ROW_PATH_ONLY:
+        engine = CellEngine.for_snapshot(wave, snapshot, sets, weights)
+        if weights.calibration is None:
+            breakdowns = BreakdownCellEngine(engine.state.index, cols, plans)
+        else:
+            breakdowns = BreakdownRowEngine(RowEngine(weights, cols, sets).design, cols, plans)
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
         breakdowns = BreakdownRowEngine(engine.design, cols, plans)

@@ -54,6 +54,9 @@ class WaveComputation(models.Model):
     # Incremented by every mark_wave_dirty: a run clears `dirty` only if no mark came in
     # while it ran, so a burst during a computation is never lost.
     generation = models.PositiveBigIntegerField(default=0)
+    # The generation a run claimed (None when none runs): a mark that finds a run with a
+    # newer generation knows that run will be followed by another, and writes nothing.
+    run_generation = models.PositiveBigIntegerField(null=True, blank=True)
     # Refreshed at every stage of a run; a claim older than the stale limit is taken over.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     # Bumped when stored answers change in place (review edits): the snapshot is rebuilt.

@@ -4,7 +4,11 @@ How recomputation is coalesced and made safe against dying workers:
 
 * ``mark_wave_dirty`` sets the wave's dirty flag, bumps its ``generation`` and queues a
   run only when none is scheduled (a conditional update on ``scheduled_at``): a burst of
-  1,000 interviews queues one task, ``RECOMPUTE_DELAY`` seconds later.
+  1,000 interviews queues one task, ``RECOMPUTE_DELAY`` seconds later. A mark that finds
+  the interviews it follows already covered writes nothing (one read): a run is queued
+  and has not started (it will read them), or a run is going and a mark already came in
+  since it started (its end queues the next run, which will read them). A burst thus
+  costs a couple of writes, not one per interview.
 * A run claims the wave (conditional update: nobody running, or the runner's heartbeat
   is older than ``STALE_AFTER``), refreshes the snapshot, computes, writes a complete new
   ``ResultSet`` and switches ``is_current`` in one transaction. At the end it clears the
@@ -73,7 +77,11 @@ def _enqueue(wave_id: int, countdown: float) -> None:
     reached leaves the wave dirty and unscheduled, so the periodic sweep
     (`resume_pending_computations`) or the next interview queues it again."""
     dispatch.after_commit(
-        RECOMPUTE, wave_id, countdown=countdown, on_broker_error=partial(_unschedule, wave_id)
+        RECOMPUTE,
+        wave_id,
+        countdown=countdown,
+        on_broker_error=partial(_unschedule, wave_id),
+        background=True,
     )
 
 
@@ -91,6 +99,8 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
     this call queued it.
     """
     now = timezone.now()
+    if _covered(wave_id, now):
+        return False
     bump = {
         "dirty": True,
         "generation": F("generation") + 1,
@@ -110,6 +120,36 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
     if queued:
         _enqueue(wave_id, recompute_delay())
     return bool(queued)
+
+
+def _covered(wave_id: int, now: Any) -> bool:
+    """Whether a run that will read the interviews committed so far is already sure to
+    come, so that marking them needs no write (see the module docstring).
+
+    Sound because the mark follows the commit of its interviews: a state read as "queued,
+    not started" means the run's claim, and so its snapshot, comes after that commit; a
+    state read as "running, marked since its claim" means that run has not finished, and
+    its end (whose generation check fails) queues the next run. A claim or schedule older
+    than the stale limit is not trusted."""
+    state = (
+        WaveComputation.objects.filter(wave_id=wave_id, dirty=True)
+        .values_list(
+            "scheduled_at", "running_since", "heartbeat_at", "generation", "run_generation"
+        )
+        .first()
+    )
+    if state is None:
+        return False
+    scheduled_at, running_since, heartbeat_at, generation, run_generation = state
+    lost = now - timedelta(seconds=stale_after())
+    if running_since is None:
+        return scheduled_at is not None and scheduled_at >= lost
+    return (
+        heartbeat_at is not None
+        and heartbeat_at >= lost
+        and run_generation is not None
+        and generation > run_generation
+    )
 
 
 def schedule_export_cache_update(*, wave_id: int) -> bool:
@@ -198,7 +238,13 @@ def _claim(wave_id: int) -> WaveComputation | None:
     claimed = WaveComputation.objects.filter(
         Q(running_since__isnull=True) | Q(heartbeat_at__lt=stale) | Q(heartbeat_at__isnull=True),
         wave_id=wave_id,
-    ).update(running_since=now, heartbeat_at=now, stage="snapshot", progress=0.0)
+    ).update(
+        running_since=now,
+        heartbeat_at=now,
+        stage="snapshot",
+        progress=0.0,
+        run_generation=F("generation"),
+    )
     if not claimed:
         return None
     return WaveComputation.objects.get(wave_id=wave_id)
@@ -339,6 +385,7 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
         WaveComputation.objects.filter(wave_id=wave_id).update(
             running_since=None,
             heartbeat_at=None,
+            run_generation=None,
             scheduled_at=None,
             stage="failed",
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
@@ -374,6 +421,7 @@ def _finish(wave_id: int, generation: int, *, error: str) -> None:
             scheduled_at=None,
             running_since=None,
             heartbeat_at=None,
+            run_generation=None,
             stage="done",
             progress=1.0,
             last_completed_at=now,
@@ -384,6 +432,7 @@ def _finish(wave_id: int, generation: int, *, error: str) -> None:
             WaveComputation.objects.filter(wave_id=wave_id).update(
                 running_since=None,
                 heartbeat_at=None,
+                run_generation=None,
                 scheduled_at=now,
                 stage="queued",
                 progress=0.0,

@@ -4,7 +4,9 @@ A worker subprocess (`celery -A config worker --pool=solo`) runs against this da
 and Redis on a queue of its own. After a warm-up run, each round commits 1,000 SYNTHETIC
 interviews in one transaction, marks the wave dirty once per interview (as the web form
 does after each commit) and polls until the current result set counts them. The added
-interviews are removed at the end, so the wave stays at its size. Goal: < 5 s.
+interviews are removed at the end, so the wave stays at its size. Goal: < 1.5 s.
+With BENCH_FRESHNESS_MARGINS=1 the wave is first given population margins (its own
+weighted totals, perturbed; removed at the end), so every run rakes. Goal: < 5 s.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 import time
 import uuid
 from pathlib import Path
+
+import numpy as np
 
 ROUNDS = int(os.environ.get("BENCH_FRESHNESS_ROUNDS", "3"))
 BATCH = 1000
@@ -68,6 +72,9 @@ def run() -> list[str]:
     settings.MEDIA_ROOT = media
     app.conf.update(broker_url=broker, task_always_eager=False, task_default_queue=queue)
     wave = bench_wave()
+    margins = None
+    if os.environ.get("BENCH_FRESHNESS_MARGINS") == "1":
+        margins = _store_margins(wave)
     base_n = wave.submissions.exclude(review_status="rejected").count()
     first_new_id = None
     log = Path(tempfile.mkdtemp(prefix="tanys-worker-")) / "worker.log"
@@ -123,7 +130,7 @@ def run() -> list[str]:
             _wait(lambda: not _dirty(wave), 120)
         lines.append(
             f"freshness: median {statistics.median(timings):.2f} s, worst {max(timings):.2f} s "
-            f"(goal < 5 s); worker runs: "
+            f"(goal < {5 if margins is not None else 1.5} s); worker runs: "
             + "; ".join(
                 line.split("INFO/MainProcess] ")[1]
                 for line in log.read_text().splitlines()
@@ -146,7 +153,29 @@ def run() -> list[str]:
                 lines.append("cleanup: the wave was not recomputed within 300 s")
         worker.terminate()
         worker.wait(30)
+        if margins is not None:
+            margins.delete()
+            mark_wave_dirty(wave_id=wave.pk)
+    if margins is not None:
+        lines.insert(0, f"the wave raked to population margins ({margins.weights_label})")
     return lines
+
+
+def _store_margins(wave):
+    from analytics import computation, snapshot
+    from analytics.models import PopulationMargins
+    from bench.bench_estimates import margins_table
+
+    snap, _ = snapshot.refresh(wave.pk)
+    sets = computation.domain_sets(wave, snap.columns["region_id"])
+    codes = np.array([r.code for r in sets[0].regions] + [""], dtype=object)[sets[0].codes]
+    table = margins_table(snap, codes, wave.fieldwork_start.year)
+    latest = PopulationMargins.objects.filter(wave=wave).order_by("-version").first()
+    margins = PopulationMargins.objects.create(
+        wave=wave, version=(latest.version + 1) if latest else 1, source="bench", table=table
+    )
+    margins.weights_label = f"margins-v{margins.version}"
+    return margins
 
 
 class Watcher(threading.Thread):

@@ -193,6 +193,9 @@ EXPORT_TIME_LIMIT = int(os.environ.get("TANYS_EXPORT_TIME_LIMIT", str(4 * 3600))
 EXPORT_RETENTION_DAYS = float(os.environ.get("TANYS_EXPORT_RETENTION_DAYS", "7"))
 # Seconds between a wave's first new interview and the recomputation that includes it.
 RECOMPUTE_DELAY = float(os.environ.get("TANYS_RECOMPUTE_DELAY", "0.5"))
+# Embedded mode (no broker): recompute a wave's estimates on a background thread after the
+# request that changed its interviews has answered (False: inside that request).
+EMBEDDED_RECOMPUTE_IN_BACKGROUND = env_bool("TANYS_EMBEDDED_RECOMPUTE_IN_BACKGROUND", True)
 # Seconds without a heartbeat after which a recomputation's claim is taken over.
 COMPUTATION_STALE_SECONDS = float(os.environ.get("TANYS_COMPUTATION_STALE_SECONDS", "120"))
 # Periodic work (run by `celery beat`): pending recomputations and export jobs whose message

@@ -68,6 +68,15 @@ def _reference_data(request):
 
 
 @pytest.fixture(autouse=True)
+def _recompute_in_request(request, settings):
+    """Tests read a wave's estimates right after the submission that changed them, so in
+    embedded mode they run in the request; tests marked ``background_recompute`` keep the
+    background thread and wait for it (`analytics.dispatch.wait_for_background`)."""
+    if request.node.get_closest_marker("background_recompute") is None:
+        settings.EMBEDDED_RECOMPUTE_IN_BACKGROUND = False
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings, tmp_path):
     """Uploaded forms, snapshots and exports of a test go to its own folder, not the repo's."""
     settings.MEDIA_ROOT = tmp_path / "media"
@@ -99,8 +108,9 @@ class CeleryWorkerProcess:
     """`celery -A config worker --pool=solo` as a subprocess, on Redis and the pytest
     database, consuming a queue of its own so parallel test runs never share tasks."""
 
-    def __init__(self, env: dict[str, str], queue: str, log_dir: str) -> None:
+    def __init__(self, env: dict[str, str], queue: str, log_dir: str, name: str = "") -> None:
         self.env, self.queue, self.log_dir = env, queue, log_dir
+        self.name = name or queue
         self.process = None
         self.starts = 0
 
@@ -110,10 +120,10 @@ class CeleryWorkerProcess:
         import time
 
         self.starts += 1
-        self.log = f"{self.log_dir}/worker-{self.starts}.log"
+        self.log = f"{self.log_dir}/{self.name}-{self.starts}.log"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
-             "--loglevel=INFO", "-Q", self.queue, "-n", f"{self.queue}-{self.starts}@%h",
+             "--loglevel=INFO", "-Q", self.queue, "-n", f"{self.name}-{self.starts}@%h",
              "--without-mingle", "--without-gossip", f"--logfile={self.log}"],
             env=self.env,
         )  # fmt: skip
@@ -208,12 +218,14 @@ def embedded_tasks():
 
 
 @pytest.fixture
-def celery_worker_process(transactional_db, settings, tmp_path):
+def celery_worker_process(request, transactional_db, settings, tmp_path):
     """A real Celery worker against Redis and the (committed) pytest database.
 
     Needs PostgreSQL (DATABASE_URL) and Redis (CELERY_BROKER_URL, REDIS_URL or the local
     default): skips without them on a developer machine, fails in CI. Yields a
     `CeleryWorkerProcess`, already started; tasks sent by the test process go to its queue.
+    Parametrised indirectly with a number (``indirect=True``), it starts that many worker
+    processes on the one queue (prefetch 1, as deployed) and yields their list.
     """
     import uuid
 
@@ -239,13 +251,18 @@ def celery_worker_process(transactional_db, settings, tmp_path):
         "DB_CONN_MAX_AGE": "0",
     }
     settings.COMPUTATION_STALE_SECONDS = 3
-    worker = CeleryWorkerProcess(env, queue, str(tmp_path))
+    workers = [
+        CeleryWorkerProcess(env, queue, str(tmp_path), name=f"{queue}-w{i}")
+        for i in range(request.param if hasattr(request, "param") else 1)
+    ]
     try:
         with sending_to(broker, queue):
-            worker.start()
-            yield worker
+            for worker in workers:
+                worker.start()
+            yield workers[0] if len(workers) == 1 else workers
     finally:
-        worker.stop()
+        for worker in workers:
+            worker.stop()
         import redis
 
         with redis.Redis.from_url(broker) as client:

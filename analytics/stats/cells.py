@@ -12,8 +12,10 @@ The variance is the same with-replacement ultimate-cluster formula as
 :class:`analytics.stats.estimation.Design` (lonely PSUs: ``"adjust"``), evaluated on the
 non-zero PSU x domain totals only; region-vs-rest differences expand the rest-of-country
 terms into per-stratum sums, so no ``domains x PSUs`` matrix is formed. Results are
-identical to :class:`~analytics.stats.estimation.Design` on the rows (tests check it); weights
-calibrated to population margins need the rows and take the row path instead.
+identical to :class:`~analytics.stats.estimation.Design` on the rows (tests check it). With
+weights raked to population margins the cell sums are taken with the raked weights and the
+calibration residuals are corrected for per stratum (:class:`CellCalibration`), still with
+no pass over the rows per domain.
 """
 
 from __future__ import annotations
@@ -22,9 +24,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import sparse, stats
 
-from analytics.stats.estimation import intervals, vs_rest_linearisation
+from analytics.stats.estimation import (
+    RAKING_BACKFIT_ITERATIONS,
+    intervals,
+    vs_rest_linearisation,
+)
 
 SUMS = ("x", "d", "w", "n", "n_num", "xx", "xd", "dd")
 
@@ -195,8 +201,11 @@ class CellDesign:
         *,
         ci: str,
         pairs: Pairs | None = None,
+        calibrated: Calibrated | None = None,
     ) -> dict[str, np.ndarray]:
-        """As ``Design.ratio(..., domain_codes, ci=ci, df_method="domain")`` on the rows."""
+        """As ``Design.ratio(..., domain_codes, ci=ci, df_method="domain")`` on the rows
+        (with ``calibrated``: the raking, its per-indicator group sums and the domain of
+        each group; ``sums`` then hold the raked weights)."""
         pairs = pairs or self.pairs(cell_domain, k)
         inside = (cell_domain >= 0) & (sums["n"] > 0)
         b = np.where(inside, cell_domain, k)
@@ -212,6 +221,10 @@ class CellDesign:
             z = np.where(inside, (sums["x"] - r_c * sums["d"]) / d_c, 0.0)
             dom, psu, t = self.psu_domain_totals(z, pairs)
             s1, s2 = self._stratum_terms(dom, psu, t, k)
+            if calibrated is not None:
+                cal, groups, group_domain = calibrated
+                a = cal.offsets_ratio(groups, group_domain, k, r, td)
+                s1, s2 = cal.correct(s1, s2, pairs, t, a, k)
             var = self._combine(s1, s2)
             var = np.where(var < (1e-12 * np.abs(np.nan_to_num(r))) ** 2, 0.0, var)
             se = np.where(np.isfinite(r), np.sqrt(np.maximum(var, 0.0)), np.nan)
@@ -242,6 +255,7 @@ class CellDesign:
         k: int,
         *,
         pairs: Pairs | None = None,
+        calibrated: Calibrated | None = None,
     ) -> dict[str, np.ndarray]:
         """As ``Design.domains_vs_rest`` on the rows: each domain minus all other rows."""
         pairs = pairs or self.pairs(cell_domain, k)
@@ -282,9 +296,204 @@ class CellDesign:
             a, bb = alpha[:, None], beta[:, None]
             s1 = sq - a * su + bb * sv
             s2 = sqq + a * a * suu + bb * bb * svv - 2 * a * squ + 2 * bb * sqv - 2 * a * bb * suv
+            if calibrated is not None:
+                cal, groups, group_domain = calibrated
+                # a domain holding every row has no rest: its difference is NaN anyway
+                al = np.where(np.isfinite(alpha), alpha, 0.0)
+                be = np.where(np.isfinite(beta), beta, 0.0)
+                da = v.sum() - rest_v
+                da = np.where(da != 0, da, 1.0)
+                db = np.where(rest_v != 0, rest_v, 1.0)
+                cx = 1 / da + 1 / db
+                cd = -(np.nan_to_num(r_a) / da + np.nan_to_num(r_b) / db)
+                a = cal.offsets_versus(groups, group_domain, k, (cx, cd, al, be))
+                s1, s2 = cal.correct(np.nan_to_num(s1), np.nan_to_num(s2), pairs, qt, a, k)
+                s2 = (
+                    s2
+                    + 2 * al[:, None] * (a @ cal.weighted_by_psu(big_u).T)
+                    - 2 * be[:, None] * (a @ cal.weighted_by_psu(big_v).T)
+                )
             var = self._combine(np.nan_to_num(s1), np.nan_to_num(s2))
             diff = r_a - r_b
             se = np.where(np.isfinite(diff), np.sqrt(np.maximum(var, 0.0)), np.nan)
             t_stat = np.where(se > 0, diff / se, np.nan)
         p = 2 * stats.t.sf(np.abs(t_stat), self.df) if self.df > 0 else np.full(k, np.nan)
         return {"estimate": diff, "se": se, "p_value": p}
+
+
+Calibrated = tuple["CellCalibration", tuple[list[np.ndarray], list[np.ndarray]], np.ndarray]
+
+
+def _backfit(
+    base: list[np.ndarray], cross: list[list[sparse.csr_matrix]], counts: list[np.ndarray]
+) -> np.ndarray:
+    """Cell offsets of the raking residuals (as ``Design._psu_totals``), concatenated
+    over the margins: shape ``(k, sum of margin cells)``."""
+    k = base[0].shape[0]
+    offsets = [np.zeros((k, len(c))) for c in counts]
+    for _ in range(RAKING_BACKFIT_ITERATIONS):
+        for i, count in enumerate(counts):
+            cell_sum = base[i].copy()
+            for j in range(len(counts)):
+                cell_sum -= (cross[i][j] @ offsets[j].T).T
+            offsets[i] += cell_sum / count
+    return np.hstack(offsets)
+
+
+class CellCalibration:
+    """Raking residuals for the cell path: the PSU totals of calibrated influence values
+    are ``A - PW a``, with ``A`` the cell totals computed with the raked weights, ``PW``
+    the PSU x margin-cell sums of those weights and ``a`` the margin-cell offsets that
+    ``Design`` backfits from unweighted sums of ``z / w``. Those sums are linear in the
+    unweighted numerator and denominator sums of each (group, margin cell), where a group
+    (a region) lies in one domain of every domain set; and the variance needs, per
+    stratum, only ``sum A``, ``sum A^2``, ``sum A PW a`` (over the PSU x domain pairs)
+    and the quadratic form ``a' (sum PW PW') a``. No ``domains x PSUs`` matrix is formed.
+
+    ``margins`` are the per-row codes of :class:`CalibrationInfo` (kind ``"rake"``).
+    """
+
+    def __init__(
+        self,
+        design: CellDesign,
+        row_psu: np.ndarray,
+        row_group: np.ndarray,
+        weight: np.ndarray,
+        margins: tuple[np.ndarray, ...],
+    ) -> None:
+        self.design = design
+        self.row_group = row_group.astype(np.int64)
+        self.n_groups = int(self.row_group.max(initial=0)) + 1
+        self.codes: list[np.ndarray] = []
+        for m in margins:
+            _, codes = np.unique(np.asarray(m), return_inverse=True)
+            self.codes.append(codes.astype(np.int64).ravel())
+        self.counts = [np.bincount(c).astype(float) for c in self.codes]
+        n = len(weight)
+        self.cross = [
+            [
+                sparse.csr_matrix((np.ones(n), (a, b)), shape=(len(ca), len(cb)))
+                for b, cb in zip(self.codes, self.counts, strict=True)
+            ]
+            for a, ca in zip(self.codes, self.counts, strict=True)
+        ]
+        sizes = [len(c) for c in self.counts]
+        self.starts = np.concatenate(([0], np.cumsum(sizes)[:-1])).astype(np.int64)
+        self.g = int(sum(sizes))
+        n_psu = len(design.psu_stratum)
+        rows = np.concatenate([row_psu] * len(self.codes))
+        cols = np.concatenate([c + s for c, s in zip(self.codes, self.starts, strict=True)])
+        self.pw = sparse.csr_matrix(
+            (np.tile(weight, len(self.codes)), (rows, cols)), shape=(n_psu, self.g)
+        )
+        self.pw.sum_duplicates()
+        h = design.n_strata
+        strata = sparse.csr_matrix(
+            (np.ones(n_psu), (design.psu_stratum, np.arange(n_psu))), shape=(h, n_psu)
+        )
+        self.strata = strata
+        self.s = np.asarray((strata @ self.pw).todense())  # (H, G)
+        dense = self.pw.toarray()
+        self.m = np.zeros((h, self.g, self.g))
+        order = np.argsort(design.psu_stratum, kind="stable")
+        bounds = np.searchsorted(design.psu_stratum[order], np.arange(h + 1))
+        for stratum in range(h):
+            block = dense[order[bounds[stratum] : bounds[stratum + 1]]]
+            self.m[stratum] = block.T @ block
+        self._pair_matrices: dict[int, tuple[Pairs, sparse.csr_matrix]] = {}
+
+    def group_sums(
+        self, num: np.ndarray, den: np.ndarray | None
+    ) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """Unweighted sums of the valid numerators and denominators per (group, margin
+        cell), one ``(n_groups, cells)`` array per margin: one indicator's input."""
+        valid = ~np.isnan(num) if den is None else ~(np.isnan(num) | np.isnan(den))
+        x = np.where(valid, num, 0.0)
+        d = valid.astype(float) if den is None else np.where(valid, den, 0.0)
+        xs, ds = [], []
+        for codes, count in zip(self.codes, self.counts, strict=True):
+            size = len(count)
+            key = self.row_group * size + codes
+            xs.append(np.bincount(key, weights=x, minlength=self.n_groups * size))
+            ds.append(np.bincount(key, weights=d, minlength=self.n_groups * size))
+        shapes = [(self.n_groups, len(c)) for c in self.counts]
+        return (
+            [v.reshape(s) for v, s in zip(xs, shapes, strict=True)],
+            [v.reshape(s) for v, s in zip(ds, shapes, strict=True)],
+        )
+
+    def _by_domain(self, values: list[np.ndarray], group_domain: np.ndarray, k: int) -> list:
+        inside = group_domain >= 0
+        out = []
+        for v in values:
+            agg = np.zeros((k, v.shape[1]))
+            np.add.at(agg, group_domain[inside], v[inside])
+            out.append(agg)
+        return out
+
+    def _pair_matrix(self, pairs: Pairs, k: int) -> sparse.csr_matrix:
+        """Per PSU x domain pair, its PSU's margin-cell weights placed in its domain's
+        block of columns: ``(pairs, k * G)``, so ``B = P @ a.ravel()``."""
+        key = id(pairs)
+        cached = self._pair_matrices.get(key)
+        if cached is None or cached[0] is not pairs:  # an id is reused once its object is gone
+            rows = self.pw[pairs.psu]
+            shift = np.repeat(pairs.domain * self.g, np.diff(rows.indptr))
+            matrix = sparse.csr_matrix(
+                (rows.data, rows.indices + shift, rows.indptr), shape=(len(pairs.psu), k * self.g)
+            )
+            # the pairs are kept with their matrix, so their id stays theirs
+            cached = self._pair_matrices[key] = (pairs, matrix)
+        return cached[1]
+
+    def correct(
+        self,
+        s1: np.ndarray,
+        s2: np.ndarray,
+        pairs: Pairs,
+        pair_totals: np.ndarray,
+        a: np.ndarray,
+        k: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per (domain, stratum) sums of ``T = A - PW a`` and ``T^2`` from those of ``A``."""
+        b = self._pair_matrix(pairs, k) @ a.ravel()
+        idx = pairs.domain * self.design.n_strata + self.design.psu_stratum[pairs.psu]
+        cross = np.bincount(idx, weights=pair_totals * b, minlength=k * self.design.n_strata)
+        quad = np.einsum("kg,hgf,kf->kh", a, self.m, a)
+        return s1 - a @ self.s.T, s2 - 2 * cross.reshape(k, -1) + quad
+
+    def offsets_ratio(
+        self, groups, group_domain: np.ndarray, k: int, r: np.ndarray, td: np.ndarray
+    ) -> np.ndarray:
+        """Offsets for ``z / w = (x - R d) / D`` within each domain."""
+        gx = self._by_domain(groups[0], group_domain, k)
+        gd = self._by_domain(groups[1], group_domain, k)
+        c1 = 1 / np.where(td != 0, td, 1.0)
+        c2 = -np.nan_to_num(r) * c1
+        base = [c1[:, None] * x + c2[:, None] * d for x, d in zip(gx, gd, strict=True)]
+        return _backfit(base, self.cross, self.counts)
+
+    def offsets_versus(
+        self,
+        groups,
+        group_domain: np.ndarray,
+        k: int,
+        coef: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    ) -> np.ndarray:
+        """Offsets for "domain minus rest": ``q/w - alpha x + beta d`` with ``q/w`` linear
+        in the domain's ``x`` and ``d`` (coefficients ``cx``, ``cd``)."""
+        cx, cd, alpha, beta = coef
+        gx = self._by_domain(groups[0], group_domain, k)
+        gd = self._by_domain(groups[1], group_domain, k)
+        base = [
+            cx[:, None] * x
+            + cd[:, None] * d
+            - alpha[:, None] * ax.sum(0)
+            + beta[:, None] * ad.sum(0)
+            for x, d, ax, ad in zip(gx, gd, groups[0], groups[1], strict=True)
+        ]
+        return _backfit(base, self.cross, self.counts)
+
+    def weighted_by_psu(self, values: np.ndarray) -> np.ndarray:
+        """Per stratum, ``sum_p values_p PW_p``: shape ``(H, G)``."""
+        return np.asarray((self.strata @ self.pw.multiply(values[:, None]).tocsr()).todense())

@@ -134,7 +134,8 @@ def test_a_burst_of_marks_puts_one_task_on_the_broker(transactional_db):
             for _ in range(1000):
                 services.mark_wave_dirty(wave_id=wave.pk)
         assert client.llen(queue) == 1
-        assert WaveComputation.objects.get(wave=wave).generation == 1000
+        # the first mark wrote; the others found the queued run that will read their interviews
+        assert WaveComputation.objects.get(wave=wave).generation == 1
     finally:
         client.delete(queue)
 

@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("analytics", "0004_export_job_expiry"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="wavecomputation",
+            name="run_generation",
+            field=models.PositiveBigIntegerField(blank=True, null=True),
+        ),
+    ]
