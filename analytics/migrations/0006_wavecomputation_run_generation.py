@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("analytics", "0004_export_job_expiry"),
+        ("analytics", "0005_breakdown_estimates"),
     ]
 
     operations = [
