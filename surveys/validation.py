@@ -15,7 +15,9 @@ What is stored:
 - relevant answers, converted to their stored types (integer codes of select_one lists
   as ints, select_multiple as a list of codes, integers as int, decimals as float, dates
   as ``YYYY-MM-DD``);
-- calculations, recomputed here whatever the client sent;
+- calculations, recomputed here whatever the client sent, except that a ``once()``
+  calculation (a random assignment) keeps the value the client recorded: ``once`` sees it
+  as the question's current value, so the draw made on the device is the one stored;
 - for a non-relevant select_one whose choice names are all integer codes, ``-3`` (not
   applicable, skipped by design; DOMAIN.md); any other non-relevant answer is dropped;
 - repeats as a list of per-instance answer dicts, each instance validated on its own
@@ -37,7 +39,7 @@ from django.utils.translation import gettext
 
 from surveys import formtree
 from surveys.definition import interface_language, stored_choice_value
-from surveys.expressions import evaluate, to_boolean, to_number, to_string
+from surveys.expressions import evaluate, keeps_its_value, to_boolean, to_number, to_string
 from surveys.formtree import Walker, level, level_questions
 from surveys.models import pick_translation
 
@@ -49,6 +51,7 @@ INTEGER_LIMIT = 10**15
 FORM_ERRORS = "__all__"
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
@@ -177,6 +180,14 @@ def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) 
     raise _Invalid(gettext("This item takes no answer."))
 
 
+def recorded_value(value: Any) -> Any:
+    """The value a client recorded for a ``once()`` calculation, as the evaluator sees it:
+    a number sent as text (an OpenRosa instance holds only text) becomes a number."""
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        return float(value)
+    return None if isinstance(value, (dict, list)) else value
+
+
 def stored_calculation(value: Any) -> Any:
     """A calculation result as stored: whole numbers as int, other numbers as float, else text.
 
@@ -262,9 +273,15 @@ class _Walker(Walker):
             return
         self.relevant.add(key)
         if kind == "calculate":
-            result = stored_calculation(
-                evaluate(node.get("calculation"), working, today=self.today)
-            )
+            ast = node.get("calculation")
+            current = recorded_value(raw.get(name)) if keeps_its_value(ast) else None
+            result = stored_calculation(evaluate(ast, working, current=current, today=self.today))
+            design = node.get("design") or {}
+            if design.get("role") == "assign" and result not in (0, 1):
+                self.fail(
+                    key, gettext("The random assignment must be 0 (control) or 1 (treatment).")
+                )
+                return
             if result is None:
                 working.pop(name, None)
             else:

@@ -42,7 +42,7 @@ from surveys.definition import (
     INPUT_TYPES,
     stored_choice_value,
 )
-from surveys.expressions import evaluate
+from surveys.expressions import evaluate, keeps_its_value
 from surveys.formtree import GROUP, REPEAT, role
 from surveys.models import pick_translation
 from surveys.validation import (
@@ -50,6 +50,7 @@ from surveys.validation import (
     MAX_REPEAT_INSTANCES,
     TEXT_MAX_LENGTH,
     convert,
+    recorded_value,
     repeat_count,
     stored_calculation,
 )
@@ -379,7 +380,9 @@ def entry_working(
                 working[node["name"]] = convert(node, value, definition)
     for node in questions:
         if node["type"] == "calculate":
-            result = stored_calculation(evaluate(node.get("calculation"), working))
+            ast = node.get("calculation")
+            current = recorded_value(row.get(node["name"])) if keeps_its_value(ast) else None
+            result = stored_calculation(evaluate(ast, working, current=current))
             if result is None:
                 working.pop(node["name"], None)
             else:
@@ -419,6 +422,12 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
                 out[short] = n[key]
         if n.get("list_name"):
             out["l"] = n["list_name"]
+        if n["type"] == "calculate" and keeps_its_value(n.get("calculation")):
+            # A once() calculation is drawn on the device and kept in the draft: "o", and
+            # "b" when its draws are balanced (stratified in blocks of two per device).
+            out["o"] = 1
+            if (n.get("design") or {}).get("balanced"):
+                out["b"] = 1
         if text(n.get("constraint_message")):
             out["cm"] = text(n.get("constraint_message"))
         if text(n.get("required_message")):
