@@ -28,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -180,6 +182,17 @@ def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) 
     raise _Invalid(gettext("This item takes no answer."))
 
 
+def instance_draws(instance_id: str, name: str) -> Callable[[], float]:
+    """Draws from [0, 1) fixed by the interview and the question: the same on every resend."""
+    counter = itertools.count()
+
+    def draw() -> float:
+        digest = hashlib.sha256(f"{instance_id}:{name}:{next(counter)}".encode()).digest()
+        return int.from_bytes(digest[:7], "big") / float(1 << 56)
+
+    return draw
+
+
 def recorded_value(value: Any) -> Any:
     """The value a client recorded for a ``once()`` calculation, as the evaluator sees it:
     a number sent as text (an OpenRosa instance holds only text) becomes a number."""
@@ -220,10 +233,17 @@ def _choice_allowed(
 
 
 class _Walker(Walker):
-    def __init__(self, definition: Mapping[str, Any], language: str, today: dt.date | None):
+    def __init__(
+        self,
+        definition: Mapping[str, Any],
+        language: str,
+        today: dt.date | None,
+        instance_id: str | None = None,
+    ):
         self.definition = definition
         self.language = language
         self.today = today
+        self.instance_id = instance_id
         self.errors: dict[str, list[str]] = {}
         self.relevant: set[str] = set()
 
@@ -275,7 +295,10 @@ class _Walker(Walker):
         if kind == "calculate":
             ast = node.get("calculation")
             current = recorded_value(raw.get(name)) if keeps_its_value(ast) else None
-            result = stored_calculation(evaluate(ast, working, current=current, today=self.today))
+            draws = None if self.instance_id is None else instance_draws(self.instance_id, key)
+            result = stored_calculation(
+                evaluate(ast, working, current=current, today=self.today, random=draws)
+            )
             design = node.get("design") or {}
             if design.get("role") == "assign" and result not in (0, 1):
                 self.fail(
@@ -399,8 +422,13 @@ def validate_answers(
     *,
     language: str,
     today: dt.date | None = None,
+    instance_id: str | None = None,
 ) -> CleanAnswers:
     """Check an interview's answers against the compiled form; return what to store.
+
+    A ``once()`` calculation the client did not record (an API client) is drawn here; with
+    ``instance_id`` its ``random()`` comes from a hash of the instance id and the question's
+    name, so a resend of the same interview draws the same value.
 
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
     ``constraint_message`` / ``required_message`` when it has them).
@@ -408,7 +436,7 @@ def validate_answers(
     with translation.override(interface_language(language)):
         if not isinstance(answers, Mapping):
             raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
-        walker = _Walker(definition, language, today)
+        walker = _Walker(definition, language, today, instance_id)
         children = formtree.children(definition)
         known = _child_names(children)
         for unknown in sorted(set(answers) - known, key=str):

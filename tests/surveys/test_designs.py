@@ -219,3 +219,18 @@ def test_an_assignment_outside_the_arms_is_refused():
     with translation.override("en"), pytest.raises(AnswerErrors) as caught:
         validate_answers(definition, {"E1": "2", "LE_ARM": 7}, language="en")
     assert "LE_ARM" in caught.value.errors
+
+
+def test_a_draw_the_server_makes_is_the_same_on_every_resend():
+    definition = compile_rows(rows()).definition
+    arms = {
+        instance: {
+            validate_answers(definition, {"E1": "2"}, language="en", instance_id=instance).answers[
+                "LE_ARM"
+            ]
+            for _ in range(3)
+        }
+        for instance in (f"5b1c3d0e-1111-4222-8333-{n:012d}" for n in range(40))
+    }
+    assert all(len(drawn) == 1 for drawn in arms.values())
+    assert {a for (a,) in arms.values()} == {0, 1}
