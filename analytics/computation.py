@@ -36,7 +36,8 @@ import numpy as np
 import pandas as pd
 from django.utils.translation import gettext_lazy as _
 
-from analytics.indicators import INDICATORS, Indicator, definitions_hash
+from analytics.indicators import INDICATORS, Indicator, Indirect, definitions_hash
+from analytics.indirect_cells import IndirectEngine
 from analytics.models import IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
 from analytics.stats.cells import CellDesign, CellIndex, add_sums, cell_sums
@@ -74,7 +75,10 @@ SUPPRESSION_REASONS = {
     ),
     "no_data": _("no respondents"),
 }
-REVIEW_FLAGS = {"df<8": _("fewer than 8 degrees of freedom: review before publishing")}
+REVIEW_FLAGS = {
+    "df<8": _("fewer than 8 degrees of freedom: review before publishing"),
+    "outside[0,1]": _("the indirect estimate lies outside 0-100%: reported as it is, not clipped"),
+}
 BOUNDARY_NOTES = {
     "pooled": _("2013 unit estimated by pooling the interviews of its current successors"),
     "same_unit": _("compared with the 2013 unit of the same territory"),
@@ -284,7 +288,8 @@ def _cell(
     estimate = float(stats["estimate"])
     se = float(stats["se"])
     reasons, flags = publication(
-        kind=indicator.kind,
+        kind=indicator.publication_kind,
+        bounded=indicator.bounded,
         estimate=estimate,
         se=se,
         ci_low=float(stats["ci_low"]),
@@ -377,6 +382,8 @@ class _CellState:
 
 
 _CELL_STATES: dict[int, _CellState] = {}
+# The indirect designs are contrasts of domain means, estimated by `IndirectEngine`.
+CELL_INDICATORS = [i for i in INDICATORS if not isinstance(i, Indirect)]
 
 
 class CellEngine:
@@ -407,7 +414,7 @@ class CellEngine:
             and 0 < state.n_rows <= snapshot.n
             and int(ids[state.n_rows - 1]) == state.last_id
             and int(ids[: state.n_rows].sum()) == state.id_sum
-            and set(state.sums) == {i.code for i in INDICATORS}
+            and set(state.sums) == {i.code for i in CELL_INDICATORS}
         )
         if not reusable:
             state = _CellState(snapshot.lineage, 0, 0, 0, CellIndex(), {})
@@ -417,7 +424,7 @@ class CellEngine:
             new = {k: v[start:] for k, v in cols.items()}
             state.index.add_rows(new["stratum"], new["psu"], new["region_id"])
             row_cell = state.index.row_cell[start:]
-            for indicator in INDICATORS:
+            for indicator in CELL_INDICATORS:
                 num, den = indicator.values(new)
                 d = den if indicator.kind == "ratio" else None
                 fresh = cell_sums(row_cell, state.index.n_cells, new["weight"], num, d)
@@ -475,6 +482,9 @@ def compute_wave(
         engine = CellEngine.for_snapshot(wave, snapshot, sets)
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
+    indirect = (
+        IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
+    )
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
         if engine is None:
@@ -491,7 +501,10 @@ def compute_wave(
                 )
             )
             continue
-        national, by_set = engine.indicator(indicator)
+        if isinstance(indicator, Indirect) and indirect is not None:
+            national, by_set = indirect.indicator(indicator)
+        else:
+            national, by_set = engine.indicator(indicator)
         national_row = _cell(
             indicator,
             _at(national, 0),

@@ -7,8 +7,8 @@ regional variation and clustering within PSUs so that design effects are realist
 current wave uses shifted rates. Everything generated is flagged `is_synthetic`.
 
 Personal bribery in the last 12 months has a known true prevalence (``Rates.bribe_12m``, 30%
-in the 2013-like wave): only ``admit_12m`` (60%) of those who paid say so to the direct E1,
-the others answer "never", while the three indirect items (list experiment, forced response,
+in the 2013-like wave, 22% in the current one): E1 = 1 (about 18% and 14%) are those who
+admit it, the others who paid answered "never", while the three indirect items (list experiment, forced response,
 crosswise) are answered by their own rules from the true status, so the dashboard shows how
 much the direct question misses.
 
@@ -75,10 +75,8 @@ class Rates:
     network_ever: float
     contact_scale: float
     bribe_scale: float
-    # The true prevalence of personal bribery in the last 12 months, and the share of those
-    # who paid that admit it when asked directly (E1 = 1).
+    # The true prevalence of personal bribery in the last 12 months (E1 = 1 is what is admitted).
     bribe_12m: float = 0.30
-    admit_12m: float = 0.60
 
 
 RATES_2013 = Rates(0.84, 0.82, 0.40, 0.62, 1.0, 1.0, bribe_12m=0.30)
@@ -200,15 +198,9 @@ def draw_interviews(
         cols[f"N_{sphere}"] = np.where(
             contact, np.where(network, np.where(rng.random(n) < 0.4, 1, 2), 3), -3
         )
-    # E1: the 12-month bribers who admit it say 1, the others "never"; "earlier" (2) is drawn
-    # among the rest so that ever-bribery stays near ``bribe_ever``.
-    truth = binary(rates.bribe_12m)
-    admitted = truth & (rng.random(n) < rates.admit_12m)
-    p_earlier = (rates.bribe_ever - rates.bribe_12m * rates.admit_12m) / (1 - rates.bribe_12m)
-    earlier = binary(min(max(p_earlier, 0.01), 0.99))
-    cols["E1"] = np.where(admitted, 1, np.where(~truth & earlier, 2, 3))
+    bribe_ever = binary(rates.bribe_ever)
+    cols["E1"] = np.where(bribe_ever, np.where(rng.random(n) < 0.45, 1, 2), 3)
     cols["E1"] = np.where(rng.random(n) < 0.04, -2, cols["E1"])
-    cols["_bribe_12m"] = truth
     network_ever = binary(rates.network_ever)
     mode = _categorical(rng, [0.25, 0.48, 0.27], [1, 2, 3], n)
     cols["E2"] = np.where(network_ever, mode, 4)
@@ -225,18 +217,30 @@ def draw_interviews(
         cols[item] = _categorical(
             rng, [0.15, 0.35, 0.28, 0.15, 0.06, 0.01], [1, 2, 3, 4, -1, -2], n
         )
-    _indirect_answers(cols, truth, rng)
     motive_p = [0.45, 0.40, 0.25, 0.30, 0.12, 0.15, 0.03]
     cols["_motives"] = rng.random((n, len(motive_p))) < np.asarray(motive_p)
+    # The indirect items draw from a stream of their own, so every other answer stays as it
+    # was for a seed.
+    _indirect_answers(cols, rates, np.random.default_rng([seed, 15]))
     return cols
 
 
-def _indirect_answers(
-    cols: dict[str, np.ndarray], truth: np.ndarray, rng: np.random.Generator
-) -> None:
-    """The list experiment, forced-response and crosswise answers, each by its own rule."""
-    n = truth.shape[0]
-    cols["LE_ARM"] = rng.integers(0, 2, n)
+def _indirect_answers(cols: dict[str, np.ndarray], rates: Rates, rng: np.random.Generator) -> None:
+    """The true 12-month status, then the list experiment, forced-response and crosswise
+    answers, each by its own rule.
+
+    E1 = 1 are the bribers who admit it; the others who paid in the last 12 months answered
+    "never" (3): enough of those are drawn to make the true prevalence ``bribe_12m``. Those
+    who refused E1 paid at that rate too.
+    """
+    e1 = cols["E1"]
+    n = e1.shape[0]
+    admitted, never = float(np.mean(e1 == 1)), float(np.mean(e1 == 3))
+    conceal = min(max((rates.bribe_12m - admitted) / max(never, 1e-9), 0.0), 1.0)
+    draw = rng.random(n)
+    truth = (e1 == 1) | ((e1 == 3) & (draw < conceal)) | ((e1 == -2) & (draw < rates.bribe_12m))
+    cols["_bribe_12m"] = truth
+    cols["LE_ARM"] = np.asarray(rng.integers(0, 2, size=n))
     harmless = (rng.random((n, len(LIST_ITEMS))) < np.asarray(LIST_ITEMS)).sum(axis=1)
     cols["_list_count"] = harmless + np.where(cols["LE_ARM"] == 1, truth, 0)
     die = rng.random(n)
