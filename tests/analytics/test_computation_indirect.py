@@ -163,3 +163,23 @@ def test_a_gap_near_zero_is_not_suppressed_for_its_relative_error():
 def _contrast(design, pair):
     terms, constant = pair
     return contrast(design, terms, constant=constant)
+
+
+def test_the_dashboard_shows_the_gap_labelled_with_its_design(client, computed):
+    from django.urls import reverse
+
+    from tests.analytics.factories_estimates import make_user
+
+    wave, _, stored = computed
+    client.force_login(make_user("researcher", "researcher"))
+    response = client.get(
+        reverse("analytics:dashboard"),
+        {"survey": wave.survey.code, "waves": [wave.pk], "indicator": "GAP_BRIBE_12M_RR"},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Under-reporting gap: randomized response minus direct E1" in html
+    assert 'role="img"' in html
+    national = stored["GAP_BRIBE_12M_RR"][0]
+    assert f"{national.estimate * 100:.1f}" in html
