@@ -9,6 +9,7 @@ import pytest
 
 from surveys.models import Submission
 from surveys.services import import_xlsform, open_wave
+from surveys.webform import assigned_values
 from tests.factories import build_xlsform
 from tests.surveys.webform_fixtures import LANGS, public_link
 
@@ -108,21 +109,25 @@ def test_the_arm_survives_reloads_and_a_language_switch(page, form_url):
     assert errors == []
 
 
-def test_balanced_draws_alternate_in_blocks_of_two_on_a_device(page, form_url):
-    _, url = form_url
-    page.goto(url, wait_until="networkidle")  # (a first interview drew already: start afresh)
-    page.evaluate("localStorage.clear()")
-    # Each new interview on this device draws from the block kept in localStorage: after
-    # clearing the draft (a fresh interview), the arms of interviews 2k+1 and 2k+2 differ.
-    drawn = []
-    for _ in range(8):
+def test_each_new_interview_takes_the_servers_draw_for_its_page(page, form_url):
+    link, url = form_url
+    # A new interview on this device (its cookie and draft gone) gets a new instance id; the
+    # draft records the arm the server drew for that id and rendered, never one of its own.
+    drawn: list[str | None] = []
+    for _ in range(4):
+        page.context.clear_cookies()
+        page.goto(url, wait_until="networkidle")
         page.evaluate(
             "Object.keys(localStorage).filter((k) => /^tanys:[^:]+$/.test(k)).forEach((k) => localStorage.removeItem(k))"
         )
         page.goto(url + "?lang=en", wait_until="networkidle")
+        instance = page.locator('input[name="_instance_id"]').get_attribute("value")
         page.locator("#next").click()
         page.fill("#f-REGION", "KZ-75")
         if page.locator("#next").is_visible():
             page.locator("#next").click()
-        drawn.append(arm_shown(page)[0])
-    assert all(drawn[i] != drawn[i + 1] for i in range(0, 8, 2)), drawn
+        arm, shown = arm_shown(page)
+        expected = assigned_values(link.wave.form_version.definition, instance)["LE_ARM"]
+        assert arm == expected and shown == ("LE_T" if expected else "LE_C")
+        drawn.append(instance)
+    assert len(set(drawn)) == 4  # each a new interview (both arms: the no-JS test)

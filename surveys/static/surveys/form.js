@@ -152,7 +152,11 @@
       if (n.t === 'calculate') {
         // A once() calculation (a random assignment) sees the value recorded in the draft and
         // keeps it; the first draw is written into the draft and sent with the answers.
-        const v = calcValue(n.o ? X.evaluate(n.x, w, { current: raw[name], random: n.b ? balancedDraw(name) : undefined }) : X.evaluate(n.x, w));
+        // A top-level one starts from the server's draw for this page's interview (cfg.draws),
+        // the arm the page was rendered with, so the page and the stored answers agree.
+        const drawn = key === name && cfg.draws ? cfg.draws[name] : undefined;
+        const recorded = raw[name] !== undefined && raw[name] !== '' ? raw[name] : drawn;
+        const v = calcValue(n.o ? X.evaluate(n.x, w, { current: recorded, random: n.b ? balancedDraw(name) : undefined }) : X.evaluate(n.x, w));
         if (v === undefined) delete w[name]; else w[name] = v;
         if (n.o && v !== undefined) { raw[name] = v; send[name] = v; }
         return;
