@@ -40,7 +40,8 @@ from django.utils.translation import gettext_lazy as _
 
 from analytics import breakdown_cells
 from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine
-from analytics.indicators import INDICATORS, Indicator, definitions_hash
+from analytics.indicators import INDICATORS, Indicator, Indirect, definitions_hash
+from analytics.indirect_cells import IndirectEngine
 from analytics.models import BreakdownEstimate, IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
 from analytics.stats.cells import (
@@ -85,7 +86,10 @@ SUPPRESSION_REASONS = {
     ),
     "no_data": _("no respondents"),
 }
-REVIEW_FLAGS = {"df<8": _("fewer than 8 degrees of freedom: review before publishing")}
+REVIEW_FLAGS = {
+    "df<8": _("fewer than 8 degrees of freedom: review before publishing"),
+    "outside[0,1]": _("the indirect estimate lies outside 0-100%: reported as it is, not clipped"),
+}
 BOUNDARY_NOTES = {
     "pooled": _("2013 unit estimated by pooling the interviews of its current successors"),
     "same_unit": _("compared with the 2013 unit of the same territory"),
@@ -302,7 +306,8 @@ def _cell(
     estimate = float(stats["estimate"])
     se = float(stats["se"])
     reasons, flags = publication(
-        kind=indicator.kind,
+        kind=indicator.publication_kind,
+        bounded=indicator.bounded,
         estimate=estimate,
         se=se,
         ci_low=float(stats["ci_low"]),
@@ -395,6 +400,8 @@ class _CellState:
 
 
 _CELL_STATES: dict[int, _CellState] = {}
+# The indirect designs are contrasts of domain means, estimated by `IndirectEngine`.
+CELL_INDICATORS = [i for i in INDICATORS if not isinstance(i, Indirect)]
 
 
 class CellEngine:
@@ -450,7 +457,7 @@ class CellEngine:
             and 0 < state.n_rows <= snapshot.n
             and int(ids[state.n_rows - 1]) == state.last_id
             and int(ids[: state.n_rows].sum()) == state.id_sum
-            and (calibrated or set(state.sums) == {i.code for i in INDICATORS})
+            and (calibrated or set(state.sums) == {i.code for i in CELL_INDICATORS})
         )
         if not reusable:
             state = _CellState(snapshot.lineage, 0, 0, 0, CellIndex(), {})
@@ -462,7 +469,7 @@ class CellEngine:
             new = {k: v[start:] for k, v in cols.items()}
             state.index.add_rows(new["stratum"], new["psu"], new["region_id"])
             row_cell = state.index.row_cell[start:]
-            for indicator in [] if calibrated else INDICATORS:
+            for indicator in [] if calibrated else CELL_INDICATORS:
                 num, den = indicator.values(new)
                 d = den if indicator.kind == "ratio" else None
                 fresh = cell_sums(row_cell, state.index.n_cells, new["weight"], num, d)
@@ -544,6 +551,9 @@ def compute_wave(
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
         breakdowns = BreakdownRowEngine(engine.design, cols, plans)
+    indirect = (
+        IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
+    )
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
         if engine is None:
@@ -560,7 +570,10 @@ def compute_wave(
                 )
             )
             continue
-        national, by_set = engine.indicator(indicator)
+        if isinstance(indicator, Indirect) and indirect is not None:
+            national, by_set = indirect.indicator(indicator)
+        else:
+            national, by_set = engine.indicator(indicator)
         national_row = _cell(
             indicator,
             _at(national, 0),
@@ -590,8 +603,10 @@ def compute_wave(
         extra_cells: dict[tuple, dict] = {}
         extra_relations: list[tuple[tuple, list[tuple]]] = []
         assert breakdowns is not None
+        # The indirect designs are estimated by region; their breakdowns are not computed.
+        by_plan = [] if isinstance(indicator, Indirect) else breakdowns.indicator(indicator)
         for plan, (b_national, b_versus, b_crossed) in zip(
-            plans, breakdowns.indicator(indicator), strict=True
+            plans[: len(by_plan)], by_plan, strict=True
         ):
             group_rows, crossed_rows = breakdown_cells.breakdown_rows(
                 indicator, plan, b_national, b_versus, b_crossed, _cell

@@ -30,6 +30,14 @@ from typing import Literal
 
 import numpy as np
 
+from analytics.stats.indirect import (
+    Term,
+    crosswise_terms,
+    forced_response_terms,
+    list_experiment_terms,
+    with_gap,
+)
+
 DK, REFUSED, NOT_APPLICABLE, NOT_ASKED = -1, -2, -3, -9
 
 SPHERES: dict[str, dict[str, str]] = {
@@ -88,6 +96,16 @@ class Indicator:
 
     def label(self, language: str = "kk") -> str:
         return self.labels.get(language) or self.labels["kk"]
+
+    @property
+    def publication_kind(self) -> str:
+        """Which publication rules apply (`analytics.stats.publication`)."""
+        return self.kind
+
+    @property
+    def bounded(self) -> bool:
+        """True when an estimate outside [0, 1] is flagged (an indirect prevalence)."""
+        return False
 
     def values(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
         """Per-row numerator and denominator; NaN in both outside the denominator."""
@@ -224,6 +242,152 @@ class ItemIndex(Indicator):
 
     def _rule(self) -> dict[str, object]:
         return {"recode": [list(p) for p in self.recode]}
+
+
+@dataclass(frozen=True)
+class Indirect(Indicator):
+    """Prevalence of the sensitive item from an indirect design, or (``gap``) that prevalence
+    minus the direct question's share, each a contrast of domain means on the full design
+    (`analytics.stats.indirect`). No per-interview numerator exists: ``values`` leaves every
+    row out, and the computation asks for :meth:`terms` instead.
+
+    ``design`` is ``list`` (items: arm, control count, treatment count), ``rr`` (forced
+    response, ``p_truth`` and ``p_yes``) or ``crosswise`` (``p_unrelated``); the parameters
+    are the instrument's (its ``tanys_design`` column). The direct question is ``direct``,
+    whose ``direct_yes`` codes count among its ``direct_valid`` answers. Answers that are
+    not valid (refused, not asked) leave the estimate; an arm other than 0 or 1 leaves too.
+    """
+
+    design: str = ""
+    gap: bool = False
+    parameters: tuple[tuple[str, float], ...] = ()
+    direct: str = ""
+    direct_yes: frozenset[int] = frozenset()
+    direct_valid: frozenset[int] = frozenset()
+
+    @property
+    def publication_kind(self) -> str:
+        # A gap is a difference: its relative standard error says nothing about its precision.
+        return "difference" if self.gap else "mean"
+
+    @property
+    def bounded(self) -> bool:
+        """A prevalence lies in [0, 1]; an estimate outside is reported as is and flagged."""
+        return not self.gap
+
+    def values(self, frame: Frame) -> tuple[np.ndarray, np.ndarray]:
+        n = len(_col(frame, self.items[0]))
+        empty = np.full(n, np.nan)
+        return empty, empty.copy()
+
+    def terms(self, frame: Frame, domain: np.ndarray | None = None) -> tuple[list[Term], float]:
+        parameters = dict(self.parameters)
+        if self.design == "list":
+            arm, control, treated = (_col(frame, c) for c in self.items[:3])
+            count = np.where(arm == 1, treated, np.where(arm == 0, control, -9)).astype(float)
+            count[count < 0] = np.nan
+            terms = list_experiment_terms(count, arm == 1, domain)
+        else:
+            answer = _col(frame, self.items[0])
+            yes = np.where(np.isin(answer, [1, 2]), (answer == 1).astype(float), np.nan)
+            if self.design == "rr":
+                terms = forced_response_terms(
+                    yes, p_truth=parameters["p_truth"], p_yes=parameters["p_yes"], domain=domain
+                )
+            else:
+                terms = crosswise_terms(yes, p_unrelated=parameters["p_unrelated"], domain=domain)
+        if not self.gap:
+            return terms
+        direct = _col(frame, self.direct)
+        share = np.where(
+            np.isin(direct, list(self.direct_valid)),
+            np.isin(direct, list(self.direct_yes)).astype(float),
+            np.nan,
+        )
+        return with_gap(terms, share, domain)
+
+    def _rule(self) -> dict[str, object]:
+        return {
+            "design": self.design,
+            "gap": self.gap,
+            "parameters": [list(p) for p in self.parameters],
+            "direct": self.direct,
+            "direct_yes": self.direct_yes,
+            "direct_valid": self.direct_valid,
+        }
+
+
+# The instrument's indirect designs for personal bribery in the last 12 months (E1 = 1).
+INDIRECT_DESIGNS: dict[
+    str, tuple[tuple[str, ...], tuple[tuple[str, float], ...], dict[str, str]]
+] = {
+    "list": (
+        ("LE_ARM", "LE_C", "LE_T"),
+        (),
+        {"kk": "тізімдік эксперимент", "ru": "списочный эксперимент", "en": "list experiment"},
+    ),
+    "rr": (
+        ("RR_E1",),
+        (("p_truth", 0.7), ("p_yes", 0.2)),
+        {
+            "kk": "кездейсоқ жауап әдісі",
+            "ru": "метод рандомизированного ответа",
+            "en": "randomized response",
+        },
+    ),
+    "crosswise": (
+        ("CW_E1",),
+        (("p_unrelated", 0.25),),
+        {"kk": "айқаспалы модель", "ru": "перекрёстная модель", "en": "crosswise model"},
+    ),
+}
+
+
+def _indirect() -> list[Indicator]:
+    out: list[Indicator] = []
+    for design, (items, parameters, name) in INDIRECT_DESIGNS.items():
+        code = {"list": "LIST", "rr": "RR", "crosswise": "CW"}[design]
+        common = {
+            "design": design,
+            "parameters": parameters,
+            "direct": "E1",
+            "direct_yes": frozenset({1}),
+            "direct_valid": frozenset({1, 2, 3}),
+        }
+        out.append(
+            Indirect(
+                f"INDIRECT_BRIBE_12M_{code}",
+                _labels(
+                    f"Соңғы 12 айда пара бергендер ({name['kk']})",
+                    f"Давали взятку за последние 12 месяцев ({name['ru']})",
+                    f"Gave a bribe in the last 12 months ({name['en']})",
+                ),
+                "mean",
+                items,
+                "indirect",
+                numerator=f"prevalence estimated from {', '.join(items)} ({name['en']})",
+                denominator=f"valid answers to {', '.join(items)}",
+                **common,  # type: ignore[arg-type]
+            )
+        )
+        out.append(
+            Indirect(
+                f"GAP_BRIBE_12M_{code}",
+                _labels(
+                    f"Тікелей сұрақтағы жасырылған үлес: {name['kk']} минус E1",
+                    f"Недооценка в прямом вопросе: {name['ru']} минус E1",
+                    f"Under-reporting gap: {name['en']} minus direct E1",
+                ),
+                "mean",
+                (*items, "E1"),
+                "indirect",
+                numerator=f"{name['en']} estimate minus the share with E1 = 1",
+                denominator="valid answers to each; the SE from their joint linearisation",
+                gap=True,
+                **common,  # type: ignore[arg-type]
+            )
+        )
+    return out
 
 
 def _labels(kk: str, ru: str, en: str) -> dict[str, str]:
@@ -484,6 +648,7 @@ def _declare() -> list[Indicator]:
             denominator="valid items (don't know and refusals leave)",
             recode=((1, 1.0), (2, 2 / 3), (3, 1 / 3), (4, 0.0)),
         ),
+        *_indirect(),
     ]
     return out
 

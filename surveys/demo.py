@@ -6,6 +6,12 @@ widespread > 80%, personal bribery experience about 40%, network use about 60%),
 regional variation and clustering within PSUs so that design effects are realistic. A
 current wave uses shifted rates. Everything generated is flagged `is_synthetic`.
 
+Personal bribery in the last 12 months has a known true prevalence (``Rates.bribe_12m``, 30%
+in the 2013-like wave, 22% in the current one): E1 = 1 (about 18% and 14%) are those who
+admit it, the others who paid answered "never", while the three indirect items (list experiment, forced response,
+crosswise) are answered by their own rules from the true status, so the dashboard shows how
+much the direct question misses.
+
 Generation is vectorised with numpy and written with bulk inserts (PostgreSQL COPY when
 available), so a million interviews take minutes, not hours.
 """
@@ -69,10 +75,17 @@ class Rates:
     network_ever: float
     contact_scale: float
     bribe_scale: float
+    # The true prevalence of personal bribery in the last 12 months (E1 = 1 is what is admitted).
+    bribe_12m: float = 0.30
 
 
-RATES_2013 = Rates(0.84, 0.82, 0.40, 0.62, 1.0, 1.0)
-RATES_CURRENT = Rates(0.74, 0.78, 0.31, 0.56, 1.1, 0.75)
+RATES_2013 = Rates(0.84, 0.82, 0.40, 0.62, 1.0, 1.0, bribe_12m=0.30)
+RATES_CURRENT = Rates(0.74, 0.78, 0.31, 0.56, 1.1, 0.75, bribe_12m=0.22)
+# The non-sensitive items of the list experiment (the instrument's LE_C), how often each applies.
+LIST_ITEMS = (0.55, 0.30, 0.45, 0.15)
+# The instrument's randomizers: forced response truthful with 0.7, "yes" with 0.2; crosswise
+# paired with an item of prevalence 0.25 (the mother's birthday in the first quarter).
+RR_TRUTH, RR_YES, CROSSWISE_R = 0.7, 0.2, 0.25
 
 
 def population_shares(geography: str) -> dict[str, float]:
@@ -206,7 +219,35 @@ def draw_interviews(
         )
     motive_p = [0.45, 0.40, 0.25, 0.30, 0.12, 0.15, 0.03]
     cols["_motives"] = rng.random((n, len(motive_p))) < np.asarray(motive_p)
+    # The indirect items draw from a stream of their own, so every other answer stays as it
+    # was for a seed.
+    _indirect_answers(cols, rates, np.random.default_rng([seed, 15]))
     return cols
+
+
+def _indirect_answers(cols: dict[str, np.ndarray], rates: Rates, rng: np.random.Generator) -> None:
+    """The true 12-month status, then the list experiment, forced-response and crosswise
+    answers, each by its own rule.
+
+    E1 = 1 are the bribers who admit it; the others who paid in the last 12 months answered
+    "never" (3): enough of those are drawn to make the true prevalence ``bribe_12m``. Those
+    who refused E1 paid at that rate too.
+    """
+    e1 = cols["E1"]
+    n = e1.shape[0]
+    admitted, never = float(np.mean(e1 == 1)), float(np.mean(e1 == 3))
+    conceal = min(max((rates.bribe_12m - admitted) / max(never, 1e-9), 0.0), 1.0)
+    draw = rng.random(n)
+    truth = (e1 == 1) | ((e1 == 3) & (draw < conceal)) | ((e1 == -2) & (draw < rates.bribe_12m))
+    cols["_bribe_12m"] = truth
+    cols["LE_ARM"] = np.asarray(rng.integers(0, 2, size=n))
+    harmless = (rng.random((n, len(LIST_ITEMS))) < np.asarray(LIST_ITEMS)).sum(axis=1)
+    cols["_list_count"] = harmless + np.where(cols["LE_ARM"] == 1, truth, 0)
+    die = rng.random(n)
+    said_yes = np.where(die < RR_TRUTH, truth, die < RR_TRUTH + RR_YES)
+    cols["RR_E1"] = np.where(rng.random(n) < 0.02, -2, np.where(said_yes, 1, 2))
+    birthday = rng.random(n) < CROSSWISE_R
+    cols["CW_E1"] = np.where(rng.random(n) < 0.02, -2, np.where(birthday == truth, 1, 2))
 
 
 def answers_json(cols: dict[str, np.ndarray], rows: slice) -> list[str]:
@@ -222,6 +263,9 @@ def answers_json(cols: dict[str, np.ndarray], rows: slice) -> list[str]:
     e1, e2, r1 = (np.asarray(cols[k][rows]) for k in ("E1", "E2", "R1"))
     asked = np.isin(e1, [1, 2]) | np.isin(e2, [1, 2, 3])
     motives = cols["_motives"][rows]
+    # Only the count of the arm drawn is asked (and stored).
+    arm, counts = cols["LE_ARM"][rows].tolist(), cols["_list_count"][rows].tolist()
+    count_name = ("LE_C", "LE_T")
     out = []
     for i, row in enumerate(values):
         extra = ""
@@ -232,6 +276,7 @@ def answers_json(cols: dict[str, np.ndarray], rows: slice) -> list[str]:
                 extra += ', "M_OTHER": "(synthetic) other reason"'
         if r1[i] == 3:
             extra += ', "R1_OTHER": "(synthetic) other view"'
+        extra += f', "{count_name[arm[i]]}": {counts[i]}'
         out.append(template % (regions[i], *row, extra))
     return out
 

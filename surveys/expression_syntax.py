@@ -53,12 +53,16 @@ FUNCTIONS: dict[str, tuple[int, int | None]] = {
     "atan": (1, 1),
     "atan2": (2, 2),
     "pi": (0, 0),
+    # Random assignment, as ODK has it: random() draws from [0, 1); once(x) keeps the value
+    # the question already holds and evaluates x only while it is blank.
+    "random": (0, 0),
+    "once": (1, 1),
 }
 
 # ODK functions we recognise but do not evaluate, so authors get a clearer message.
 _UNSUPPORTED = {
-    "position", "jr:choice-name", "once", "indexed-repeat", "sum", "count", "uuid",
-    "now", "random", "pulldata", "instance", "current", "last", "decimal-date-time",
+    "position", "jr:choice-name", "indexed-repeat", "sum", "count", "uuid",
+    "now", "pulldata", "instance", "current", "last", "decimal-date-time",
     "decimal-time", "format-date-time", "date-time", "join", "translate",
     "normalize-space", "substring-before", "substring-after", "digest", "area",
     "distance", "jr:itext", "checklist", "weighted-checklist", "boolean-from-string",
@@ -374,13 +378,26 @@ def columns(ast: list | None) -> set[str]:
     return found
 
 
+def functions(ast: list | None) -> set[str]:
+    """Names of the functions the expression calls."""
+    found: set[str] = set()
+    _collect(ast, "fn", found)
+    return found
+
+
+def keeps_its_value(ast: list | None) -> bool:
+    """True for a calculation through ``once()``: its value is recorded with the interview
+    when first computed and kept from then on (random assignment)."""
+    return "once" in functions(ast)
+
+
 def _collect(node: list | None, kind: str, found: set[str]) -> None:
     if not node:
         return
     head = node[0]
     if head == kind:
         found.add(node[1])
-    elif head == "op":
+    if head == "op":
         _collect(node[2], kind, found)
         _collect(node[3], kind, found)
     elif head == "neg":

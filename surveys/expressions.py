@@ -24,6 +24,12 @@ AST node kinds (every node is a list whose first item names the kind):
     ["op", "+", a, b]             binary operator: or and = != < <= > >= + - * div mod
     ["fn", "selected", [a, b]]    function call
 
+Random assignment: ``random()`` draws from [0, 1) (from the caller's ``random`` source when
+one is given, so a device can stratify its draws) and ``once(x)`` is the current value of
+the question when it has one, else ``x``, as in ODK. A calculation ``once(...)`` is therefore
+drawn once, kept with the interview (the draft, the outbox, the submission) and never
+redrawn: both evaluators are given the recorded value as ``current``.
+
 Values during evaluation are ``str``, ``float``, ``bool``, ``list[str]`` (a
 select_multiple answer) and ``datetime.date``. Conversions follow XPath 1.0 with the
 ODK extensions: a missing answer is ``''``; a date is the number of days since
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import random as _random
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -47,6 +54,8 @@ from surveys.expression_syntax import (
     ExpressionError,
     columns,
     compile_expression,
+    functions,
+    keeps_its_value,
     references,
 )
 
@@ -56,6 +65,8 @@ __all__ = [
     "columns",
     "compile_expression",
     "evaluate",
+    "functions",
+    "keeps_its_value",
     "references",
     "to_boolean",
     "to_number",
@@ -221,13 +232,14 @@ def _tokens(value: Any) -> list[str]:
 
 
 class _Context:
-    __slots__ = ("answers", "current", "today", "choice")
+    __slots__ = ("answers", "current", "today", "choice", "random")
 
-    def __init__(self, answers, current, today, choice) -> None:
+    def __init__(self, answers, current, today, choice, random) -> None:
         self.answers = answers
         self.current = current
         self.today = today
         self.choice = choice
+        self.random = random
 
 
 def evaluate(
@@ -237,6 +249,7 @@ def evaluate(
     current: Any = None,
     today: datetime.date | None = None,
     choice: Mapping[str, Any] | None = None,
+    random: Callable[[], float] | None = None,
 ) -> Any:
     """Evaluate a compiled expression; never raises for odd answer data.
 
@@ -245,7 +258,7 @@ def evaluate(
     """
     if ast is None:
         return None
-    return _eval(ast, _Context(answers or {}, current, today, choice))
+    return _eval(ast, _Context(answers or {}, current, today, choice, random or _random.random))
 
 
 def _eval(node: list, ctx: _Context) -> Any:
@@ -268,6 +281,11 @@ def _eval(node: list, ctx: _Context) -> Any:
             return _eval(chosen, ctx)
         if name == "today":
             return ctx.today or datetime.date.today()
+        if name == "once":
+            kept = _value(ctx.current)
+            return _eval(args[0], ctx) if _empty(kept) else kept
+        if name == "random":
+            return float(ctx.random())
         return _CALLS[name](*[_eval(arg, ctx) for arg in args])
     if kind == "cur":
         return _value(ctx.current)

@@ -610,7 +610,9 @@ def submit_interview(
             raise SubmissionRefused(
                 "language", gettext("The questionnaire is not available in this language.")
             )
-        clean = validate_answers(version.definition, answers, language=language)
+        clean = validate_answers(
+            version.definition, answers, language=language, instance_id=str(instance)
+        )
         fields = _design_fields(wave, clean.answers, design or {}, instance)
 
         existing = Submission.objects.filter(instance_id=instance).first()

@@ -15,7 +15,9 @@ What is stored:
 - relevant answers, converted to their stored types (integer codes of select_one lists
   as ints, select_multiple as a list of codes, integers as int, decimals as float, dates
   as ``YYYY-MM-DD``);
-- calculations, recomputed here whatever the client sent;
+- calculations, recomputed here whatever the client sent, except that a ``once()``
+  calculation (a random assignment) keeps the value the client recorded: ``once`` sees it
+  as the question's current value, so the draw made on the device is the one stored;
 - for a non-relevant select_one whose choice names are all integer codes, ``-3`` (not
   applicable, skipped by design; DOMAIN.md); any other non-relevant answer is dropped;
 - repeats as a list of per-instance answer dicts, each instance validated on its own
@@ -26,9 +28,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
+import itertools
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,7 +41,7 @@ from django.utils.translation import gettext
 
 from surveys import formtree
 from surveys.definition import interface_language, stored_choice_value
-from surveys.expressions import evaluate, to_boolean, to_number, to_string
+from surveys.expressions import evaluate, keeps_its_value, to_boolean, to_number, to_string
 from surveys.formtree import Walker, level, level_questions
 from surveys.models import pick_translation
 
@@ -49,6 +53,7 @@ INTEGER_LIMIT = 10**15
 FORM_ERRORS = "__all__"
 _INTEGER_TEXT = re.compile(r"[+-]?[0-9]+")
 _DECIMAL_TEXT = re.compile(r"[+-]?(?:[0-9]+(?:[.,][0-9]*)?|[.,][0-9]+)")
+_NUMBER_TEXT = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _DATE_TEXT = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
@@ -177,6 +182,25 @@ def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) 
     raise _Invalid(gettext("This item takes no answer."))
 
 
+def instance_draws(instance_id: str, name: str) -> Callable[[], float]:
+    """Draws from [0, 1) fixed by the interview and the question: the same on every resend."""
+    counter = itertools.count()
+
+    def draw() -> float:
+        digest = hashlib.sha256(f"{instance_id}:{name}:{next(counter)}".encode()).digest()
+        return int.from_bytes(digest[:7], "big") / float(1 << 56)
+
+    return draw
+
+
+def recorded_value(value: Any) -> Any:
+    """The value a client recorded for a ``once()`` calculation, as the evaluator sees it:
+    a number sent as text (an OpenRosa instance holds only text) becomes a number."""
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        return float(value)
+    return None if isinstance(value, (dict, list)) else value
+
+
 def stored_calculation(value: Any) -> Any:
     """A calculation result as stored: whole numbers as int, other numbers as float, else text.
 
@@ -209,10 +233,17 @@ def _choice_allowed(
 
 
 class _Walker(Walker):
-    def __init__(self, definition: Mapping[str, Any], language: str, today: dt.date | None):
+    def __init__(
+        self,
+        definition: Mapping[str, Any],
+        language: str,
+        today: dt.date | None,
+        instance_id: str | None = None,
+    ):
         self.definition = definition
         self.language = language
         self.today = today
+        self.instance_id = instance_id
         self.errors: dict[str, list[str]] = {}
         self.relevant: set[str] = set()
 
@@ -262,9 +293,18 @@ class _Walker(Walker):
             return
         self.relevant.add(key)
         if kind == "calculate":
+            ast = node.get("calculation")
+            current = recorded_value(raw.get(name)) if keeps_its_value(ast) else None
+            draws = None if self.instance_id is None else instance_draws(self.instance_id, key)
             result = stored_calculation(
-                evaluate(node.get("calculation"), working, today=self.today)
+                evaluate(ast, working, current=current, today=self.today, random=draws)
             )
+            design = node.get("design") or {}
+            if design.get("role") == "assign" and result not in (0, 1):
+                self.fail(
+                    key, gettext("The random assignment must be 0 (control) or 1 (treatment).")
+                )
+                return
             if result is None:
                 working.pop(name, None)
             else:
@@ -382,8 +422,13 @@ def validate_answers(
     *,
     language: str,
     today: dt.date | None = None,
+    instance_id: str | None = None,
 ) -> CleanAnswers:
     """Check an interview's answers against the compiled form; return what to store.
+
+    A ``once()`` calculation the client did not record (an API client) is drawn here; with
+    ``instance_id`` its ``random()`` comes from a hash of the instance id and the question's
+    name, so a resend of the same interview draws the same value.
 
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
     ``constraint_message`` / ``required_message`` when it has them).
@@ -391,7 +436,7 @@ def validate_answers(
     with translation.override(interface_language(language)):
         if not isinstance(answers, Mapping):
             raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
-        walker = _Walker(definition, language, today)
+        walker = _Walker(definition, language, today, instance_id)
         children = formtree.children(definition)
         known = _child_names(children)
         for unknown in sorted(set(answers) - known, key=str):

@@ -42,7 +42,8 @@ from surveys.definition import (
     INPUT_TYPES,
     stored_choice_value,
 )
-from surveys.expressions import evaluate
+from surveys.expression_syntax import references
+from surveys.expressions import evaluate, keeps_its_value, to_boolean
 from surveys.formtree import GROUP, REPEAT, role
 from surveys.models import pick_translation
 from surveys.validation import (
@@ -50,6 +51,8 @@ from surveys.validation import (
     MAX_REPEAT_INSTANCES,
     TEXT_MAX_LENGTH,
     convert,
+    instance_draws,
+    recorded_value,
     repeat_count,
     stored_calculation,
 )
@@ -192,8 +195,14 @@ def build_pages(
     language: str,
     values: dict[str, Any] | None = None,
     errors: dict[str, list[str]] | None = None,
+    instance_id: str | None = None,
 ) -> list[Page]:
     """The form as pages: a field-list group is one page, any other question its own page.
+
+    With ``instance_id`` the random assignments (``once()`` calculations) are drawn for that
+    interview as the server draws them, and a group or question whose relevance depends on
+    the assignments alone is left out when it is not relevant: a respondent of one arm of a
+    list experiment never receives the other arm's items, with or without JavaScript.
 
     Without field-list groups and without ``style=pages`` the whole form is one page.
     Groups that are not field lists give their label to their pages as a section title.
@@ -202,7 +211,24 @@ def build_pages(
     A repeat shows the entries in ``values`` plus one blank entry, or, when it has a
     ``repeat_count`` that the values give, that many entries.
     """
-    return _PageBuilder(definition, language, values or {}, errors or {}).pages()
+    return _PageBuilder(
+        definition, language, values or {}, errors or {}, instance_id=instance_id
+    ).pages()
+
+
+def assigned_values(definition: dict[str, Any], instance_id: str) -> dict[str, Any]:
+    """The top-level random assignments (``once()`` calculations) drawn for an interview."""
+    children = list(formtree.children(definition))
+    working = entry_working(children, {}, {}, definition, instance_id)
+    return {name: working[name] for name in _assignments(definition) if name in working}
+
+
+def _assignments(definition: dict[str, Any]) -> set[str]:
+    return {
+        node["name"]
+        for node in formtree.level_questions(list(formtree.children(definition)))
+        if node["type"] == "calculate" and keeps_its_value(node.get("calculation"))
+    }
 
 
 def entry_templates(definition: dict[str, Any], language: str) -> list[EntryTemplate]:
@@ -237,8 +263,11 @@ class _PageBuilder:
         errors: dict[str, list[str]],
         *,
         blank_entries: int = 1,
+        instance_id: str | None = None,
     ):
         self.blank_entries = blank_entries
+        self.instance_id = instance_id
+        self.hidden: set[int] = set()
         self.definition = definition
         self.language = language
         self.values = values
@@ -317,16 +346,41 @@ class _PageBuilder:
         path: str = "",
     ) -> list[Item | Repeat]:
         found: list[Item | Repeat] = []
-        for node in formtree.level(nodes):
+        for node in self._level(nodes):
             if role(node) == REPEAT:
                 found.append(self.repeat(node, scope, working, prefix, path))
             elif node["type"] != "calculate" and id(node) not in self.closing:
                 found.append(self.item(node, scope, prefix))
         return found
 
+    def _level(self, nodes: list[dict[str, Any]]) -> Any:
+        """`formtree.level` without the nodes left out for the drawn assignment."""
+        for node in nodes:
+            if id(node) in self.hidden:
+                continue
+            if role(node) == GROUP:
+                yield from self._level(list(formtree.children(node)))
+            else:
+                yield node
+
+    def _hide_other_arms(self, nodes: list[dict[str, Any]], working: dict[str, Any]) -> None:
+        """Mark the groups and questions (outside repeats) whose relevance depends only on
+        the random assignments and is false for the drawn ones."""
+        assigned = _assignments(self.definition)
+        for node in nodes:
+            ast = node.get("relevant")
+            names = references(ast) if isinstance(ast, list) else set()
+            if names and names <= assigned and not to_boolean(evaluate(ast, working)):
+                self.hidden.add(id(node))
+                continue
+            if role(node) == GROUP:
+                self._hide_other_arms(list(formtree.children(node)), working)
+
     def pages(self) -> list[Page]:
         children = list(formtree.children(self.definition))
-        working = entry_working(children, self.values, {}, self.definition)
+        working = entry_working(children, self.values, {}, self.definition, self.instance_id)
+        if self.instance_id:
+            self._hide_other_arms(children, working)
         paged = self.definition.get("style") == "pages" or any(
             "field-list" in node.get("appearance", "")
             for node in formtree.iter_sections(self.definition)
@@ -337,6 +391,8 @@ class _PageBuilder:
 
         def collect(nodes: list[dict[str, Any]], section: str) -> None:
             for node in nodes:
+                if id(node) in self.hidden:
+                    continue
                 if role(node) == GROUP and "field-list" in node.get("appearance", ""):
                     items = self.visible([node], self.values, working)
                     if items:  # not a page of closing notes only
@@ -362,12 +418,16 @@ def entry_working(
     row: dict[str, Any],
     outer: dict[str, Any],
     definition: dict[str, Any],
+    instance_id: str | None = None,
 ) -> dict[str, Any]:
-    """The values expressions see in one entry (or at the top level), for counting entries.
+    """The values expressions see in one entry (or at the top level), for counting entries
+    and for the random assignment the page shows.
 
     The answers given, converted where they can be, over the outer ones, and the
-    calculations in form order. Relevance is left to the server's validation, which has
-    the last word; this only decides how many entries the page shows.
+    calculations in form order. A ``once()`` calculation without a recorded value is drawn
+    from ``instance_id`` as the server's validation draws it (`instance_draws`), so the page
+    shows the arm that will be stored. Relevance is otherwise left to the server's
+    validation, which has the last word.
     """
     working = dict(outer)
     questions = list(formtree.level_questions(nodes))
@@ -379,7 +439,11 @@ def entry_working(
                 working[node["name"]] = convert(node, value, definition)
     for node in questions:
         if node["type"] == "calculate":
-            result = stored_calculation(evaluate(node.get("calculation"), working))
+            ast = node.get("calculation")
+            once = keeps_its_value(ast)
+            current = recorded_value(row.get(node["name"])) if once else None
+            draws = instance_draws(instance_id, node["name"]) if once and instance_id else None
+            result = stored_calculation(evaluate(ast, working, current=current, random=draws))
             if result is None:
                 working.pop(node["name"], None)
             else:
@@ -419,6 +483,12 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
                 out[short] = n[key]
         if n.get("list_name"):
             out["l"] = n["list_name"]
+        if n["type"] == "calculate" and keeps_its_value(n.get("calculation")):
+            # A once() calculation is drawn on the device and kept in the draft: "o", and
+            # "b" when its draws are balanced (stratified in blocks of two per device).
+            out["o"] = 1
+            if (n.get("design") or {}).get("balanced"):
+                out["b"] = 1
         if text(n.get("constraint_message")):
             out["cm"] = text(n.get("constraint_message"))
         if text(n.get("required_message")):

@@ -47,6 +47,7 @@ from surveys.validation import (
 from surveys.webform import (
     LANGUAGE_NAMES,
     REFUSAL_STATUS,
+    assigned_values,
     build_pages,
     client_logic,
     closing_notes,
@@ -168,8 +169,12 @@ def _render_form(
     version = link.wave.form_version
     assert version is not None
     definition = version.definition
+    instance_id = _valid_uuid(instance_id) or _valid_uuid(
+        request.COOKIES.get(_instance_cookie(link), "")
+    )
+    instance_id = instance_id or str(uuid.uuid4())
     with translation.override(interface_language(language)):
-        pages = build_pages(definition, language, values, errors)
+        pages = build_pages(definition, language, values, errors, instance_id=instance_id)
         config = {
             "token": link.token,
             "lang": language,
@@ -181,6 +186,8 @@ def _render_form(
             "logic": client_logic(definition, language),
             "messages": interface_messages(),
             "textMax": TEXT_MAX_LENGTH,
+            # the random assignments drawn for this page's interview, the ones it shows
+            "draws": assigned_values(definition, instance_id),
         }
         context = {
             "link": link,
@@ -201,10 +208,44 @@ def _render_form(
             "form_errors": (errors or {}).get(FORM_ERRORS, []),
             "error_links": error_links(pages, errors or {}),
             "has_errors": bool(errors),
-            "instance_id": instance_id or str(uuid.uuid4()),
+            "instance_id": instance_id,
             "started_at": started_at or timezone.now().isoformat(),
         }
-        return render(request, "surveys/form/questionnaire.html", context, status=status)
+        response = render(request, "surveys/form/questionnaire.html", context, status=status)
+    # The interview the browser is answering keeps its id (and so its random assignment)
+    # through reloads and language switches until it is stored.
+    response.set_cookie(
+        _instance_cookie(link),
+        instance_id,
+        max_age=INSTANCE_COOKIE_AGE,
+        path=reverse("surveys:questionnaire", args=[link.token]),
+        samesite="Lax",
+        httponly=True,
+        secure=request.is_secure(),
+    )
+    return response
+
+
+INSTANCE_COOKIE_AGE = 30 * 24 * 3600
+
+
+def _instance_cookie(link: InvitationLink) -> str:
+    return f"tanys_interview_{link.pk}"
+
+
+def _valid_uuid(value: Any) -> str:
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        return ""
+
+
+def _forget_instance(response: HttpResponse, link: InvitationLink) -> HttpResponse:
+    """The interview is stored: the next one on this browser gets a new id and draw."""
+    response.delete_cookie(
+        _instance_cookie(link), path=reverse("surveys:questionnaire", args=[link.token])
+    )
+    return response
 
 
 def _is_json(request: HttpRequest) -> bool:
@@ -298,7 +339,9 @@ def _submit_json(request: HttpRequest, link: InvitationLink) -> JsonResponse:
             {"code": exc.code, "message": exc.message}, status=REFUSAL_STATUS.get(exc.code, 400)
         )
     thanks = reverse("surveys:thanks", args=[link.token]) + f"?lang={language}"
-    return JsonResponse({"code": "stored", "redirect": thanks})
+    response = JsonResponse({"code": "stored", "redirect": thanks})
+    _forget_instance(response, link)
+    return response
 
 
 def _submit_html(request: HttpRequest, link: InvitationLink) -> HttpResponse:
@@ -353,7 +396,9 @@ def _submit_html(request: HttpRequest, link: InvitationLink) -> HttpResponse:
             started_at=started_at,
             status=REFUSAL_STATUS.get(exc.code, 400),
         )
-    return redirect(reverse("surveys:thanks", args=[link.token]) + f"?lang={language}")
+    return _forget_instance(
+        redirect(reverse("surveys:thanks", args=[link.token]) + f"?lang={language}"), link
+    )
 
 
 # The files a reload offline needs; a change to any of them makes a new worker and cache.

@@ -24,6 +24,8 @@ from pyxform.errors import PyXFormError
 from pyxform.xls2json_backends import get_xlsform
 from pyxform.xls2xform import convert
 
+from surveys.designs import COLUMN as DESIGN_COLUMN
+from surveys.designs import read_designs
 from surveys.expressions import ExpressionError, compile_expression
 
 SHEETS = ("survey", "choices", "settings")
@@ -184,6 +186,10 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
     compiler.languages = languages
     children = compiler.nodes(data.get("children", []))
     choices = compiler.choice_lists(data.get("choices", {}))
+    designs, design_problems = read_designs(workbook.survey or [], children, choices)
+    compiler.problems += [
+        Problem("survey", p.row, DESIGN_COLUMN, p.message) for p in design_problems
+    ]
     if compiler.problems:
         raise XLSFormError(compiler.problems)
 
@@ -209,6 +215,7 @@ def compile_xlsform(content: bytes, *, filename: str) -> CompiledForm:
         "style": str(settings.get("style", "")),
         "children": children,
         "choices": choices,
+        **({"designs": designs} if designs else {}),
     }
     return CompiledForm(
         definition=definition,

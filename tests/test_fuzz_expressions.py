@@ -34,8 +34,12 @@ COMPARED = {
     "starts-with": (2, 2), "ends-with": (2, 2), "substr": (2, 3), "number": (1, 1),
     "int": (1, 1), "round": (1, 2), "floor": (1, 1), "ceiling": (1, 1), "abs": (1, 1),
     "min": (1, 3), "max": (1, 3), "today": (0, 0), "date": (1, 1), "format-date": (2, 2),
-    "sqrt": (1, 1), "pi": (0, 0),
+    "sqrt": (1, 1), "pi": (0, 0), "once": (1, 1), "random": (0, 0),
 }  # fmt: skip
+# random() draws this sequence, in turn, on both sides, so the two evaluators can be compared
+# draw by draw (they must draw in the same order: arguments left to right, and() and or()
+# and if() and once() short-circuited alike).
+DRAWS = [0.0, 0.25, 0.5, 0.999999, 0.125, 0.75]
 OPERATORS = ["or", "and", "=", "!=", "<", "<=", ">", ">=", "+", "-", "*", "div", "mod"]
 
 numbers = st.one_of(
@@ -90,7 +94,9 @@ RUNNER = """
 (cases) => cases.map((c) => {
   const X = window.TanysExpr;
   try {
-    const v = X.evaluate(c.ast, c.answers, {current: c.current, today: c.today});
+    let drawn = 0;
+    const random = () => c.draws[drawn++ % c.draws.length];
+    const v = X.evaluate(c.ast, c.answers, {current: c.current, today: c.today, random: random});
     if (typeof v === 'boolean') return ['bool', v];
     if (typeof v === 'number') return ['number', isFinite(v) ? v : String(v)];
     if (typeof v === 'string') return ['string', v];
@@ -151,9 +157,26 @@ def test_server_and_browser_agree(expression_page, batch):
         ast = compile_expression(case["expr"])
         # The same answers as the browser sees them: JSON, numbers as floats.
         answers = json.loads(json.dumps(case["answers"]))
-        python.append(tagged(evaluate(ast, answers, current=case["current"], today=TODAY)))
+        drawn = iter(DRAWS * 100)
+        python.append(
+            tagged(
+                evaluate(
+                    ast,
+                    answers,
+                    current=case["current"],
+                    today=TODAY,
+                    random=lambda drawn=drawn: next(drawn),
+                )
+            )
+        )
         payload.append(
-            {"ast": ast, "answers": answers, "current": case["current"], "today": TODAY.isoformat()}
+            {
+                "ast": ast,
+                "answers": answers,
+                "current": case["current"],
+                "today": TODAY.isoformat(),
+                "draws": DRAWS,
+            }
         )
     browser = expression_page.evaluate(RUNNER, json.loads(json.dumps(payload)))
     for client in browser:  # a whole number comes back from the page as an int
@@ -216,3 +239,54 @@ def test_deep_nesting_compiles_or_is_an_expression_error(depth, opener):
 )
 def test_odd_answer_data_never_raises(expr, answers):
     evaluate(compile_expression(expr), answers, current=answers.get("a"), today=TODAY)
+
+
+# ----------------------------------------------------------------- random() and once()
+
+ASSIGNMENT = """
+(c) => {
+  const X = window.TanysExpr;
+  const out = [];
+  for (let i = 0; i < c.n; i++) out.push(X.evaluate(c.ast, {}, {current: c.current}));
+  return out;
+}
+"""
+
+
+@pytest.mark.browser
+@pytest.mark.parametrize(
+    "text", ["random()", "once(random())", "once(int(random() * 2))", "int(random() * 3)"]
+)
+def test_random_draws_lie_in_their_range_on_both_sides(expression_page, text):
+    ast = compile_expression(text)
+    high = 3 if "3" in text else 2 if "2" in text else 1
+    python = [evaluate(ast, {}) for _ in range(400)]
+    browser = expression_page.evaluate(ASSIGNMENT, {"ast": ast, "n": 400, "current": None})
+    for draws in (python, browser):
+        assert all(0 <= d < high for d in draws)
+        assert len(set(draws)) > 1  # drawn afresh each time while the question is blank
+    if "int" in text:  # every arm is drawn
+        assert set(python) == set(browser) == {float(k) for k in range(high)}
+
+
+@pytest.mark.browser
+@settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    derandomize=True,
+    database=None,
+)
+@given(
+    st.one_of(
+        st.integers(0, 5),
+        st.floats(0, 1, exclude_max=True),
+        st.sampled_from(["0", "1", "treatment"]),
+    )
+)
+def test_once_keeps_the_recorded_value_on_both_sides(expression_page, recorded):
+    ast = compile_expression("once(int(random() * 2))")
+    python = {repr(evaluate(ast, {}, current=recorded)) for _ in range(20)}
+    browser = expression_page.evaluate(ASSIGNMENT, {"ast": ast, "n": 20, "current": recorded})
+    assert python == {repr(recorded if isinstance(recorded, str) else float(recorded))}
+    assert [str(b) for b in browser] == [str(recorded)] * 20

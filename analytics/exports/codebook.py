@@ -301,6 +301,71 @@ class Codebook:
         return [v for v in self.variables if v.kind not in {"design", "paradata"}]
 
 
+def design_note(design: dict[str, Any]) -> dict[str, str]:
+    """What an indirect design's variable is (the XLSForm's ``tanys_design``), for the codebook."""
+    role = (design.get("design"), design.get("role"))
+    if role == ("list", "assign"):
+        balanced = design.get("balanced")
+        return _texts(
+            "List experiment: the random arm, 0 control (sees the non-sensitive items), 1 treatment "
+            "(sees them and the sensitive one); drawn once on the device"
+            + (", balanced in blocks of two per device." if balanced else "."),
+            "Списочный эксперимент: случайная группа, 0 контрольная (видит нечувствительные пункты), "
+            "1 экспериментальная (видит их и чувствительный); выбирается один раз на устройстве"
+            + (", поровну в блоках по два на устройстве." if balanced else "."),
+            "Тізімдік эксперимент: кездейсоқ топ, 0 бақылау (сезімтал емес тармақтарды көреді), "
+            "1 эксперимент (оларды және сезімтал тармақты көреді); құрылғыда бір рет таңдалады"
+            + (", әр құрылғыда екіден блоктармен тең бөлінеді." if balanced else "."),
+        )
+    if role == ("list", "control"):
+        items = design.get("items")
+        return _texts(
+            f"List experiment, control arm (asked when the arm is 0): how many of {items} "
+            "non-sensitive items apply.",
+            f"Списочный эксперимент, контрольная группа (если группа 0): сколько из {items} "
+            "нечувствительных пунктов верно.",
+            f"Тізімдік эксперимент, бақылау тобы (топ 0 болса): {items} сезімтал емес тармақтың "
+            "нешеуі сәйкес келеді.",
+        )
+    if role == ("list", "treatment"):
+        return _texts(
+            "List experiment, treatment arm (asked when the arm is 1): how many of the items apply, "
+            "the sensitive one included. Prevalence = mean here minus mean of the control count.",
+            "Списочный эксперимент, экспериментальная группа (если группа 1): сколько пунктов верно, "
+            "включая чувствительный. Распространённость = среднее здесь минус среднее контрольной.",
+            "Тізімдік эксперимент, эксперимент тобы (топ 1 болса): сезімтал тармақты қоса алғанда, "
+            "нешеуі сәйкес келеді. Таралуы = осындағы орташа минус бақылау тобының орташасы.",
+        )
+    if role == ("rr", "answer"):
+        p, q = design.get("p"), design.get("q")
+        return _texts(
+            f"Forced randomized response: truthful with probability {p}, 'yes' regardless with "
+            f"probability {q}. Prevalence = (share of yes - {q}) / {p}.",
+            f"Рандомизированный ответ с принуждением: правдиво с вероятностью {p}, «да» в любом "
+            f"случае с вероятностью {q}. Распространённость = (доля «да» - {q}) / {p}.",
+            f"Мәжбүрлі кездейсоқ жауап: {p} ықтималдықпен шын, {q} ықтималдықпен кез келген "
+            f"жағдайда «иә». Таралуы = («иә» үлесі - {q}) / {p}.",
+        )
+    if role == ("crosswise", "answer"):
+        r = design.get("r")
+        return _texts(
+            "Crosswise model: 1 the same answer to the sensitive item and to an unrelated one of "
+            f"known prevalence {r}, 2 different. Prevalence = (share of 1 + {r} - 1) / (2 x {r} - 1).",
+            "Перекрёстная модель: 1 одинаковый ответ на чувствительный вопрос и на несвязанный с "
+            f"известной распространённостью {r}, 2 разный. Распространённость = (доля 1 + {r} - 1) "
+            f"/ (2 x {r} - 1).",
+            "Айқаспалы модель: 1 сезімтал сұраққа және таралуы белгілі ({r}) байланыссыз сұраққа "
+            f"жауап бірдей, 2 әртүрлі. Таралуы = (1 үлесі + {r} - 1) / (2 x {r} - 1).",
+        )
+    return {}
+
+
+ARM_LABELS: dict[Any, dict[str, str]] = {
+    0: _texts("control", "контрольная", "бақылау"),
+    1: _texts("treatment", "экспериментальная", "эксперимент"),
+}
+
+
 def _storage(question: dict[str, Any], codes: Iterable[Any]) -> str:
     kind = question["type"]
     if kind == "select_one":
@@ -480,6 +545,12 @@ def build_codebook(
         else:
             value_labels.update({str(code): texts for code, texts in SPECIAL_CODES.items()})
             value_labels.update(codes)
+        design = question.get("design") or {}
+        if design.get("role") == "assign":
+            value_labels.update(ARM_LABELS)
+            labels = labels or _texts(
+                "List experiment arm", "Группа списочного эксперимента", "Тізімдік эксперимент тобы"
+            )
         variables.append(
             Variable(
                 name,
@@ -490,7 +561,8 @@ def build_codebook(
                 value_labels,
                 versions=tuple(present[name]),
                 recode=recode,
-                measure=_measure(question),
+                measure="nominal" if design.get("role") == "assign" else _measure(question),
+                note=design_note(design) if design else {},
             )
         )
     variables = [

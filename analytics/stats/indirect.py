@@ -32,6 +32,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats as scipy_stats
 
 from analytics.stats.estimation import Design, t_quantile
 
@@ -140,3 +141,124 @@ def _inside(domain: np.ndarray | None, like: np.ndarray) -> np.ndarray:
     if domain is None:
         return np.ones(np.asarray(like).shape[0], dtype=bool)
     return np.asarray(domain, dtype=bool)
+
+
+# ------------------------------------------------------------ every domain at once
+
+
+def _term_sums(
+    design: Design, term: Term, codes: np.ndarray, k: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """A term's rows (valid, positive weight, in some domain), their weighted y, and per
+    domain the sum of weights and of weighted y (one ``bincount`` each over all domains)."""
+    w = design.weight
+    y = np.asarray(term.values, dtype=float)
+    rows = np.asarray(term.rows, dtype=bool) & ~np.isnan(y) & (w > 0)
+    x = np.where(rows, y, 0.0)
+    bucket = np.where(rows & (codes >= 0), codes, k)
+    sw = np.bincount(bucket, weights=np.where(rows, w, 0.0), minlength=k + 1)
+    swy = np.bincount(bucket, weights=w * x, minlength=k + 1)
+    return rows, x, sw, swy
+
+
+def domain_contrasts(
+    design: Design,
+    terms: Sequence[Term],
+    codes: np.ndarray,
+    k: int,
+    *,
+    constant: float = 0.0,
+) -> dict[str, np.ndarray]:
+    """:func:`contrast` of every domain ``g`` at once, each term restricted to the rows with
+    ``codes == g`` (``-1``: in no domain): per domain ``estimate``, ``se``, ``n`` (rows in
+    any term with a value), ``df`` (PSUs minus strata among the PSUs holding those rows)
+    and ``srs_variance`` (the same contrast's variance under simple random sampling of the
+    same sizes, NaN when a term has fewer than two rows).
+
+    The influence values of domain ``g`` live on its rows only, so one vector carries all
+    domains and one pass of PSU totals by domain (calibration residuals included, as
+    :class:`Design` forms them) gives every variance: ``O(rows)`` per term, not per domain.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    w = design.weight
+    estimate = np.full(k, float(constant))
+    z = np.zeros(design.n_rows)
+    counted = np.zeros(design.n_rows, dtype=bool)
+    empty = np.zeros(k, dtype=bool)
+    srs = np.zeros(k)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for term in terms:
+            rows, x, sw, swy = _term_sums(design, term, codes, k)
+            total_w = sw[:k]
+            empty |= total_w == 0
+            mean = np.where(total_w > 0, swy[:k] / total_w, 0.0)
+            estimate += term.coefficient * mean
+            inside = rows & (codes >= 0)
+            at = np.where(inside, codes, 0)
+            dev = np.where(inside, x - mean[at], 0.0)
+            z += np.where(inside, term.coefficient * w * dev / total_w[at], 0.0)
+            counted |= inside
+            bucket = np.where(inside, codes, k)
+            n_t = np.bincount(bucket, minlength=k + 1)[:k].astype(float)
+            ss = np.bincount(bucket, weights=w * dev * dev, minlength=k + 1)[:k]
+            variance = ss / total_w * n_t / (n_t - 1)
+            srs += np.where(n_t >= 2, term.coefficient**2 * variance / n_t, np.nan)
+    own = np.where(counted, codes, -1)
+    variance = design._variance(design._psu_totals(z, np.where(codes >= 0, codes, -1), k))
+    se = np.sqrt(np.maximum(variance, 0.0))
+    n = np.bincount(np.where(counted, codes, k), minlength=k + 1)[:k].astype(float)
+    nan = np.full(k, np.nan)
+    return {
+        "estimate": np.where(empty, nan, estimate),
+        "se": np.where(empty, nan, se),
+        "n": np.where(empty, 0.0, n),
+        "df": design._domain_df(own, k),
+        "srs_variance": srs,
+    }
+
+
+def contrasts_vs_rest(
+    design: Design, terms: Sequence[Term], codes: np.ndarray, k: int
+) -> dict[str, np.ndarray]:
+    """For every domain ``g``, :func:`contrast` of its terms minus the same terms over all
+    other rows (``codes != g``, rows in no domain included): ``estimate``, ``se``, ``df``
+    (the design's) and ``p_value`` (two-sided t test on that df).
+
+    The rest's influence values ``-c w (y - m_rest) / W_rest`` are, over all rows, a
+    domain's two numbers times two vectors (``w y`` and ``w``), so their PSU totals come
+    from two passes for all domains; the domain's own rows add one vector by domain.
+    """
+    codes = np.asarray(codes, dtype=np.int64)
+    w = design.weight
+    estimate = np.zeros(k)
+    z = np.zeros(design.n_rows)
+    rest_totals = np.zeros((k, design.n_psu))
+    undefined = np.zeros(k, dtype=bool)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for term in terms:
+            rows, x, sw, swy = _term_sums(design, term, codes, k)
+            all_w, all_wy = sw.sum(), swy.sum()
+            total_w, rest_w = sw[:k], all_w - sw[:k]
+            undefined |= (total_w == 0) | (rest_w <= 0)
+            mean = np.where(total_w > 0, swy[:k] / total_w, 0.0)
+            rest_mean = np.where(rest_w > 0, (all_wy - swy[:k]) / rest_w, 0.0)
+            estimate += term.coefficient * (mean - rest_mean)
+            c = term.coefficient
+            inside = rows & (codes >= 0)
+            at = np.where(inside, codes, 0)
+            # own rows: c w (y - m_g) / W_g, plus the rest's term added back on them
+            own = c * w * (x - mean[at]) / total_w[at] + c * w * (x - rest_mean[at]) / rest_w[at]
+            z += np.where(inside, own, 0.0)
+            every = np.where(rows, 0, -1)
+            t_wy = design._psu_totals(w * x, every, 1)[0]
+            t_w = design._psu_totals(np.where(rows, w, 0.0), every, 1)[0]
+            scale = np.where(rest_w > 0, c / rest_w, 0.0)
+            rest_totals -= np.outer(scale, t_wy) - np.outer(scale * rest_mean, t_w)
+        totals = design._psu_totals(z, np.where(codes >= 0, codes, -1), k) + rest_totals
+        variance = design._variance(totals)
+        se = np.where(undefined, np.nan, np.sqrt(np.maximum(variance, 0.0)))
+        estimate = np.where(undefined, np.nan, estimate)
+        df = float(design.df)
+        t = np.where(se > 0, np.abs(estimate) / se, np.nan)
+        p = 2 * scipy_stats.t.sf(t, df) if df > 0 else np.full(k, np.nan)
+    return {"estimate": estimate, "se": se, "df": np.full(k, df), "p_value": p}

@@ -3,9 +3,11 @@
 The NCHS data presentation standards for proportions (Parker et al. 2017), with the
 disclosure rule of the survey: a cell is suppressed when n or the effective n is below 30,
 the Korn-Graubard interval is 30 points wide or more, or wider than 5 points and more than
-1.3 times the estimate (proportions), the relative standard error is 30% or more (indices),
-or fewer than 10 respondents are in the numerator or denominator. Fewer than 8 degrees of
-freedom flag the cell for review. Codes only; their texts are in `analytics.computation`.
+1.3 times the estimate (proportions), the relative standard error is 30% or more (indices
+and indirect prevalences; not differences such as the under-reporting gap, whose relative
+error says nothing of its precision), or fewer than 10 respondents are in the numerator or
+denominator. Fewer than 8 degrees of freedom flag the cell for review, and so does an
+estimate of a prevalence outside [0, 1] (indirect designs can give one: it is reported as is). Codes only; their texts are in `analytics.computation`.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ SUPPRESSION_CODES = (
     "complementary",
     "no_data",
 )
-REVIEW_CODES = ("df<8",)
+REVIEW_CODES = ("df<8", "outside[0,1]")
 
 
 def publication(
@@ -36,6 +38,7 @@ def publication(
     n_numerator: int,
     n_eff: float,
     df: float,
+    bounded: bool = False,
 ) -> tuple[list[str], list[str]]:
     """Suppression reasons and review flags of one cell (NCHS presentation standards)."""
     reasons: list[str] = []
@@ -51,9 +54,13 @@ def publication(
             reasons.append("ci_width>=30")
         elif width > 0.05 and (estimate <= 0 or width / estimate > 1.30):
             reasons.append("relative_ci_width>130%")
-    elif estimate == 0 or not np.isfinite(se) or se / abs(estimate) >= 0.30:
+    elif kind != "difference" and (
+        estimate == 0 or not np.isfinite(se) or se / abs(estimate) >= 0.30
+    ):
         reasons.append("rse>=30%")
     if n < 10 or n_numerator < 10:
         reasons.append("disclosure<10")
     flags = ["df<8"] if not np.isfinite(df) or df < 8 else []
+    if bounded and not 0.0 <= estimate <= 1.0:
+        flags.append("outside[0,1]")
     return reasons, flags

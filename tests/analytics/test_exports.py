@@ -298,3 +298,28 @@ def test_regional_xlsx_json_and_parquet(regional):
     assert frame.loc[frame["region_code"] == "KZ-62", "estimate"].isna().all()
     assert "Ұлытау облысы" in set(frame["region_name_kk"])
     assert str(table.schema.field("computed_at").type) == "timestamp[us, tz=UTC]"
+
+
+def test_the_codebook_documents_the_design_variables_and_the_microdata_carry_the_arm(
+    wave, tmp_path
+):
+    codebook = {v.name: v for v in build_codebook([wave.form_version]).variables}
+    arm = codebook["LE_ARM"]
+    assert arm.label("en") == "List experiment arm"
+    assert arm.value_label(0, "ru") == "контрольная" and arm.value_label(1, "kk") == "эксперимент"
+    assert "balanced in blocks of two" in arm.note["en"]
+    assert "of 4 non-sensitive items" in codebook["LE_C"].note["en"]
+    assert "(share of yes - 0.2) / 0.7" in codebook["RR_E1"].note["en"]
+    assert "known prevalence 0.25" in codebook["CW_E1"].note["en"]
+    assert all(set(codebook[n].note) == {"kk", "ru", "en"} for n in ("LE_ARM", "LE_T", "CW_E1"))
+
+    path = tmp_path / "micro.csv"
+    exports.write_microdata(_selection(wave, values="codes"), "csv", path)
+    frame = pd.read_csv(path, encoding="utf-8-sig")
+    answers = _answers_by_id(wave)
+    assert {"LE_ARM", "LE_C", "LE_T", "RR_E1", "CW_E1"} <= set(frame.columns)
+    for _, row in frame.iterrows():
+        stored = answers[row["interview_id"]]
+        assert row["LE_ARM"] == stored["LE_ARM"]
+        asked = "LE_T" if stored["LE_ARM"] == 1 else "LE_C"
+        assert row[asked] == stored[asked]

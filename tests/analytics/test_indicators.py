@@ -43,6 +43,9 @@ def test_every_indicator_of_the_domain_is_declared_once_with_three_languages():
     }  # fmt: skip
     expected |= {f"BRIBE_RATE_{s}" for s in SPHERES} | {f"NET_RATE_{s}" for s in SPHERES}
     expected |= {f"MOTIVE_{k}" for k in range(1, 8)}
+    expected |= {
+        f"{kind}_BRIBE_12M_{d}" for kind in ("INDIRECT", "GAP") for d in ("LIST", "RR", "CW")
+    }
     assert set(codes) == expected
     assert len(SPHERES) == 11
     for indicator in INDICATORS:

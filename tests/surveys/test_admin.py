@@ -36,7 +36,7 @@ def test_upload_imports_a_form(admin_client):
         )
     assert response.status_code == 302
     version = FormVersion.objects.get()
-    assert version.version == "2026.2" and version.xlsform.name.endswith(".xlsx")
+    assert version.version == "2026.3" and version.xlsform.name.endswith(".xlsx")
 
 
 def test_upload_of_a_broken_form_shows_where_and_stores_nothing(admin_client):

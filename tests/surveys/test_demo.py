@@ -79,3 +79,46 @@ def test_generate_demo_wave_command_writes_flagged_interviews(settings, tmp_path
     # running it again keeps the waves as they are
     call_command("generate_demo_wave", wave="2013", n=120, seed=2013)
     assert Submission.objects.filter(wave=wave).count() == 120
+
+
+def test_the_indirect_items_find_the_true_prevalence_that_e1_under_reports():
+    from analytics.stats.estimation import Design
+    from analytics.stats.indirect import (
+        Term,
+        contrast,
+        crosswise_terms,
+        forced_response_terms,
+        list_experiment_terms,
+    )
+    from surveys.demo import CROSSWISE_R, RR_TRUTH, RR_YES
+
+    cols = draw_interviews(
+        n=30_000, geography="KZ2013", rates=RATES_2013, fieldwork_year=2013, seed=11
+    )
+    design = Design(cols["weight"], strata=cols["stratum"], psu=cols["psu"])
+    w = cols["weight"]
+    truth = float((w * cols["_bribe_12m"]).sum() / w.sum())
+    assert abs(truth - RATES_2013.bribe_12m) < 0.05  # the known prevalence, up to clustering
+
+    def share(item, valid):
+        return np.where(np.isin(cols[item], valid), (cols[item] == 1).astype(float), np.nan)
+
+    def estimate(pair):
+        terms, constant = pair
+        return contrast(design, terms, constant=constant)
+
+    count = cols["_list_count"].astype(float)
+    estimates = {
+        "list": estimate(list_experiment_terms(count, cols["LE_ARM"] == 1)),
+        "rr": estimate(
+            forced_response_terms(share("RR_E1", [1, 2]), p_truth=RR_TRUTH, p_yes=RR_YES)
+        ),
+        "cw": estimate(crosswise_terms(share("CW_E1", [1, 2]), p_unrelated=CROSSWISE_R)),
+    }
+    e1 = share("E1", [1, 2, 3])
+    direct = contrast(design, [Term(1.0, e1, np.ones(e1.shape[0], dtype=bool))])["estimate"]
+    assert direct < truth - 0.08  # the direct question misses a good part
+    for name, result in estimates.items():
+        # each design's 99.9% interval holds the truth of this sample
+        assert abs(result["estimate"] - truth) < 3.3 * result["se"], (name, result, truth)
+        assert result["estimate"] > direct + 0.04, name

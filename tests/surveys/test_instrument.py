@@ -56,6 +56,11 @@ EXPECTED = {
     "T1": ("select_one agree5", "g_experience", None),
     "R1": ("select_one informality_view", "g_experience", None),
     "R1_OTHER": ("text", "g_experience", "${R1} = 3"),
+    "LE_ARM": ("calculate", "", None),
+    "LE_C": ("integer", "g_list_c", None),
+    "LE_T": ("integer", "g_list_t", None),
+    "RR_E1": ("select_one yesno", "g_rr", None),
+    "CW_E1": ("select_one same_diff", "g_cw", None),
     "A1": ("select_one accept", "g_attitudes", None),
     "A2": ("select_one accept", "g_attitudes", None),
     "A3": ("select_one accept", "g_attitudes", None),
@@ -82,6 +87,7 @@ EXPECTED_CHOICES = {
     "emp": ["1", "2", "3", "4", "5", "6", "7", "-2"],
     "eth": ["1", "2", "3", "4", "5", "6", "7", "8", "-2"],
     "income": ["1", "2", "3", "4", "5", "-1", "-2"],
+    "same_diff": ["1", "2", "-2"],
     "bribe_exp": ["1", "2", "3", "-2"],
     "net_exp": ["1", "2", "3", "4", "-2"],
     "motive": ["M1", "M2", "M3", "M4", "M5", "M6", "M7"],
@@ -162,7 +168,7 @@ def test_pyxform_converts_without_errors_or_warnings():
 def test_settings():
     (settings,) = _rows("settings")
     assert settings["form_id"] == "informal_networks"
-    assert settings["version"] == "2026.2"
+    assert settings["version"] == "2026.3"
     assert settings["default_language"] == KK
     assert settings["style"] == "pages"
     assert settings["form_title"]
@@ -314,6 +320,10 @@ def test_top_level_order(survey, questions):
         "g_perceptions",
         "g_spheres",
         "g_experience",
+        "LE_ARM",
+        "g_list",
+        "g_rr",
+        "g_cw",
         "g_attitudes",
         "g_trust",
     ]
@@ -404,3 +414,27 @@ def test_region_choices_match_the_reference_table(choices):
     ]
     assert len(reference) == 20
     assert sorted(regions) == sorted(reference)
+
+
+def test_one_of_each_indirect_design_for_bribery_in_the_last_12_months(questions):
+    designs = {
+        name: row.get("tanys_design") for name, row in questions.items() if row.get("tanys_design")
+    }
+    assert designs == {
+        "LE_ARM": "list:assign balanced",
+        "LE_C": "list:control items=4",
+        "LE_T": "list:treatment",
+        "RR_E1": "rr:answer p=0.7 q=0.2",
+        "CW_E1": "crosswise:answer r=0.25",
+    }
+    assert questions["LE_ARM"]["calculation"] == "once(int(random() * 2))"
+    assert questions["g_list_c"]["relevant"] == "${LE_ARM} = 0"
+    assert questions["g_list_t"]["relevant"] == "${LE_ARM} = 1"
+    # The treatment list is the control list with the sensitive item among them.
+    control, treatment = questions["LE_C"]["label::" + EN], questions["LE_T"]["label::" + EN]
+    assert "four things" in control and "five things" in treatment
+    for text in (treatment, questions["RR_E1"]["label::" + EN], questions["CW_E1"]["label::" + EN]):
+        assert "money or a valuable gift to an official" in text and "12 months" in text
+    assert "money or a valuable gift" not in control
+    assert questions["LE_C"]["constraint"] == ". >= 0 and . <= 4"
+    assert questions["LE_T"]["constraint"] == ". >= 0 and . <= 5"

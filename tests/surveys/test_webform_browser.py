@@ -49,7 +49,7 @@ def test_respondent_fills_the_instrument_in_kazakh_and_russian(page, live_server
     assert page.locator("section.page.current").get_attribute("data-page") == "0"
     next_page(page)  # the introduction (a note on its own page)
     assert "Сәлеметсіз бе" in page.locator("section.page.current").inner_text()
-    assert page.locator("#progress-text").inner_text() == "19 беттің 1-беті"
+    assert page.locator("#progress-text").inner_text() == "22 беттің 1-беті"
 
     next_page(page)
     assert current_title(page) == "Тұрғылықты жер"
@@ -128,6 +128,19 @@ def test_respondent_fills_the_instrument_in_kazakh_and_russian(page, live_server
     assert page.locator('input[name="E2"][value="2"]').is_checked()
     assert page.locator('input[name="M"][value="M2"]').is_checked()
     next_page(page)
+    # The indirect designs: the list experiment shows one arm's count, then the two items.
+    assert current_title(page) == "Несколько действий"
+    arm = json.loads(page.evaluate(f"localStorage.getItem('tanys:{link.token}')"))["answers"][
+        "LE_ARM"
+    ]
+    shown, hidden = ("LE_C", "LE_T") if arm == 0 else ("LE_T", "LE_C")
+    assert page.locator(f"#q-{hidden}").is_hidden()
+    page.fill(f"#f-{shown}", "1")
+    next_page(page)
+    choose(page, "RR_E1", "2")
+    next_page(page)
+    choose(page, "CW_E1", "1")
+    next_page(page)
     for item in ("A1", "A2", "A3"):
         choose(page, item, "2")
     next_page(page)
@@ -166,6 +179,8 @@ def test_respondent_fills_the_instrument_in_kazakh_and_russian(page, live_server
     for sphere in set(SPHERES) - {"MED"}:
         assert (a[f"C_{sphere}"], a[f"B_{sphere}"], a[f"N_{sphere}"]) == (2, -3, -3)
     assert (a["E1"], a["E2"], a["M"]) == (3, 2, ["M2"])
+    assert (a["LE_ARM"], a[shown], a["RR_E1"], a["CW_E1"]) == (arm, 1, 2, 1)
+    assert hidden not in a
     assert "M_OTHER" not in a and "R1_OTHER" not in a
     assert a["TR_NGO"] == 3
     assert submission.started_at is not None and submission.duration_seconds is not None
@@ -184,6 +199,7 @@ def _sent(answers: dict) -> dict:
         if sent.get(f"C_{sphere}") != "1":
             sent.pop(f"B_{sphere}", None)
             sent.pop(f"N_{sphere}", None)
+    sent.pop("LE_T" if sent.get("LE_ARM") == 0 else "LE_C", None)
     return sent
 
 

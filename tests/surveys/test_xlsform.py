@@ -101,7 +101,7 @@ def test_instrument_compiles_with_three_languages_and_no_warnings():
     compiled = compile_xlsform(INSTRUMENT.read_bytes(), filename=INSTRUMENT.name)
     assert compiled.languages == ["kk", "ru", "en"]
     assert compiled.default_language == "kk"
-    assert compiled.version == "2026.2"
+    assert compiled.version == "2026.3"
     assert compiled.warnings == []
 
 

@@ -57,6 +57,11 @@ def complete_answers(**changes: object) -> dict[str, object]:
         **{f"C_{s}": "2" for s in SPHERES},
         "E1": "3",
         "E2": "4",
+        # the indirect designs: the arm drawn decides which count is asked (the other is dropped)
+        "LE_C": "1",
+        "LE_T": "1",
+        "RR_E1": "2",
+        "CW_E1": "1",
         "T1": "2",
         "R1": "2",
         "A1": "1",

@@ -236,6 +236,11 @@
         const name = node[1], args = node[2];
         if (name === 'if') return ev(toBoolean(ev(args[0], ctx)) ? args[1] : args[2], ctx);
         if (name === 'today') return today(ctx);
+        if (name === 'once') {
+          const kept = value(ctx.current);
+          return kept === '' || (Array.isArray(kept) && !kept.length) ? ev(args[0], ctx) : kept;
+        }
+        if (name === 'random') return (ctx.random || Math.random)();
         return CALLS[name](...args.map((a) => ev(a, ctx)));
       }
       case 'cur': return value(ctx.current);
@@ -245,11 +250,12 @@
     throw new Error('not an expression node: ' + JSON.stringify(node));
   }
 
-  // evaluate(ast, answers, {current, today, choice}); `today` may be 'YYYY-MM-DD' or a Date.
+  // evaluate(ast, answers, {current, today, choice, random}); `today` may be 'YYYY-MM-DD' or a
+  // Date; `random` a function drawing from [0, 1) (Math.random when absent).
   function evaluate(ast, answers, opts) {
     if (ast === null || ast === undefined) return null;
     const o = opts || {};
-    return ev(ast, { answers: answers || {}, current: o.current, today: o.today, choice: o.choice });
+    return ev(ast, { answers: answers || {}, current: o.current, today: o.today, choice: o.choice, random: o.random });
   }
 
   function collect(node, kind, found) {

@@ -116,6 +116,21 @@
 
   const filled = (v) => (Array.isArray(v) ? v.some(filled) : v && typeof v === 'object' ? Object.keys(v).some((k) => filled(v[k])) : !blank(v));
 
+  // A balanced draw: on this device, random() for a balanced assignment takes one value in
+  // [0, 0.5) and one in [0.5, 1) per block of two interviews, in random order, so a rule that
+  // splits at 0.5 gives the two arms equally often. The block's remainder is kept per form.
+  function balancedDraw(name) {
+    return () => {
+      const key = 'tanys:block:' + cfg.token + ':' + name;
+      let block = null;
+      try { block = JSON.parse(localStorage.getItem(key)); } catch (e) { block = null; }
+      if (!Array.isArray(block) || !block.length) block = Math.random() < 0.5 ? [0, 1] : [1, 0];
+      const half = block.shift();
+      try { localStorage.setItem(key, JSON.stringify(block)); } catch (e) { /* private mode */ }
+      return (half + Math.random()) / 2;
+    };
+  }
+
   // One pass in form order, as the server does: returns relevance, filters, errors, the
   // number of entries each repeat has and the answers to send. A repeat_count that gives a
   // number sets the number of entries of its repeat in the answers kept.
@@ -135,8 +150,15 @@
       if (!here) { delete w[name]; return; }
       relevant.add(key);
       if (n.t === 'calculate') {
-        const v = calcValue(X.evaluate(n.x, w));
+        // A once() calculation (a random assignment) sees the value recorded in the draft and
+        // keeps it; the first draw is written into the draft and sent with the answers.
+        // A top-level one starts from the server's draw for this page's interview (cfg.draws),
+        // the arm the page was rendered with, so the page and the stored answers agree.
+        const drawn = key === name && cfg.draws ? cfg.draws[name] : undefined;
+        const recorded = raw[name] !== undefined && raw[name] !== '' ? raw[name] : drawn;
+        const v = calcValue(n.o ? X.evaluate(n.x, w, { current: recorded, random: n.b ? balancedDraw(name) : undefined }) : X.evaluate(n.x, w));
         if (v === undefined) delete w[name]; else w[name] = v;
+        if (n.o && v !== undefined) { raw[name] = v; send[name] = v; }
         return;
       }
       if (n.f) filters[key] = allowed(n, w);

@@ -1,0 +1,102 @@
+"""The indirect designs' cells for the computation: nation, every domain, domain vs rest.
+
+An indirect estimate (list experiment, forced response, crosswise, or its gap with the direct
+question) is a contrast of domain means (`analytics.stats.indirect.contrast`), linearised on
+the full design with the wave's weights and their calibration. Every domain of a set is
+estimated at once (`analytics.stats.indirect.domain_contrasts` and `contrasts_vs_rest`):
+per-domain sums of weights and weighted answers per term, then the PSU totals of the
+influence values by domain in one pass, so an indicator costs a few passes over the rows
+whatever the number of domains. This engine gives the same statistics as the other
+engines of `analytics.computation`, array by array, so the cells, publication rules,
+comparisons and changes between waves follow the one path:
+
+* ``df`` is the domain's own (PSUs minus strata among the PSUs holding the domain's
+  answers), as for the other indicators, and the 95% interval is a t interval on it;
+* the design effect compares the variance with the simple-random-sampling variance of the
+  same contrast (each mean's weighted variance over its unweighted count), and the effective
+  n is n over it;
+* there is no numerator count for the disclosure rule (no answer says what its respondent
+  did): the respondents answering stand for it;
+* a domain is compared with the rest of the country by one more contrast (its terms minus
+  the rest's), on the design df.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import numpy as np
+
+from analytics.indicators import Indirect
+from analytics.stats.estimation import CalibrationInfo, Design, t_quantile
+from analytics.stats.indirect import Term, contrasts_vs_rest, domain_contrasts
+
+Stats = dict[str, np.ndarray]
+KEYS = ("estimate", "se", "ci_low", "ci_high", "n", "n_eff", "df", "deff", "n_num")
+
+
+class _Domains(Protocol):
+    """A set of domains, as `analytics.computation.DomainSet` holds them."""
+
+    @property
+    def codes(self) -> np.ndarray: ...
+
+    @property
+    def regions(self) -> Sequence[Any]: ...
+
+
+class IndirectEngine:
+    def __init__(
+        self,
+        weight: np.ndarray,
+        calibration: CalibrationInfo | None,
+        cols: dict[str, np.ndarray],
+        sets: Sequence[_Domains],
+    ) -> None:
+        self.design = Design(
+            weight, strata=cols["stratum"], psu=cols["psu"], calibration=calibration
+        )
+        self.cols, self.sets = cols, sets
+        self.national_codes = np.zeros(self.design.n_rows, np.int64)
+
+    def indicator(self, indicator: Indirect) -> tuple[Stats, list[tuple[Stats, Stats]]]:
+        terms, constant = indicator.terms(self.cols, None)
+        national = self._cells(terms, constant, self.national_codes, 1)
+        out = []
+        for domains in self.sets:
+            k = len(domains.regions)
+            codes = np.asarray(domains.codes, dtype=np.int64)
+            versus = contrasts_vs_rest(self.design, terms, codes, k)
+            out.append(
+                (
+                    self._cells(terms, constant, codes, k),
+                    {key: versus[key] for key in ("estimate", "se", "p_value")},
+                )
+            )
+        return national, out
+
+    def _cells(self, terms: list[Term], constant: float, codes: np.ndarray, k: int) -> Stats:
+        result = domain_contrasts(self.design, terms, codes, k, constant=constant)
+        estimate, se, n, df = result["estimate"], result["se"], result["n"], result["df"]
+        missing = (n == 0) | ~np.isfinite(estimate)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            half = np.where(df > 0, t_quantile(0.95, df) * se, np.nan)
+            srs = result["srs_variance"]
+            deff = np.where(srs > 0, se**2 / srs, np.nan)
+            n_eff = np.where(np.isfinite(deff) & (deff > 0), n / deff, np.nan)
+        stats = {
+            "estimate": estimate,
+            "se": se,
+            "ci_low": estimate - half,
+            "ci_high": estimate + half,
+            "n": n,
+            "n_eff": n_eff,
+            "df": df,
+            "deff": deff,
+            "n_num": n,
+        }
+        return {
+            key: np.where(missing, 0.0 if key in ("n", "n_num") else np.nan, value).astype(float)
+            for key, value in stats.items()
+        }
