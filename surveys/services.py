@@ -38,7 +38,7 @@ from surveys.models import (
     new_link_token,
     validate_estimate_statuses,
 )
-from surveys.validation import AnswerErrors, validate_answers
+from surveys.validation import AnswerErrors, validator_for
 from surveys.xlsform import CompiledForm, Problem, XLSFormError, compile_xlsform
 
 
@@ -599,7 +599,7 @@ def submit_interview(
             raise SubmissionRefused(
                 "language", gettext("The questionnaire is not available in this language.")
             )
-        clean = validate_answers(version.definition, answers, language=language)
+        clean = validator_for(version).validate(answers, language=language)
         fields = _design_fields(wave, clean.answers, design or {}, instance)
 
         existing = Submission.objects.filter(instance_id=instance).first()

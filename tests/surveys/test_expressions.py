@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from surveys import expressions  # noqa: E402
 from surveys.expressions import (  # noqa: E402
     ExpressionError,
+    compile_evaluator,
     compile_expression,
     evaluate,
     references,
@@ -69,6 +70,13 @@ def run_python(case: dict):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_python_evaluates_case(case):
     assert tagged(run_python(case)) == expected(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_compiled_evaluator_gives_the_case_result(case):
+    run = compile_evaluator(compile_expression(case["expr"]))
+    result = run(case["answers"], case["current"], TODAY, case.get("choice"))
+    assert tagged(result) == expected(case)
 
 
 @pytest.mark.parametrize("case", COMPILE_ERRORS, ids=lambda c: c["expr"])
@@ -164,6 +172,7 @@ def test_evaluation_never_raises_on_odd_answers(answer):
         ast = compile_expression(text)
         answers = {name: answer for name in references(ast)}
         evaluate(ast, answers, current=answer, today=TODAY, choice={"state": answer})
+        compile_evaluator(ast)(answers, answer, TODAY, {"state": answer})
 
 
 def test_today_defaults_to_the_real_date():
