@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from surveys import formtree
 from surveys.definition import interface_language, stored_choice_value
@@ -73,8 +73,15 @@ class CleanAnswers:
 
 
 class _Invalid(Exception):
-    def __init__(self, message: str):
-        self.message = message
+    """An answer that cannot be converted. The message is translated only when it is read:
+    the first pass over the answers converts what it can and ignores the rest."""
+
+    def __init__(self, message: Any):
+        self._message = message
+
+    @property
+    def message(self) -> str:
+        return str(self._message)
 
 
 def _blank(value: Any) -> bool:
@@ -143,9 +150,9 @@ def _integer(value: Any) -> int:
         else:
             raise _Invalid("")
     except _Invalid:
-        raise _Invalid(gettext("Enter a whole number.")) from None
+        raise _Invalid(gettext_lazy("Enter a whole number.")) from None
     if abs(number) >= INTEGER_LIMIT:
-        raise _Invalid(gettext("Enter a whole number."))
+        raise _Invalid(gettext_lazy("Enter a whole number."))
     return number
 
 
@@ -156,9 +163,9 @@ def _decimal(value: Any) -> float:
             raise _Invalid("")
         real = float(text.replace(",", "."))
     except (_Invalid, ValueError):
-        raise _Invalid(gettext("Enter a number.")) from None
+        raise _Invalid(gettext_lazy("Enter a number.")) from None
     if not math.isfinite(real):
-        raise _Invalid(gettext("Enter a number."))
+        raise _Invalid(gettext_lazy("Enter a number."))
     return real
 
 
@@ -169,23 +176,23 @@ def _date(value: Any) -> str:
             raise ValueError
         day = dt.date(int(match[1]), int(match[2]), int(match[3]))
     except ValueError:
-        raise _Invalid(gettext("Enter a date as YYYY-MM-DD.")) from None
+        raise _Invalid(gettext_lazy("Enter a date as YYYY-MM-DD.")) from None
     return day.isoformat()
 
 
 def _text(value: Any) -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise _Invalid(gettext("Enter text."))
+        raise _Invalid(gettext_lazy("Enter text."))
     text = str(value).strip()
     if len(text) > TEXT_MAX_LENGTH:
         raise _Invalid(
-            gettext("Keep the answer under %(limit)d characters.") % {"limit": TEXT_MAX_LENGTH}
+            gettext_lazy("Keep the answer under %(limit)d characters.") % {"limit": TEXT_MAX_LENGTH}
         )
     return text
 
 
 def _takes_no_answer(value: Any) -> Any:
-    raise _Invalid(gettext("This item takes no answer."))
+    raise _Invalid(gettext_lazy("This item takes no answer."))
 
 
 def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
@@ -193,10 +200,10 @@ def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
 
     def select_one(value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise _Invalid(gettext("Choose one of the options offered."))
+            raise _Invalid(gettext_lazy("Choose one of the options offered."))
         code = str(value).strip()
         if code not in stored:
-            raise _Invalid(gettext("Choose one of the options offered."))
+            raise _Invalid(gettext_lazy("Choose one of the options offered."))
         return stored[code]
 
     return select_one
@@ -217,9 +224,9 @@ def _select_multiple(
         ):
             codes = [str(v).strip() for v in value]
         else:
-            raise _Invalid(gettext("Choose from the options offered."))
+            raise _Invalid(gettext_lazy("Choose from the options offered."))
         if len(set(codes)) != len(codes) or not set(codes) <= known:
-            raise _Invalid(gettext("Choose from the options offered."))
+            raise _Invalid(gettext_lazy("Choose from the options offered."))
         if position is None:
             position = {}
             for index, choice in enumerate(ordered()):
