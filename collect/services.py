@@ -28,6 +28,7 @@ from django.utils.translation import gettext
 from access.permissions import Capability, may, may_assign
 from audit.models import AuditAction
 from audit.services import record
+from collect.bulk_insert import insert_new
 from collect.models import (
     UNLIMITED,
     Assignment,
@@ -39,7 +40,13 @@ from collect.selectors import form_versions
 from collect.tokens import digest, new_device_token, new_enrolment_code, normalise_code
 from surveys.definition import interface_language
 from surveys.models import Channel, FormVersion, Region, ReviewStatus, Submission, Wave
-from surveys.services import SubmissionRefused, review_interviews, submit_interview
+from surveys.services import (
+    SubmissionRefused,
+    prepare_interview,
+    review_interviews,
+    same_or_conflict,
+    submit_interview,
+)
 from surveys.validation import AnswerErrors
 
 ENROLMENT_CODE_LIFETIME = dt.timedelta(hours=24)
@@ -215,6 +222,8 @@ def _check_assignment(
     form_version: FormVersion | None,
     quota: int,
     prefilled: Any,
+    latitude: float | None = None,
+    longitude: float | None = None,
 ) -> list[str]:
     problems = []
     if not is_enumerator(enumerator):
@@ -228,7 +237,20 @@ def _check_assignment(
         problems.append(gettext("The quota must be a whole number, -1 for no limit."))
     if not isinstance(prefilled, dict):
         problems.append(gettext("The prefilled answers must be question names and values."))
+    problems.extend(_coordinate_problems(latitude, longitude))
     return problems
+
+
+def _coordinate_problems(latitude: Any, longitude: Any) -> list[str]:
+    if latitude is None and longitude is None:
+        return []
+    if latitude is None or longitude is None:
+        return [gettext("Give both the latitude and the longitude of the settlement, or neither.")]
+    if not (isinstance(latitude, int | float) and -90 <= latitude <= 90):
+        return [gettext("The latitude must be a number from -90 to 90 (decimal degrees).")]
+    if not (isinstance(longitude, int | float) and -180 <= longitude <= 180):
+        return [gettext("The longitude must be a number from -180 to 180 (decimal degrees).")]
+    return []
 
 
 def create_assignment(
@@ -243,6 +265,8 @@ def create_assignment(
     stratum: str = "",
     quota: int = UNLIMITED,
     prefilled: dict[str, Any] | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
 ) -> Assignment:
     """One assignment; refused whole (AssignmentErrors) when any field is wrong."""
     prefilled = {} if prefilled is None else prefilled
@@ -253,6 +277,8 @@ def create_assignment(
         form_version=form_version,
         quota=quota,
         prefilled=prefilled,
+        latitude=latitude,
+        longitude=longitude,
     )
     version = form_version or wave.form_version
     if problems or version is None:
@@ -266,6 +292,8 @@ def create_assignment(
             settlement=settlement,
             psu=psu,
             stratum=stratum,
+            latitude=latitude,
+            longitude=longitude,
             quota=quota,
             prefilled=prefilled,
             created_by=created_by,
@@ -289,6 +317,8 @@ def save_assignment(*, assignment: Assignment, actor: Any) -> Assignment:
         form_version=assignment.form_version,
         quota=assignment.quota,
         prefilled=assignment.prefilled,
+        latitude=assignment.latitude,
+        longitude=assignment.longitude,
     )
     if problems:
         raise AssignmentErrors(problems)
@@ -314,11 +344,14 @@ def _assignment_summary(a: Assignment) -> dict[str, Any]:
         "settlement": a.settlement,
         "psu": a.psu,
         "quota": a.quota,
+        **({"latitude": a.latitude, "longitude": a.longitude} if a.coordinates else {}),
     }
 
 
 ASSIGNMENT_COLUMNS = ("enumerator", "survey", "wave", "region")
-OPTIONAL_COLUMNS = ("form_version", "settlement", "psu", "stratum", "quota")
+OPTIONAL_COLUMNS = (
+    "form_version", "settlement", "psu", "stratum", "quota", "latitude", "longitude",
+)  # fmt: skip
 PREFILL_PREFIX = "prefill."
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -327,7 +360,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
     """Assignments from a CSV (UTF-8, with or without BOM; comma or semicolon).
 
     Columns: enumerator (username), survey (code), wave (code), region (code), and
-    optionally form_version (version), settlement, psu, stratum, quota (-1 unlimited) and
+    optionally form_version (version), settlement, psu, stratum, quota (-1 unlimited),
+    latitude and longitude of the settlement (decimal degrees, a point or a comma) and
     ``prefill.<QUESTION>`` columns for prefilled design answers. Every row is checked
     first; one bad row refuses the file whole, with every problem named by row number.
     """
@@ -382,6 +416,10 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
         quota = int(quota_text) if _INTEGER.fullmatch(quota_text) else None
         if quota is None:
             problems.append(gettext("The quota must be a whole number, -1 for no limit."))
+        latitude, longitude = (_degrees(row.get(c, "")) for c in ("latitude", "longitude"))
+        if latitude is False or longitude is False:
+            problems.append(gettext("The latitude and longitude must be decimal degrees."))
+            latitude = longitude = None
         prefilled = {
             k[len(PREFILL_PREFIX) :]: (int(v) if _INTEGER.fullmatch(v) else v)
             for k, v in row.items()
@@ -416,6 +454,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         form_version=version,
                         quota=UNLIMITED if quota is None else quota,
                         prefilled=prefilled,
+                        latitude=latitude,
+                        longitude=longitude,
                     )
                     if p not in problems
                 )
@@ -431,6 +471,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         "stratum": row.get("stratum", ""),
                         "quota": quota,
                         "prefilled": prefilled,
+                        "latitude": latitude,
+                        "longitude": longitude,
                         "created_by": created_by,
                     }
                 )
@@ -455,6 +497,18 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                 detail={"source": "csv", "count": len(mine)},
             )
     return created
+
+
+_DEGREES = re.compile(r"[+-]?[0-9]{1,3}(?:[.,][0-9]+)?")
+
+
+def _degrees(text: str) -> float | None | bool:
+    """A CSV cell of decimal degrees: the number, None when empty, False when unreadable."""
+    if not text:
+        return None
+    if not _DEGREES.fullmatch(text):
+        return False
+    return float(text.replace(",", "."))
 
 
 # --------------------------------------------------------------------------- sync
@@ -497,9 +551,15 @@ def sync_interviews(
 ) -> list[dict[str, Any]]:
     """Store a batch of tablet interviews; one result per item, in order.
 
-    Each item is stored (or refused) through `surveys.services.submit_interview` in a
-    savepoint, so one bad item never blocks the others, and a resent batch stores nothing
-    twice. The caller checks the envelope and the size limit.
+    The batch's assignments, form versions and already stored instance ids are read in a
+    few queries; every item is then checked in memory, with the full validation of
+    `surveys.services.prepare_interview` (one bad item never blocks the others), and the
+    interviews to store are inserted together at the end, in one transaction: one
+    statement for the interviews, one for their paradata. A correction (``replaces``) is
+    stored on its own, through `submit_interview`, as it locks the interview it corrects.
+    A resent batch stores nothing twice; an identical batch stored at the same moment by
+    another request makes the insert fail on the instance id, and the batch is then redone
+    from what is stored. The caller checks the envelope and the size limit.
     """
     enumerator = device.enumerator
     assignment_ids = {i.get("assignment") for i in items if isinstance(i, dict)}
@@ -524,22 +584,24 @@ def sync_interviews(
     for i in items:
         with contextlib.suppress(ValueError, AttributeError):
             ids.append(uuid.UUID(str(i.get("instance_id"))))
-    # One transaction for the batch and a savepoint per interview: a refused interview rolls
-    # back alone, and the batch costs one commit and one recomputation mark per wave.
     with transaction.atomic():
-        batch = _Batch(
-            existing=dict(
-                Submission.objects.filter(instance_id__in=ids).values_list(
-                    "instance_id", "enumerator_id"
-                )
-            )
-        )
-        results = [
-            _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                      versions=versions, gps_surveys=gps, batch=batch, channel=channel)
-            for item in items
-        ]  # fmt: skip
-        TabletInterview.objects.bulk_create(batch.pending, ignore_conflicts=True)
+        for attempt in (1, 2):
+            try:
+                with transaction.atomic():
+                    batch = _Batch(existing=_stored_interviews(ids))
+                    results = [
+                        _sync_one(item, device=device, enumerator=enumerator,
+                                  assignments=assignments, versions=versions, gps_surveys=gps,
+                                  batch=batch, channel=channel)
+                        for item in items
+                    ]  # fmt: skip
+                    batch.insert()
+                break
+            except IntegrityError:
+                # Another request stored some of these instance ids since they were read:
+                # the batch is redone, and finds them stored.
+                if attempt == 2:
+                    raise
         waves = {
             assignments[i["assignment"]].wave_id
             for i, r in zip(items, results, strict=True)
@@ -644,15 +706,62 @@ def _sync_one(
 
 
 @dataclass
+class _Known:
+    """An interview already received (stored before, or earlier in this batch)."""
+
+    enumerator_id: int | None
+    wave_id: int
+    answers: Any
+    over_quota: bool | None
+
+
+def _stored_interviews(ids: list[uuid.UUID]) -> dict[uuid.UUID, _Known]:
+    rows = Submission.objects.filter(instance_id__in=ids).values_list(
+        "instance_id", "enumerator_id", "wave_id", "answers", "tablet__over_quota"
+    )
+    return {row[0]: _Known(*row[1:]) for row in rows}
+
+
+@dataclass
 class _Batch:
-    """What a batch learns as it goes: the instance ids already stored (and whose), and the
-    tablet rows to insert in one statement at the end."""
+    """What a batch learns as it goes: the instance ids already received (and whose), the
+    interviews to insert at the end, and each limited assignment's count of interviews,
+    read once under the assignment's row lock."""
 
-    existing: dict[uuid.UUID, int | None]
+    existing: dict[uuid.UUID, _Known]
     pending: list[TabletInterview] = field(default_factory=list)
+    counted: dict[int, int] = field(default_factory=dict)
 
-    def pending_for(self, assignment: Assignment) -> int:
-        return sum(1 for p in self.pending if p.assignment_id == assignment.pk)
+    def done(self, assignment: Assignment) -> int:
+        """Interviews of the assignment not rejected, this batch's included. The assignment
+        row is locked, so two devices syncing at once count its quota one after the other."""
+        if assignment.pk not in self.counted:
+            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
+            self.counted[assignment.pk] = (
+                TabletInterview.objects.filter(assignment=assignment)
+                .exclude(submission__review_status=ReviewStatus.REJECTED)
+                .count()
+            )
+        return self.counted[assignment.pk]
+
+    def add(self, tablet: TabletInterview, known: _Known, instance: uuid.UUID) -> None:
+        self.pending.append(tablet)
+        self.existing[instance] = known
+        if tablet.assignment_id in self.counted:
+            self.counted[tablet.assignment_id] += 1
+
+    def insert(self) -> None:
+        """The new interviews in one statement (in instance id order, so that concurrent
+        batches wait on each other instead of deadlocking), then their paradata."""
+        fresh = [p for p in self.pending if p.submission.pk is None]
+        corrections = [p for p in self.pending if p.submission.pk is not None]
+        insert_new(Submission, sorted((p.submission for p in fresh), key=_instance_order))
+        insert_new(TabletInterview, fresh)
+        TabletInterview.objects.bulk_create(corrections, ignore_conflicts=True)
+
+
+def _instance_order(submission: Any) -> uuid.UUID:
+    return submission.instance_id
 
 
 def _store(
@@ -679,74 +788,96 @@ def _store(
     design["psu"] = assignment.psu or assignment.settlement or f"TAB-{assignment.pk}"
     if assignment.prefilled.get("URBAN") in (1, 2):
         design["urban_rural"] = assignment.prefilled["URBAN"]
-    seen = instance in batch.existing
-    if seen and batch.existing[instance] != enumerator.pk:
+    known = batch.existing.get(instance)
+    if known is not None and known.enumerator_id != enumerator.pk:
         raise SubmissionRefused(
             "instance_conflict",
             gettext("An interview with this identifier was already received with other answers."),
         )
-    wants_replace = not seen and item.get("replaces") not in (None, "")
+    interview: dict[str, Any] = {
+        "wave": assignment.wave,
+        "form_version": version,
+        "answers": item.get("answers"),
+        "channel": channel,
+        "language": language,
+        "instance_id": instance,
+        "started_at": started,
+        "ended_at": ended,
+        "device_id": str(device.pk),
+        "enumerator": enumerator,
+        "design": design,
+    }
     limited = assignment.quota != UNLIMITED
-    # A savepoint of its own when something can fail after the interview is inserted (its
-    # correction link) or when the quota is counted under a lock; otherwise the submission
-    # service's own savepoint is enough.
-    with transaction.atomic() if wants_replace or limited else contextlib.nullcontext():
-        replaces = _returned_interview(item["replaces"], enumerator) if wants_replace else None
-        done = 0
-        if limited and not seen:
-            # The assignment row is locked so that two devices syncing at once count its
-            # quota one after the other.
-            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
-            done = TabletInterview.objects.filter(assignment=assignment).exclude(
-                submission__review_status=ReviewStatus.REJECTED
-            ).count() + batch.pending_for(assignment)
-        submission = submit_interview(
-            wave=assignment.wave,
-            form_version=version,
-            answers=item.get("answers"),
-            channel=channel,
-            language=language,
-            instance_id=instance,
-            started_at=started,
-            ended_at=ended,
-            device_id=str(device.pk),
-            enumerator=enumerator,
-            design=design,
-            recompute=False,
-        )
-        if seen:
-            tablet = (
-                next((p for p in batch.pending if p.submission_id == submission.pk), None)
-                or TabletInterview.objects.filter(submission=submission).first()
-            )
+    if known is None and item.get("replaces") not in (None, ""):
+        over = _store_correction(
+            item=item, interview=interview, device=device, assignment=assignment,
+            paradata=paradata, batch=batch,
+        )  # fmt: skip
+    else:
+        done = batch.done(assignment) if limited and known is None else 0
+        submission = prepare_interview(**interview)
+        if known is not None:
+            same_or_conflict(known, assignment.wave, submission.answers)
             result: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.DUPLICATE}
-            if tablet is not None and tablet.over_quota:
+            if known.over_quota:
                 result["over_quota"] = True
             return result
-        if replaces is not None:
-            try:
-                with transaction.atomic():
-                    Submission.objects.filter(pk=submission.pk).update(replaces=replaces)
-            except IntegrityError:
-                raise SubmissionRefused(
-                    "replaces_not_returned",
-                    gettext("The interview this one corrects was already corrected."),
-                ) from None
         over = limited and done >= assignment.quota
-        batch.pending.append(
+        batch.add(
             TabletInterview(
                 submission=submission,
                 device=device,
                 assignment=assignment,
                 paradata=paradata,
                 over_quota=over,
-            )
+            ),
+            _Known(enumerator.pk, assignment.wave_id, submission.answers, over),
+            instance,
         )
-        batch.existing[instance] = enumerator.pk
     stored: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.STORED}
     if over:
         stored["over_quota"] = True
     return stored
+
+
+def _store_correction(
+    *,
+    item: dict[str, Any],
+    interview: dict[str, Any],
+    device: Device,
+    assignment: Assignment,
+    paradata: dict[str, Any],
+    batch: _Batch,
+) -> bool:
+    """A corrected interview, stored now in a savepoint of its own: the interview it
+    corrects is locked and linked. Returns whether it is over its assignment's quota."""
+    enumerator = interview["enumerator"]
+    limited = assignment.quota != UNLIMITED
+    with transaction.atomic():
+        replaces = _returned_interview(item["replaces"], enumerator)
+        done = batch.done(assignment) if limited else 0
+        submission = submit_interview(**interview, recompute=False)
+        try:
+            with transaction.atomic():
+                Submission.objects.filter(pk=submission.pk).update(replaces=replaces)
+        except IntegrityError:
+            raise SubmissionRefused(
+                "replaces_not_returned",
+                gettext("The interview this one corrects was already corrected."),
+            ) from None
+        over = limited and done >= assignment.quota
+        batch.add(
+            TabletInterview(
+                submission=submission,
+                device=device,
+                assignment=assignment,
+                paradata=paradata,
+                over_quota=over,
+            ),
+            _Known(enumerator.pk, assignment.wave_id, submission.answers, over),
+            interview["instance_id"],
+        )
+    return over
 
 
 def _returned_interview(raw: Any, enumerator: Any) -> Submission:
