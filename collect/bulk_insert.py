@@ -1,5 +1,5 @@
 """Many new rows in one go: PostgreSQL COPY, with the ids drawn from the table's sequence
-first (COPY returns nothing), or `bulk_create` on other databases.
+first (COPY returns nothing), or `bulk_create` for a few rows and on other databases.
 
 A batch of interviews is a few hundred rows of a few kilobytes of JSON each; COPY sends
 them as one stream that the server parses in bulk, where a multi-row INSERT has every
@@ -12,13 +12,16 @@ from collections.abc import Sequence
 
 from django.db import connection, models
 
+# Below this many rows one INSERT costs less than drawing the ids and opening a COPY.
+COPY_FROM = 20
+
 
 def insert_new(model: type[models.Model], objects: Sequence[models.Model]) -> None:
     """Insert ``objects`` (not saved yet) and give each its primary key. Constraints hold
     as for any insert: a unique value already stored raises IntegrityError."""
     if not objects:
         return
-    if connection.vendor != "postgresql":
+    if connection.vendor != "postgresql" or len(objects) < COPY_FROM:
         model._default_manager.bulk_create(objects)
         return
     meta = model._meta

@@ -16,6 +16,7 @@ import json
 import re
 import uuid
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -584,31 +585,30 @@ def sync_interviews(
     for i in items:
         with contextlib.suppress(ValueError, AttributeError):
             ids.append(uuid.UUID(str(i.get("instance_id"))))
-    with transaction.atomic():
-        for attempt in (1, 2):
-            try:
-                with transaction.atomic():
-                    batch = _Batch(existing=_stored_interviews(ids))
-                    results = [
-                        _sync_one(item, device=device, enumerator=enumerator,
-                                  assignments=assignments, versions=versions, gps_surveys=gps,
-                                  batch=batch, channel=channel)
-                        for item in items
-                    ]  # fmt: skip
-                    batch.insert()
-                break
-            except IntegrityError:
-                # Another request stored some of these instance ids since they were read:
-                # the batch is redone, and finds them stored.
-                if attempt == 2:
-                    raise
-        waves = {
-            assignments[i["assignment"]].wave_id
-            for i, r in zip(items, results, strict=True)
-            if r["status"] == SyncStatus.STORED
-        }
-        transaction.on_commit(lambda: interviews_stored(wave_ids=waves))
-    return results
+    for attempt in (1, 2):
+        try:
+            with transaction.atomic():
+                batch = _Batch(existing=_stored_interviews(ids))
+                results = [
+                    _sync_one(item, device=device, enumerator=enumerator,
+                              assignments=assignments, versions=versions, gps_surveys=gps,
+                              batch=batch, channel=channel)
+                    for item in items
+                ]  # fmt: skip
+                batch.insert()
+                waves = {
+                    assignments[i["assignment"]].wave_id
+                    for i, r in zip(items, results, strict=True)
+                    if r["status"] == SyncStatus.STORED
+                }
+                transaction.on_commit(partial(interviews_stored, wave_ids=waves))
+            return results
+        except IntegrityError:
+            # Another request stored some of these instance ids since they were read: the
+            # batch is rolled back whole and redone, and finds them stored.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
 
 
 def interviews_stored(*, wave_ids: set[int]) -> None:
