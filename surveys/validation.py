@@ -254,12 +254,15 @@ def stored_calculation(value: Any) -> Any:
 class _Run:
     """One validation's state: its language, its day, the problems and relevant questions."""
 
-    __slots__ = ("language", "today", "errors", "relevant")
+    __slots__ = ("language", "today", "errors", "relevant", "converted")
 
     def __init__(self, language: str, today: dt.date | None):
         self.language = language
         self.today = today
         self.errors: dict[str, list[str]] = {}
+        # The first pass's conversions of the top level's answers, with the question each
+        # was converted for: the walk takes them instead of converting the value again.
+        self.converted: dict[str, tuple[Mapping[str, Any], Any]] = {}
         self.relevant: set[str] = set()
 
     def text(self, texts: Mapping[str, str] | None) -> str:
@@ -361,12 +364,16 @@ def _compile_question(node: Mapping[str, Any], definition: Mapping[str, Any]) ->
                     or gettext("This question requires an answer."),
                 )
             return
-        try:
-            clean = to_stored(value)
-        except _Invalid as invalid:
-            working.pop(name, None)
-            run.fail(key, invalid.message)
-            return
+        known = run.converted.get(name) if not prefix else None
+        if known is not None and known[0] is node:
+            clean = known[1]
+        else:
+            try:
+                clean = to_stored(value)
+            except _Invalid as invalid:
+                working.pop(name, None)
+                run.fail(key, invalid.message)
+                return
         if allowed is not None:
             codes = clean if isinstance(clean, list) else [str(clean)]
             if not all(allowed(code, working, run.today) for code in codes):
@@ -481,7 +488,7 @@ class Validator:
         children = formtree.children(definition)
         self.known = _child_names(children)
         self.prepass = [
-            (name, converter(node, definition))
+            (name, node, converter(node, definition))
             for name, node in _questions_by_name(children).items()
         ]
         self.steps = _compile_level(children, definition)
@@ -498,11 +505,12 @@ class Validator:
             # The walk starts from the answers as converted (numbers, not text);
             # calculations and notes start blank, whatever the client sent for them.
             working: dict[str, Any] = {}
-            for node_name, to_stored in self.prepass:
+            for node_name, node, to_stored in self.prepass:
                 value = answers.get(node_name)
                 if not _blank(value):
                     with contextlib.suppress(_Invalid):
-                        working[node_name] = to_stored(value)
+                        working[node_name] = clean = to_stored(value)
+                        run.converted[node_name] = (node, clean)
             stored: dict[str, Any] = {}
             for step in self.steps:
                 step(run, answers, working, stored, True, "")
