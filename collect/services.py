@@ -22,6 +22,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
@@ -565,16 +566,25 @@ def sync_interviews(
     enumerator = device.enumerator
     assignment_ids = {i.get("assignment") for i in items if isinstance(i, dict)}
     version_ids = {i.get("form_version") for i in items if isinstance(i, dict)}
-    assignments = {
+    assignments: dict[int, Assignment] = {
         a.pk: a
         for a in Assignment.objects.select_related(
             "wave", "region", "enumerator", "wave__survey__collect_settings"
-        ).filter(
+        )
+        .annotate(
+            version_sha256=F("form_version__xlsform_sha256"),
+            version_created_at=F("form_version__created_at"),
+        )
+        .filter(
             pk__in=[x for x in assignment_ids if isinstance(x, int) and not isinstance(x, bool)]
         )
     }
     versions = form_versions(
-        [x for x in version_ids if isinstance(x, int) and not isinstance(x, bool)]
+        [x for x in version_ids if isinstance(x, int) and not isinstance(x, bool)],
+        known={
+            a.form_version_id: (a.form_version_id, a.version_sha256, a.version_created_at)  # type: ignore[attr-defined]
+            for a in assignments.values()
+        },
     )
     gps = {
         a.wave.survey_id
