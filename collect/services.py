@@ -1,9 +1,10 @@
 """Writes for the enumerators' channel: enrolment, devices, assignments, sync, send-back.
 
-Every function is keyword-only and runs in one transaction (sync: one per batch, with a
-savepoint per interview, so one bad interview never blocks the others), and records its
-audit event in it. Stored interviews are their own record (the submission, its device and
-paradata), so sync writes no audit event per interview.
+Every function is keyword-only and runs in one transaction (sync: one per batch, whose
+interviews are each checked in memory, so one bad interview never blocks the others, and
+inserted together), and records its audit event in it. Stored interviews are their own
+record (the submission, its device and paradata), so sync writes no audit event per
+interview.
 """
 
 from __future__ import annotations
