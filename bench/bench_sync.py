@@ -1,7 +1,7 @@
 """Tablet batch sync: 10,000 instrument interviews through the sync service with full validation, beside PostgreSQL COPY of the same rows.
 
 The interviews are SYNTHETIC answers to the real instrument (drawn by `surveys.demo`),
-sent in batches of the API's size limit to `collect.services.sync_interviews`, which
+sent in batches of the API's size limit to `collect.sync.sync_interviews`, which
 reads the batch's assignments, versions and stored ids in a few queries, validates each
 interview in full against the questionnaire (compiled once per version,
 `surveys.validation.Validator`) and inserts the stored ones with their paradata together
@@ -108,7 +108,7 @@ def run() -> list[str]:
     from django.db import connection
 
     from collect.models import TabletInterview
-    from collect.services import sync_interviews, sync_limit
+    from collect.sync import sync_interviews, sync_limit
     from config.celery import app
     from surveys.models import Submission
 

@@ -2,7 +2,7 @@
 
 An OpenRosa submission is read (`odk.instances`), its form version and assignment are found
 from the device's enumerator, and the interview goes through the same per-interview path
-as a tablet sync (`collect.services.sync_interviews`, with channel ``odk``): the same
+as a tablet sync (`collect.sync.sync_interviews`, with channel ``odk``): the same
 validation, idempotency on the instance id, quota flags, and ``replaces`` (here
 ``meta/deprecatedID``) allowed only for an interview the supervisor sent back. Attachments
 are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added across split uploads.
@@ -25,7 +25,8 @@ from django.utils.translation import gettext
 
 from collect.models import Assignment, Device
 from collect.selectors import form_versions
-from collect.services import SyncStatus, enrol_device, sync_interviews
+from collect.services import enrol_device
+from collect.sync import SyncStatus, sync_interviews
 from odk.instances import InstanceError, parse, parse_instance, read_header
 from odk.models import Attachment
 from odk.xforms import meta_names_for

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 
 from collect.models import TabletInterview
-from collect.services import sync_interviews
+from collect.sync import sync_interviews
 from surveys.models import Submission
 from tests.collect.collect_fixtures import assignment_for, bearer, item, tablet_wave, user_in
 from tests.conftest import need

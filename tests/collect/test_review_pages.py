@@ -9,7 +9,7 @@ import pytest
 
 from audit.models import AuditEvent
 from collect.models import CollectSettings
-from collect.services import sync_interviews
+from collect.sync import sync_interviews
 from surveys.models import ReviewStatus, Submission
 from tests.collect.collect_fixtures import assignment_for, bearer, item, tablet_wave, user_in
 
