@@ -303,6 +303,9 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
         constant = node[1]
         return lambda ctx: constant
     if kind == "op":
+        fast = _compiled_comparison(node)
+        if fast is not None:
+            return fast
         op, left, right = node[1], _compiled(node[2]), _compiled(node[3])
         if op == "and":
             return lambda ctx: to_boolean(left(ctx)) and to_boolean(right(ctx))
@@ -345,6 +348,40 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
         raise ValueError(f"not an expression node: {node!r}")
 
     return malformed
+
+
+_NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _compiled_comparison(node: list) -> Callable[[_Context], Any] | None:
+    """``${question} op number``, the commonest condition of a form, with the answer's
+    number compared directly when it is a number (as `_BINARY` would compare it); any
+    other answer goes the general way."""
+    op, left, right = node[1], node[2], node[3]
+    if op not in _NUMBER_TESTS or left[0] != "ref" or right[0] != "num":
+        return None
+    name, number = left[1], right[1]
+    if type(number) is not float:
+        return None
+    test, general = _NUMBER_TESTS[op], _BINARY[op]
+
+    def comparison(ctx: _Context) -> Any:
+        raw = ctx.answers.get(name)
+        kind = type(raw)
+        if kind is int:
+            return test(_int_to_float(raw), number)
+        if kind is float:
+            return test(raw, number)
+        return general(_value(raw), number)
+
+    return comparison
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -72,6 +72,10 @@ class CleanAnswers:
     relevant: set[str] = field(default_factory=set)
 
 
+_NEVER_BLANK = frozenset({int, float, bool})
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
 class _Invalid(Exception):
     """An answer that cannot be converted. The message is translated only when it is read:
     the first pass over the answers converts what it can and ignores the rest."""
@@ -85,6 +89,8 @@ class _Invalid(Exception):
 
 
 def _blank(value: Any) -> bool:
+    if type(value) in _NEVER_BLANK:  # most answers: a number, never blank
+        return False
     return (
         value is None
         or value == ""
@@ -197,8 +203,15 @@ def _takes_no_answer(value: Any) -> Any:
 
 def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
     stored = {c["name"]: stored_choice_value(c["name"]) for c in choices}
+    # Integer answers of the choices written as plain integers ("1", "-2"): str(n) is the
+    # choice's name, so the number finds its stored value without the text.
+    by_number = {
+        int(n): v for n, v in stored.items() if _PLAIN_INTEGER.fullmatch(n) and str(int(n)) == n
+    }
 
     def select_one(value: Any) -> Any:
+        if type(value) is int and value in by_number:
+            return by_number[value]
         if isinstance(value, bool) or not isinstance(value, (str, int)):
             raise _Invalid(gettext_lazy("Choose one of the options offered."))
         code = str(value).strip()
@@ -295,18 +308,27 @@ def _compile_node(node: Mapping[str, Any], definition: Mapping[str, Any]) -> Ste
     part = formtree.role(node)
     if part == formtree.GROUP:
         steps = _compile_level(formtree.children(node), definition)
+        if own is None:
+
+            def plain_group(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+                for step in steps:
+                    step(run, raw, working, stored, relevant, prefix)
+
+            return plain_group
 
         def group(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
-            here = relevant and (own is None or own(working, None, run.today))
+            here = relevant and own(working, None, run.today)
             for step in steps:
                 step(run, raw, working, stored, here, prefix)
 
         return group
     inner = _compile_repeat(node, definition) if part == formtree.REPEAT else None
     inner = inner or _compile_question(node, definition)
+    if own is None:  # no condition of its own: the question's step itself
+        return inner
 
     def visit(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
-        here = relevant and (own is None or own(working, None, run.today))
+        here = relevant and own(working, None, run.today)
         inner(run, raw, working, stored, here, prefix)
 
     return visit
@@ -496,7 +518,14 @@ class Validator:
     def validate(
         self, answers: Any, *, language: str, today: dt.date | None = None
     ) -> CleanAnswers:
-        with translation.override(interface_language(language)):
+        interface = interface_language(language)
+        # A batch validates in the language already active: no switch to make.
+        switch = (
+            contextlib.nullcontext()
+            if translation.get_language() == interface
+            else translation.override(interface)
+        )
+        with switch:
             if not isinstance(answers, Mapping):
                 raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
             run = _Run(language, today)

@@ -233,3 +233,19 @@ def test_browser_matches_python(index, case, browser_results):
     assert tuple(js["result"]) == tagged(python_value) == expected(case)
     assert js["references"] == sorted(references(compile_expression(case["expr"])))
     assert js["truth"] is to_boolean(python_value)
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize(
+    "answer",
+    [1, 2, 0, -1, 10**400, -(10**400), 1.0, 1.5, float("nan"), True, False, "1", " 1 ", "",
+     "abc", None, [1], ["1", "2"], "2020-01-02"],
+)  # fmt: skip
+def test_compiled_question_against_number_is_evaluate(op, answer):
+    """``${Q} op number``, compiled with its fast path for numbers, gives what the tree
+    walk gives, for every kind of answer."""
+    from surveys.expressions import compile_evaluator, evaluate
+
+    ast = ["op", op, ["ref", "Q"], ["num", 1.0]]
+    answers = {"Q": answer}
+    assert compile_evaluator(ast)(answers, None, None, None) == evaluate(ast, answers)
