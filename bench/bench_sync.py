@@ -1,9 +1,11 @@
 """Tablet batch sync: 10,000 instrument interviews through the sync service with full validation, beside PostgreSQL COPY of the same rows.
 
 The interviews are SYNTHETIC answers to the real instrument (drawn by `surveys.demo`),
-sent in batches of the API's size limit to `collect.services.sync_interviews`, which
-validates each one against the compiled questionnaire, stores it through
-`surveys.services.submit_interview` and records its paradata. The baseline COPYs the
+sent in batches of the API's size limit to `collect.sync.sync_interviews`, which
+reads the batch's assignments, versions and stored ids in a few queries, validates each
+interview in full against the questionnaire (compiled once per version,
+`surveys.validation.Validator`) and inserts the stored ones with their paradata together
+(COPY, `collect.bulk_insert`). The baseline COPYs the
 same rows (answers as stored) into a scratch copy of the submissions table in the same
 run. Everything written is removed at the end. Goal: >= 5,000 interviews/s.
 """
@@ -106,7 +108,7 @@ def run() -> list[str]:
     from django.db import connection
 
     from collect.models import TabletInterview
-    from collect.services import sync_interviews, sync_limit
+    from collect.sync import sync_interviews, sync_limit
     from config.celery import app
     from surveys.models import Submission
 

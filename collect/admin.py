@@ -70,6 +70,8 @@ class AssignmentAdmin(admin.ModelAdmin):
             settlement=obj.settlement,
             psu=obj.psu,
             stratum=obj.stratum,
+            latitude=obj.latitude,
+            longitude=obj.longitude,
             quota=obj.quota,
             prefilled=obj.prefilled,
             created_by=request.user,
@@ -79,7 +81,7 @@ class AssignmentAdmin(admin.ModelAdmin):
 
 @admin.register(CollectSettings)
 class CollectSettingsAdmin(admin.ModelAdmin):
-    list_display = ["survey", "record_gps"]
+    list_display = ["survey", "record_gps", "gps_distance_km"]
 
 
 @admin.register(TabletInterview)

@@ -19,7 +19,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import Capability, enumerators_for, requires_capability
-from collect import selectors, services
+from collect import selectors, services, sync
 from collect.authentication import DeviceTokenAuthentication
 from collect.models import CollectSettings, Device
 from collect.serializers import (
@@ -242,7 +242,7 @@ class SyncView(DeviceView):
                 status=400,
             )
         items = envelope.validated_data["interviews"]
-        limit = services.sync_limit()
+        limit = sync.sync_limit()
         if len(items) > limit:
             return Response(
                 {
@@ -253,7 +253,7 @@ class SyncView(DeviceView):
                 },
                 status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
             )
-        results = services.sync_interviews(device=request.auth, items=items)
+        results = sync.sync_interviews(device=request.auth, items=items)
         return Response({"results": results})
 
 

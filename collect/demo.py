@@ -22,6 +22,7 @@ DEMO_ASSIGNMENTS: list[dict[str, Any]] = [
         "psu": "DEMO-ALA-01",
         "quota": 10,
         "settlement_type": 1,
+        "place": (43.2389, 76.8897),
     },
     {
         "region": "KZ-11",
@@ -29,6 +30,7 @@ DEMO_ASSIGNMENTS: list[dict[str, Any]] = [
         "psu": "DEMO-AKM-07",
         "quota": 8,
         "settlement_type": 4,
+        "place": (52.8667, 69.1333),
     },
 ]
 
@@ -64,6 +66,8 @@ def demo_fieldwork(wave: Wave) -> dict[str, str]:
                 settlement=spec["settlement"],
                 psu=spec["psu"],
                 quota=spec["quota"],
+                latitude=spec["place"][0],
+                longitude=spec["place"][1],
                 prefilled={"REGION": spec["region"], "SETTLEMENT": spec["settlement_type"]},
                 created_by=supervisor,
             )

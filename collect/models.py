@@ -13,12 +13,14 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 UNLIMITED = -1
+DEFAULT_GPS_DISTANCE_KM = 10.0
 
 
 class Device(models.Model):
@@ -122,6 +124,20 @@ class Assignment(models.Model):
     settlement = models.CharField(_("settlement"), max_length=128, blank=True)
     psu = models.CharField(_("PSU"), max_length=64, blank=True)
     stratum = models.CharField(_("stratum"), max_length=64, blank=True)
+    # Where the settlement is (decimal degrees, WGS 84): optional; with the survey's GPS on,
+    # an interview recorded far from it is flagged for the supervisor.
+    latitude = models.FloatField(
+        _("settlement latitude"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-90), MaxValueValidator(90)],
+    )
+    longitude = models.FloatField(
+        _("settlement longitude"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(-180), MaxValueValidator(180)],
+    )
     quota = models.IntegerField(_("quota"), default=UNLIMITED, help_text=_("-1: unlimited"))
     prefilled = models.JSONField(_("prefilled design answers"), default=dict, blank=True)
     created_by = models.ForeignKey(
@@ -141,7 +157,17 @@ class Assignment(models.Model):
         verbose_name = _("assignment")
         verbose_name_plural = _("assignments")
         constraints = [
-            models.CheckConstraint(condition=Q(quota__gte=UNLIMITED), name="assignment_quota_valid")
+            models.CheckConstraint(
+                condition=Q(quota__gte=UNLIMITED), name="assignment_quota_valid"
+            ),
+            models.CheckConstraint(
+                condition=(Q(latitude__isnull=True) & Q(longitude__isnull=True))
+                | (
+                    Q(latitude__gte=-90, latitude__lte=90)
+                    & Q(longitude__gte=-180, longitude__lte=180)
+                ),
+                name="assignment_coordinates_valid",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -151,6 +177,12 @@ class Assignment(models.Model):
     @property
     def is_unlimited(self) -> bool:
         return self.quota == UNLIMITED
+
+    @property
+    def coordinates(self) -> tuple[float, float] | None:
+        if self.latitude is None or self.longitude is None:
+            return None
+        return (self.latitude, self.longitude)
 
 
 class TabletInterview(models.Model):
@@ -188,6 +220,15 @@ class CollectSettings(models.Model):
         "surveys.Survey", on_delete=models.CASCADE, related_name="collect_settings"
     )
     record_gps = models.BooleanField(_("record GPS location"), default=False)
+    gps_distance_km = models.FloatField(
+        _("GPS distance limit (km)"),
+        default=DEFAULT_GPS_DISTANCE_KM,
+        validators=[MinValueValidator(0.1)],
+        help_text=_(
+            "An interview recorded farther than this from its assignment's settlement is "
+            "flagged for review."
+        ),
+    )
 
     class Meta:
         verbose_name = _("tablet fieldwork settings")

@@ -47,7 +47,11 @@ def queue(
         (Submission.objects.all() if within is None else within)
         .filter(channel__in=FIELD_CHANNELS)
         .select_related(
-            "wave__survey", "region", "enumerator", "form_version", "tablet__assignment"
+            "wave__survey__collect_settings",
+            "region",
+            "enumerator",
+            "form_version",
+            "tablet__assignment",
         )
     )
     if wave_id:
@@ -111,8 +115,26 @@ def flagged(submissions: Iterable[Submission]) -> list[ReviewRow]:
         flags += quality.straight_lining(record, batteries(definition))
         if s.pk in duplicates:
             flags.append(duplicates[s.pk])
+        far = _far_from_settlement(s)
+        if far is not None:
+            flags.append(far)
         rows.append(ReviewRow(s, flags))
     return rows
+
+
+def _far_from_settlement(s: Submission) -> quality.Flag | None:
+    """Only where the survey records GPS and the assignment has the settlement's place."""
+    setting = getattr(s.wave.survey, "collect_settings", None)
+    tablet = getattr(s, "tablet", None)
+    if setting is None or not setting.record_gps or tablet is None:
+        return None
+    flag = quality.far_from_settlement(
+        tablet.paradata.get("gps"), tablet.assignment.coordinates, setting.gps_distance_km
+    )
+    if flag is not None:
+        place = tablet.assignment.settlement or tablet.assignment.psu
+        flag = quality.Flag(flag.code, {**flag.detail, "settlement": place})
+    return flag
 
 
 def _record(s: Submission) -> quality.InterviewRecord:

@@ -10,6 +10,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
@@ -62,6 +63,15 @@ def flag_text(flag: Any) -> str:
         return gettext("Nearly the same answers as interview %(other)s (%(percent)d%%)") % {
             "other": str(d["other"])[:8],
             "percent": round(100 * d["share"]),
+        }
+    if flag.code == "far_from_settlement":
+        return gettext(
+            "Recorded %(km)s km from the assigned settlement %(settlement)s "
+            "(the limit is %(limit)s km)"
+        ) % {
+            "km": number_format(d["km"], 1),
+            "settlement": d.get("settlement") or "-",
+            "limit": number_format(d["limit_km"], 0 if float(d["limit_km"]).is_integer() else 1),
         }
     return flag.code
 

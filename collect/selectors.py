@@ -47,10 +47,18 @@ _VERSIONS: dict[tuple[int, str, Any], FormVersion] = {}
 _VERSIONS_KEPT = 64
 
 
-def form_versions(ids: list[int]) -> dict[int, FormVersion]:
-    keys = list(
-        FormVersion.objects.filter(pk__in=ids).values_list("pk", "xlsform_sha256", "created_at")
-    )
+def form_versions(
+    ids: list[int], known: dict[int, tuple[int, str, Any]] | None = None
+) -> dict[int, FormVersion]:
+    """The versions of ``ids`` that exist. ``known``: keys (id, workbook digest, time)
+    already read with another row (an assignment's own version), not asked again."""
+    known = known or {}
+    keys = [known[pk] for pk in ids if pk in known]
+    rest = [pk for pk in ids if pk not in known]
+    if rest:
+        keys += FormVersion.objects.filter(pk__in=rest).values_list(
+            "pk", "xlsform_sha256", "created_at"
+        )
     missing = [key[0] for key in keys if key not in _VERSIONS]
     if missing:
         if len(_VERSIONS) + len(missing) > _VERSIONS_KEPT:

@@ -56,6 +56,7 @@ class AssignmentOutputSerializer(serializers.ModelSerializer):
         fields = [
             "id", "survey", "wave", "wave_title", "form_version", "region", "region_name",
             "settlement", "psu", "stratum", "quota", "done", "accepted", "prefilled",
+            "latitude", "longitude",
         ]  # fmt: skip
 
 

@@ -1,70 +1,33 @@
-"""Writes for the enumerators' channel: enrolment, devices, assignments, sync, send-back.
+"""Writes for the enumerators' channel: enrolment, devices, assignments, send-back.
 
-Every function is keyword-only and runs in one transaction (sync: one per batch, with a
-savepoint per interview, so one bad interview never blocks the others), and records its
-audit event in it. Stored interviews are their own record (the submission, its device and
-paradata), so sync writes no audit event per interview.
+Every function is keyword-only, runs in one transaction and records its audit event in
+it. Batch sync of interviews is `collect.sync`: stored interviews are their own record
+(the submission, its device and paradata), so it writes no audit event per interview.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import datetime as dt
 import io
-import json
 import re
-import uuid
-from dataclasses import dataclass, field
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
-from django.utils import timezone, translation
-from django.utils.dateparse import parse_datetime
+from django.db import transaction
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from access.permissions import Capability, may, may_assign
 from audit.models import AuditAction
 from audit.services import record
-from collect.models import (
-    UNLIMITED,
-    Assignment,
-    Device,
-    EnrolmentCode,
-    TabletInterview,
-)
-from collect.selectors import form_versions
+from collect.models import UNLIMITED, Assignment, Device, EnrolmentCode
 from collect.tokens import digest, new_device_token, new_enrolment_code, normalise_code
-from surveys.definition import interface_language
-from surveys.models import Channel, FormVersion, Region, ReviewStatus, Submission, Wave
-from surveys.services import SubmissionRefused, review_interviews, submit_interview
-from surveys.validation import AnswerErrors
+from surveys.models import FormVersion, Region, ReviewStatus, Submission, Wave
+from surveys.services import review_interviews
 
 ENROLMENT_CODE_LIFETIME = dt.timedelta(hours=24)
 LAST_SEEN_EVERY = dt.timedelta(minutes=1)
-MAX_PARADATA_BYTES = 64_000
-# Paradata the server keeps; anything else the client sends is dropped. Never an IP
-# address or a user agent string.
-PARADATA_KEYS = {
-    "started_at",
-    "ended_at",
-    "app_version",
-    "pages",
-    "pauses",
-    "changes",
-    "language_switches",
-    "gps",
-}
-
-
-class SyncStatus:
-    STORED = "stored"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-    INVALID = "invalid"
-    REFUSED = "refused"
 
 
 class EnrolmentRefused(Exception):
@@ -215,6 +178,8 @@ def _check_assignment(
     form_version: FormVersion | None,
     quota: int,
     prefilled: Any,
+    latitude: float | None = None,
+    longitude: float | None = None,
 ) -> list[str]:
     problems = []
     if not is_enumerator(enumerator):
@@ -228,7 +193,20 @@ def _check_assignment(
         problems.append(gettext("The quota must be a whole number, -1 for no limit."))
     if not isinstance(prefilled, dict):
         problems.append(gettext("The prefilled answers must be question names and values."))
+    problems.extend(_coordinate_problems(latitude, longitude))
     return problems
+
+
+def _coordinate_problems(latitude: Any, longitude: Any) -> list[str]:
+    if latitude is None and longitude is None:
+        return []
+    if latitude is None or longitude is None:
+        return [gettext("Give both the latitude and the longitude of the settlement, or neither.")]
+    if not (isinstance(latitude, int | float) and -90 <= latitude <= 90):
+        return [gettext("The latitude must be a number from -90 to 90 (decimal degrees).")]
+    if not (isinstance(longitude, int | float) and -180 <= longitude <= 180):
+        return [gettext("The longitude must be a number from -180 to 180 (decimal degrees).")]
+    return []
 
 
 def create_assignment(
@@ -243,6 +221,8 @@ def create_assignment(
     stratum: str = "",
     quota: int = UNLIMITED,
     prefilled: dict[str, Any] | None = None,
+    latitude: float | None = None,
+    longitude: float | None = None,
 ) -> Assignment:
     """One assignment; refused whole (AssignmentErrors) when any field is wrong."""
     prefilled = {} if prefilled is None else prefilled
@@ -253,6 +233,8 @@ def create_assignment(
         form_version=form_version,
         quota=quota,
         prefilled=prefilled,
+        latitude=latitude,
+        longitude=longitude,
     )
     version = form_version or wave.form_version
     if problems or version is None:
@@ -266,6 +248,8 @@ def create_assignment(
             settlement=settlement,
             psu=psu,
             stratum=stratum,
+            latitude=latitude,
+            longitude=longitude,
             quota=quota,
             prefilled=prefilled,
             created_by=created_by,
@@ -289,6 +273,8 @@ def save_assignment(*, assignment: Assignment, actor: Any) -> Assignment:
         form_version=assignment.form_version,
         quota=assignment.quota,
         prefilled=assignment.prefilled,
+        latitude=assignment.latitude,
+        longitude=assignment.longitude,
     )
     if problems:
         raise AssignmentErrors(problems)
@@ -314,11 +300,14 @@ def _assignment_summary(a: Assignment) -> dict[str, Any]:
         "settlement": a.settlement,
         "psu": a.psu,
         "quota": a.quota,
+        **({"latitude": a.latitude, "longitude": a.longitude} if a.coordinates else {}),
     }
 
 
 ASSIGNMENT_COLUMNS = ("enumerator", "survey", "wave", "region")
-OPTIONAL_COLUMNS = ("form_version", "settlement", "psu", "stratum", "quota")
+OPTIONAL_COLUMNS = (
+    "form_version", "settlement", "psu", "stratum", "quota", "latitude", "longitude",
+)  # fmt: skip
 PREFILL_PREFIX = "prefill."
 _INTEGER = re.compile(r"-?[0-9]+")
 
@@ -327,7 +316,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
     """Assignments from a CSV (UTF-8, with or without BOM; comma or semicolon).
 
     Columns: enumerator (username), survey (code), wave (code), region (code), and
-    optionally form_version (version), settlement, psu, stratum, quota (-1 unlimited) and
+    optionally form_version (version), settlement, psu, stratum, quota (-1 unlimited),
+    latitude and longitude of the settlement (decimal degrees, a point or a comma) and
     ``prefill.<QUESTION>`` columns for prefilled design answers. Every row is checked
     first; one bad row refuses the file whole, with every problem named by row number.
     """
@@ -382,6 +372,10 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
         quota = int(quota_text) if _INTEGER.fullmatch(quota_text) else None
         if quota is None:
             problems.append(gettext("The quota must be a whole number, -1 for no limit."))
+        latitude, longitude = (_degrees(row.get(c, "")) for c in ("latitude", "longitude"))
+        if latitude is False or longitude is False:
+            problems.append(gettext("The latitude and longitude must be decimal degrees."))
+            latitude = longitude = None
         prefilled = {
             k[len(PREFILL_PREFIX) :]: (int(v) if _INTEGER.fullmatch(v) else v)
             for k, v in row.items()
@@ -416,6 +410,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         form_version=version,
                         quota=UNLIMITED if quota is None else quota,
                         prefilled=prefilled,
+                        latitude=latitude,
+                        longitude=longitude,
                     )
                     if p not in problems
                 )
@@ -431,6 +427,8 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
                         "stratum": row.get("stratum", ""),
                         "quota": quota,
                         "prefilled": prefilled,
+                        "latitude": latitude,
+                        "longitude": longitude,
                         "created_by": created_by,
                     }
                 )
@@ -457,317 +455,16 @@ def import_assignments_csv(*, content: bytes, created_by: Any) -> list[Assignmen
     return created
 
 
-# --------------------------------------------------------------------------- sync
+_DEGREES = re.compile(r"[+-]?[0-9]{1,3}(?:[.,][0-9]+)?")
 
 
-def sync_limit() -> int:
-    return int(getattr(settings, "COLLECT_SYNC_MAX_INTERVIEWS", 500))
-
-
-def _refused(instance_id: Any, code: str, message: str) -> dict[str, Any]:
-    return {
-        "instance_id": instance_id,
-        "status": SyncStatus.REFUSED,
-        "code": code,
-        "message": message,
-    }
-
-
-def _moment(value: Any) -> dt.datetime | None:
-    if not isinstance(value, str):
+def _degrees(text: str) -> float | None | bool:
+    """A CSV cell of decimal degrees: the number, None when empty, False when unreadable."""
+    if not text:
         return None
-    try:
-        moment = parse_datetime(value)
-    except ValueError:
-        return None
-    if moment is not None and timezone.is_naive(moment):
-        moment = timezone.make_aware(moment, dt.UTC)
-    return moment
-
-
-def _clean_paradata(paradata: dict[str, Any], *, gps_allowed: bool) -> dict[str, Any]:
-    kept = {k: v for k, v in paradata.items() if k in PARADATA_KEYS}
-    if not gps_allowed:
-        kept.pop("gps", None)
-    return kept
-
-
-def sync_interviews(
-    *, device: Device, items: list[Any], channel: str = Channel.TABLET
-) -> list[dict[str, Any]]:
-    """Store a batch of tablet interviews; one result per item, in order.
-
-    Each item is stored (or refused) through `surveys.services.submit_interview` in a
-    savepoint, so one bad item never blocks the others, and a resent batch stores nothing
-    twice. The caller checks the envelope and the size limit.
-    """
-    enumerator = device.enumerator
-    assignment_ids = {i.get("assignment") for i in items if isinstance(i, dict)}
-    version_ids = {i.get("form_version") for i in items if isinstance(i, dict)}
-    assignments = {
-        a.pk: a
-        for a in Assignment.objects.select_related(
-            "wave", "region", "enumerator", "wave__survey__collect_settings"
-        ).filter(
-            pk__in=[x for x in assignment_ids if isinstance(x, int) and not isinstance(x, bool)]
-        )
-    }
-    versions = form_versions(
-        [x for x in version_ids if isinstance(x, int) and not isinstance(x, bool)]
-    )
-    gps = {
-        a.wave.survey_id
-        for a in assignments.values()
-        if getattr(getattr(a.wave.survey, "collect_settings", None), "record_gps", False)
-    }
-    ids = []
-    for i in items:
-        with contextlib.suppress(ValueError, AttributeError):
-            ids.append(uuid.UUID(str(i.get("instance_id"))))
-    # One transaction for the batch and a savepoint per interview: a refused interview rolls
-    # back alone, and the batch costs one commit and one recomputation mark per wave.
-    with transaction.atomic():
-        batch = _Batch(
-            existing=dict(
-                Submission.objects.filter(instance_id__in=ids).values_list(
-                    "instance_id", "enumerator_id"
-                )
-            )
-        )
-        results = [
-            _sync_one(item, device=device, enumerator=enumerator, assignments=assignments,
-                      versions=versions, gps_surveys=gps, batch=batch, channel=channel)
-            for item in items
-        ]  # fmt: skip
-        TabletInterview.objects.bulk_create(batch.pending, ignore_conflicts=True)
-        waves = {
-            assignments[i["assignment"]].wave_id
-            for i, r in zip(items, results, strict=True)
-            if r["status"] == SyncStatus.STORED
-        }
-        transaction.on_commit(lambda: interviews_stored(wave_ids=waves))
-    return results
-
-
-def interviews_stored(*, wave_ids: set[int]) -> None:
-    from analytics.services import mark_wave_dirty
-
-    for wave_id in sorted(wave_ids):
-        mark_wave_dirty(wave_id=wave_id)
-
-
-def _sync_one(
-    item: Any,
-    *,
-    device: Device,
-    enumerator: Any,
-    assignments: dict[int, Assignment],
-    versions: dict[int, FormVersion],
-    gps_surveys: set[int],
-    batch: _Batch,
-    channel: str,
-) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        return _refused(None, "malformed", gettext("This interview could not be read."))
-    raw_id = item.get("instance_id")
-    language = item.get("language")
-    with translation.override(interface_language(language if isinstance(language, str) else "")):
-        try:
-            instance = uuid.UUID(str(raw_id))
-        except ValueError:
-            return _refused(
-                raw_id, "instance_id", gettext("The interview identifier is not valid.")
-            )
-        instance_id = str(instance)
-        assignment = assignments.get(item.get("assignment"))  # type: ignore[arg-type]
-        imported = assignment is not None and assignment.enumerator_id != enumerator.pk
-        if assignment is None or (
-            imported and not may_assign(enumerator, assignment.wave, assignment.region)
-        ):
-            return _refused(
-                instance_id,
-                "not_your_assignment",
-                gettext("This interview's assignment is not one of yours."),
-            )
-        version = versions.get(item.get("form_version"))  # type: ignore[arg-type]
-        if version is None or version.survey_id != assignment.wave.survey_id:
-            return _refused(
-                instance_id,
-                "unknown_form_version",
-                gettext("This questionnaire version is not known for this survey."),
-            )
-        paradata = item.get("paradata")
-        started = _moment(paradata.get("started_at")) if isinstance(paradata, dict) else None
-        ended = _moment(paradata.get("ended_at")) if isinstance(paradata, dict) else None
-        if started is None or ended is None:
-            return _refused(
-                instance_id,
-                "paradata",
-                gettext("The interview's start and end times are missing or not readable."),
-            )
-        assert isinstance(paradata, dict)
-        try:
-            too_big = len(json.dumps(paradata, default=str)) > MAX_PARADATA_BYTES
-        except (TypeError, ValueError):
-            too_big = True
-        if too_big:
-            return _refused(
-                instance_id, "paradata", gettext("The interview's paradata is too large.")
-            )
-        paradata = _clean_paradata(paradata, gps_allowed=assignment.wave.survey_id in gps_surveys)
-        try:
-            return _store(
-                instance=instance,
-                item=item,
-                device=device,
-                # A supervisor importing an enumerator's exported interviews stores
-                # them as that enumerator's, from the supervisor's device.
-                enumerator=assignment.enumerator if imported else enumerator,
-                assignment=assignment,
-                version=version,
-                started=started,
-                ended=ended,
-                paradata=paradata,
-                batch=batch,
-                channel=channel,
-            )
-        except AnswerErrors as exc:
-            return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
-        except SubmissionRefused as exc:
-            if exc.code == "instance_conflict":
-                return {
-                    "instance_id": instance_id,
-                    "status": SyncStatus.CONFLICT,
-                    "message": exc.message,
-                }
-            return _refused(instance_id, exc.code, exc.message)
-
-
-@dataclass
-class _Batch:
-    """What a batch learns as it goes: the instance ids already stored (and whose), and the
-    tablet rows to insert in one statement at the end."""
-
-    existing: dict[uuid.UUID, int | None]
-    pending: list[TabletInterview] = field(default_factory=list)
-
-    def pending_for(self, assignment: Assignment) -> int:
-        return sum(1 for p in self.pending if p.assignment_id == assignment.pk)
-
-
-def _store(
-    *,
-    instance: uuid.UUID,
-    item: dict[str, Any],
-    device: Device,
-    enumerator: Any,
-    assignment: Assignment,
-    version: FormVersion,
-    started: dt.datetime,
-    ended: dt.datetime,
-    paradata: dict[str, Any],
-    batch: _Batch,
-    channel: str,
-) -> dict[str, Any]:
-    instance_id = str(instance)
-    language = item.get("language")
-    if not isinstance(language, str):
-        raise SubmissionRefused("language", "the interview language is missing")
-    design: dict[str, Any] = {"region": assignment.region}
-    if assignment.stratum:
-        design["stratum"] = assignment.stratum
-    design["psu"] = assignment.psu or assignment.settlement or f"TAB-{assignment.pk}"
-    if assignment.prefilled.get("URBAN") in (1, 2):
-        design["urban_rural"] = assignment.prefilled["URBAN"]
-    seen = instance in batch.existing
-    if seen and batch.existing[instance] != enumerator.pk:
-        raise SubmissionRefused(
-            "instance_conflict",
-            gettext("An interview with this identifier was already received with other answers."),
-        )
-    wants_replace = not seen and item.get("replaces") not in (None, "")
-    limited = assignment.quota != UNLIMITED
-    # A savepoint of its own when something can fail after the interview is inserted (its
-    # correction link) or when the quota is counted under a lock; otherwise the submission
-    # service's own savepoint is enough.
-    with transaction.atomic() if wants_replace or limited else contextlib.nullcontext():
-        replaces = _returned_interview(item["replaces"], enumerator) if wants_replace else None
-        done = 0
-        if limited and not seen:
-            # The assignment row is locked so that two devices syncing at once count its
-            # quota one after the other.
-            Assignment.objects.select_for_update().filter(pk=assignment.pk).first()
-            done = TabletInterview.objects.filter(assignment=assignment).exclude(
-                submission__review_status=ReviewStatus.REJECTED
-            ).count() + batch.pending_for(assignment)
-        submission = submit_interview(
-            wave=assignment.wave,
-            form_version=version,
-            answers=item.get("answers"),
-            channel=channel,
-            language=language,
-            instance_id=instance,
-            started_at=started,
-            ended_at=ended,
-            device_id=str(device.pk),
-            enumerator=enumerator,
-            design=design,
-            recompute=False,
-        )
-        if seen:
-            tablet = (
-                next((p for p in batch.pending if p.submission_id == submission.pk), None)
-                or TabletInterview.objects.filter(submission=submission).first()
-            )
-            result: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.DUPLICATE}
-            if tablet is not None and tablet.over_quota:
-                result["over_quota"] = True
-            return result
-        if replaces is not None:
-            try:
-                with transaction.atomic():
-                    Submission.objects.filter(pk=submission.pk).update(replaces=replaces)
-            except IntegrityError:
-                raise SubmissionRefused(
-                    "replaces_not_returned",
-                    gettext("The interview this one corrects was already corrected."),
-                ) from None
-        over = limited and done >= assignment.quota
-        batch.pending.append(
-            TabletInterview(
-                submission=submission,
-                device=device,
-                assignment=assignment,
-                paradata=paradata,
-                over_quota=over,
-            )
-        )
-        batch.existing[instance] = enumerator.pk
-    stored: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.STORED}
-    if over:
-        stored["over_quota"] = True
-    return stored
-
-
-def _returned_interview(raw: Any, enumerator: Any) -> Submission:
-    """The rejected interview of this enumerator that ``raw`` names, locked, not yet replaced."""
-    try:
-        old_id = uuid.UUID(str(raw))
-    except ValueError:
-        old_id = None
-    old = (
-        Submission.objects.select_for_update()
-        .filter(instance_id=old_id, enumerator=enumerator, review_status=ReviewStatus.REJECTED)
-        .first()
-        if old_id is not None
-        else None
-    )
-    if old is None or Submission.objects.filter(replaces=old).exists():
-        raise SubmissionRefused(
-            "replaces_not_returned",
-            gettext("The interview this one corrects was not sent back to you."),
-        )
-    return old
+    if not _DEGREES.fullmatch(text):
+        return False
+    return float(text.replace(",", "."))
 
 
 # --------------------------------------------------------------------------- review

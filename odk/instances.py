@@ -53,9 +53,14 @@ class Instance:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def read_header(xml: bytes) -> tuple[str, str]:
+def parse(xml: bytes) -> Element:
+    """The instance's XML, parsed once for `read_header` and `parse_instance`."""
+    return _parse(xml)
+
+
+def read_header(xml: bytes | Element) -> tuple[str, str]:
     """The form id and version the instance says it belongs to."""
-    root = _parse(xml)
+    root = xml if isinstance(xml, Element) else _parse(xml)
     form_id = root.get("id", "").strip()
     if not form_id:
         raise InstanceError("no_form_id", "the instance names no form (no id attribute)")
@@ -63,7 +68,9 @@ def read_header(xml: bytes) -> tuple[str, str]:
 
 
 def parse_instance(
-    xml: bytes, definition: Mapping[str, Any], meta_names: Mapping[str, str] | None = None
+    xml: bytes | Element,
+    definition: Mapping[str, Any],
+    meta_names: Mapping[str, str] | None = None,
 ) -> Instance:
     """Read an instance of the form ``definition`` (a compiled definition).
 
@@ -72,7 +79,7 @@ def parse_instance(
     out, the XForm carries them (see `odk.xforms`).
     """
     meta_names = meta_names or {}
-    root = _parse(xml)
+    root = xml if isinstance(xml, Element) else _parse(xml)
     form_id = root.get("id", "").strip()
     meta = _meta(root)
     instance_id = _uuid(meta.get("instanceID"), "instance_id")

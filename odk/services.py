@@ -2,7 +2,7 @@
 
 An OpenRosa submission is read (`odk.instances`), its form version and assignment are found
 from the device's enumerator, and the interview goes through the same per-interview path
-as a tablet sync (`collect.services.sync_interviews`, with channel ``odk``): the same
+as a tablet sync (`collect.sync.sync_interviews`, with channel ``odk``): the same
 validation, idempotency on the instance id, quota flags, and ``replaces`` (here
 ``meta/deprecatedID``) allowed only for an interview the supervisor sent back. Attachments
 are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added across split uploads.
@@ -24,10 +24,12 @@ from django.db import IntegrityError, transaction
 from django.utils.translation import gettext
 
 from collect.models import Assignment, Device
-from collect.services import SyncStatus, enrol_device, sync_interviews
-from odk.instances import InstanceError, parse_instance, read_header
+from collect.selectors import form_versions
+from collect.services import enrol_device
+from collect.sync import SyncStatus, sync_interviews
+from odk.instances import InstanceError, parse, parse_instance, read_header
 from odk.models import Attachment
-from odk.xforms import xform_for
+from odk.xforms import meta_names_for
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Channel, FormVersion, Submission
 
@@ -117,10 +119,11 @@ def receive_submission(
 ) -> Receipt:
     """Store one OpenRosa POST: the interview (once), then any attachments it carries."""
     try:
-        form_id, version_text = read_header(xml)
+        root = parse(xml)
+        form_id, version_text = read_header(root)
     except InstanceError as exc:
         return Receipt(400, _instance_message(exc))
-    version = _version_for(device, form_id, version_text)
+    version, assignments = _version_for(device, form_id, version_text)
     if version is None:
         return Receipt(
             404,
@@ -128,7 +131,7 @@ def receive_submission(
             % {"form": form_id, "version": version_text or "-"},
         )
     try:
-        instance = parse_instance(xml, version.definition, xform_for(version).meta_names)
+        instance = parse_instance(root, version.definition, meta_names_for(version))
     except InstanceError as exc:
         return Receipt(400, _instance_message(exc))
     files = list(files)
@@ -137,7 +140,7 @@ def receive_submission(
         return Receipt(413, too_large, str(instance.instance_id))
     if language not in version.languages:
         language = version.default_language
-    assignment = _assignment_for(device, version, instance.answers)
+    assignment = _assignment_for(assignments, instance.answers)
     if assignment is None:
         return Receipt(403, gettext("You have no assignment in this survey."))
     paradata: dict[str, Any] = {
@@ -157,7 +160,8 @@ def receive_submission(
     (result,) = sync_interviews(device=device, items=[item], channel=Channel.ODK)
     status = result["status"]
     if status in (SyncStatus.STORED, SyncStatus.DUPLICATE):
-        _keep_attachments(instance.instance_id, files)
+        if files:
+            _keep_attachments(instance.instance_id, files)
         message = (
             gettext("Interview received.")
             if status == SyncStatus.STORED
@@ -191,24 +195,36 @@ def _instance_message(exc: InstanceError) -> str:
     return gettext("The interview could not be read: %(reason)s") % {"reason": exc.message}
 
 
-def _version_for(device: Device, form_id: str, version_text: str) -> FormVersion | None:
-    candidates = FormVersion.objects.filter(form_id=form_id, version=version_text)
-    for version in candidates:
-        if may_download(device, version):
-            return version
-    return None
-
-
-def _assignment_for(
-    device: Device, version: FormVersion, answers: dict[str, Any]
-) -> Assignment | None:
-    """The enumerator's assignment this interview belongs to: in the version's survey, the
-    one of the answered region when there are several (ODK Collect cannot say which)."""
-    assignments = list(
-        Assignment.objects.filter(enumerator=device.enumerator, wave__survey_id=version.survey_id)
-        .select_related("region")
+def _version_for(
+    device: Device, form_id: str, version_text: str
+) -> tuple[FormVersion | None, list[Assignment]]:
+    """The version the instance names, when the enumerator has work in its survey, with
+    that work (the enumerator's assignments in the survey). Versions come from the
+    process's cache of parsed versions (`collect.selectors.form_versions`)."""
+    candidates = list(
+        FormVersion.objects.filter(form_id=form_id, version=version_text).values_list(
+            "pk", "survey_id"
+        )
+    )
+    if not candidates:
+        return None, []
+    work = list(
+        Assignment.objects.filter(
+            enumerator=device.enumerator, wave__survey_id__in={s for _, s in candidates}
+        )
+        .select_related("region", "wave")
         .order_by("-wave__is_open", "pk")
     )
+    for pk, survey_id in candidates:
+        mine = [a for a in work if a.wave.survey_id == survey_id]
+        if mine:
+            return form_versions([pk]).get(pk), mine
+    return None, []
+
+
+def _assignment_for(assignments: list[Assignment], answers: dict[str, Any]) -> Assignment | None:
+    """The enumerator's assignment this interview belongs to: in the version's survey, the
+    one of the answered region when there are several (ODK Collect cannot say which)."""
     region = answers.get("REGION")
     for assignment in assignments:
         if region and assignment.region.code == region:

@@ -42,6 +42,26 @@ def xform_for(version: FormVersion) -> XForm:
         return XForm.objects.get(form_version=version)
 
 
+# The metadata question names of each version's XForm, by version (an XForm never changes
+# once stored), so a submission does not read the XForm's bytes to find them.
+_META_NAMES: dict[tuple[Any, ...], dict[str, str]] = {}
+_META_NAMES_KEPT = 64
+
+
+def meta_names_for(version: FormVersion) -> dict[str, str]:
+    key = (version.pk, version.xlsform_sha256, version.created_at)
+    names = _META_NAMES.get(key)
+    if names is None:
+        stored = XForm.objects.filter(form_version=version).values_list("meta_names", flat=True)
+        names = next(iter(stored), None)
+        if names is None:
+            names = xform_for(version).meta_names
+        if len(_META_NAMES) >= _META_NAMES_KEPT:
+            _META_NAMES.clear()
+        _META_NAMES[key] = names
+    return dict(names)
+
+
 def build_xform(version: FormVersion) -> tuple[bytes, dict[str, str]]:
     """Convert the version's XLSForm: the XForm bytes and its metadata questions' names."""
     with version.xlsform.open("rb") as handle:

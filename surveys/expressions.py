@@ -64,6 +64,7 @@ __all__ = [
     "ExpressionError",
     "columns",
     "compile_expression",
+    "compile_evaluator",
     "evaluate",
     "functions",
     "keeps_its_value",
@@ -294,6 +295,121 @@ def _eval(node: list, ctx: _Context) -> Any:
     if kind == "neg":
         return -to_number(_eval(node[1], ctx))
     raise ValueError(f"not an expression node: {node!r}")
+
+
+Evaluator = Callable[..., Any]
+
+
+def compile_evaluator(ast: list | None) -> Evaluator:
+    """The expression as a Python function ``(answers, current, today, choice, random=None)``,
+    for a questionnaire validated many times: it computes what `evaluate` computes, without
+    walking the tree again on every call (validation compiles a form's expressions once)."""
+    if ast is None:
+        return lambda answers, current, today, choice, random=None: None
+    run = _compiled(ast)
+    return lambda answers, current, today, choice, random=None: run(
+        _Context(answers or {}, current, today, choice, random or _random.random)
+    )
+
+
+def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case per node kind
+    kind = node[0]
+    if kind == "ref":
+        name = node[1]
+        return lambda ctx: _value(ctx.answers.get(name))
+    if kind == "num" or kind == "str":
+        constant = node[1]
+        return lambda ctx: constant
+    if kind == "op":
+        fast = _compiled_comparison(node)
+        if fast is not None:
+            return fast
+        op, left, right = node[1], _compiled(node[2]), _compiled(node[3])
+        if op == "and":
+            return lambda ctx: to_boolean(left(ctx)) and to_boolean(right(ctx))
+        if op == "or":
+            return lambda ctx: to_boolean(left(ctx)) or to_boolean(right(ctx))
+        binary = _BINARY[op]
+        return lambda ctx: binary(left(ctx), right(ctx))
+    if kind == "fn":
+        name = node[1]
+        args = [_compiled(arg) for arg in node[2]]
+        if name == "if":
+            test, then, otherwise = args
+            return lambda ctx: then(ctx) if to_boolean(test(ctx)) else otherwise(ctx)
+        if name == "today":
+            return lambda ctx: ctx.today or datetime.date.today()
+        if name == "once":
+            (drawn,) = args
+
+            def once(ctx: _Context) -> Any:
+                kept = _value(ctx.current)
+                return drawn(ctx) if _empty(kept) else kept
+
+            return once
+        if name == "random":
+            return lambda ctx: float(ctx.random())
+        call = _CALLS.get(name)
+        if call is None:
+
+            def unknown(ctx: _Context) -> Any:
+                raise KeyError(name)
+
+            return unknown
+        if len(args) == 1:
+            (only,) = args
+            return lambda ctx: call(only(ctx))
+        if len(args) == 2:
+            first, second = args
+            return lambda ctx: call(first(ctx), second(ctx))
+        return lambda ctx: call(*[arg(ctx) for arg in args])
+    if kind == "cur":
+        return lambda ctx: _value(ctx.current)
+    if kind == "col":
+        column = node[1]
+        return lambda ctx: _value(ctx.choice.get(column)) if ctx.choice is not None else ""
+    if kind == "neg":
+        operand = _compiled(node[1])
+        return lambda ctx: -to_number(operand(ctx))
+
+    def malformed(ctx: _Context) -> Any:
+        raise ValueError(f"not an expression node: {node!r}")
+
+    return malformed
+
+
+_NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
+    "=": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+def _compiled_comparison(node: list) -> Callable[[_Context], Any] | None:
+    """``${question} op number``, the commonest condition of a form, with the answer's
+    number compared directly when it is a number (as `_BINARY` would compare it); any
+    other answer goes the general way."""
+    op, left, right = node[1], node[2], node[3]
+    if op not in _NUMBER_TESTS or left[0] != "ref" or right[0] != "num":
+        return None
+    name, number = left[1], right[1]
+    if type(number) is not float:
+        return None
+    test, general = _NUMBER_TESTS[op], _BINARY[op]
+
+    def comparison(ctx: _Context) -> Any:
+        raw = ctx.answers.get(name)
+        kind = type(raw)
+        if kind is int:
+            return test(_int_to_float(raw), number)
+        if kind is float:
+            return test(raw, number)
+        return general(_value(raw), number)
+
+    return comparison
 
 
 def _equal(a: Any, b: Any) -> bool:

@@ -12,12 +12,16 @@ reason they fired. None of them rejects anything: they order the supervisor's qu
 - ``straight_lining``: every answer of a battery (at least 5 items, such as the trust
   items) is the same;
 - ``near_duplicate``: 95% or more of the closed answers equal those of another interview by
-  the same enumerator (at least 20 compared).
+  the same enumerator (at least 20 compared);
+- ``far_from_settlement``: the interview's GPS fix (recorded only where the survey turns
+  GPS on) lies farther than the survey's limit (10 km unless set) from the settlement of
+  its assignment, by the great-circle (haversine) distance.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +34,7 @@ NONRESPONSE_SHARE = 0.30
 MIN_BATTERY_ITEMS = 5
 DUPLICATE_SHARE = 0.95
 MIN_COMPARED = 20
+EARTH_RADIUS_KM = 6371.0088  # mean Earth radius (IUGG)
 
 
 @dataclass(frozen=True)
@@ -129,3 +134,40 @@ def near_duplicates(records: Sequence[InterviewRecord], closed: Sequence[str]) -
                         key, Flag("near_duplicate", {"other": str(other), "share": round(share, 3)})
                     )
     return flags
+
+
+def distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    """Great-circle distance between two (latitude, longitude) points in degrees (haversine)."""
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = (
+        math.sin((lat2 - lat1) / 2) ** 2
+        + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    )
+    return 2 * EARTH_RADIUS_KM * math.asin(min(1.0, math.sqrt(h)))
+
+
+def gps_fix(gps: Any) -> tuple[float, float] | None:
+    """A recorded fix (``{"lat", "lon", ...}``) as (latitude, longitude), or None when it
+    is missing or not a position on Earth."""
+    if not isinstance(gps, Mapping):
+        return None
+    lat, lon = gps.get("lat"), gps.get("lon")
+    if not (isinstance(lat, int | float) and isinstance(lon, int | float)):
+        return None
+    if isinstance(lat, bool) or isinstance(lon, bool):
+        return None
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
+        return None
+    return (float(lat), float(lon))
+
+
+def far_from_settlement(
+    gps: Any, settlement: tuple[float, float] | None, limit_km: float
+) -> Flag | None:
+    fix = gps_fix(gps)
+    if fix is None or settlement is None:
+        return None
+    km = distance_km(fix, settlement)
+    if km > limit_km:
+        return Flag("far_from_settlement", {"km": round(km, 1), "limit_km": limit_km})
+    return None

@@ -9,6 +9,7 @@ functions: the admin, the web form, the API and the management commands.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
@@ -38,7 +39,7 @@ from surveys.models import (
     new_link_token,
     validate_estimate_statuses,
 )
-from surveys.validation import AnswerErrors, validate_answers
+from surveys.validation import AnswerErrors, validator_for
 from surveys.xlsform import CompiledForm, Problem, XLSFormError, compile_xlsform
 
 
@@ -574,9 +575,63 @@ def submit_interview(
     """
     from analytics.services import mark_wave_dirty
 
+    submission = prepare_interview(
+        wave=wave, answers=answers, channel=channel, language=language,
+        instance_id=instance_id, form_version=form_version, started_at=started_at,
+        ended_at=ended_at, device_id=device_id, user_agent_class=user_agent_class,
+        enumerator=enumerator, link=link, design=design,
+    )  # fmt: skip
+    with translation.override(language):
+        existing = Submission.objects.filter(instance_id=submission.instance_id).first()
+        if existing is not None:
+            return same_or_conflict(existing, wave, submission.answers)
+        try:
+            with transaction.atomic():
+                if link is not None:
+                    _claim_link(link, wave, channel)
+                submission.save(force_insert=True)
+                if link is not None and link.is_single_use:
+                    # The day only, and no key to the interview (see InvitationLink).
+                    InvitationLink.objects.filter(pk=link.pk).update(used_at=timezone.localdate())
+                if recompute:
+                    transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
+        except IntegrityError:
+            # The same instance id arrived twice at once: the other request stored it.
+            existing = Submission.objects.filter(instance_id=submission.instance_id).first()
+            if existing is None:
+                raise
+            return same_or_conflict(existing, wave, submission.answers)
+    return submission
+
+
+def prepare_interview(
+    *,
+    wave: Wave,
+    answers: Any,
+    channel: str,
+    language: str,
+    instance_id: uuid.UUID | str,
+    form_version: FormVersion | None = None,
+    started_at: dt.datetime | None = None,
+    ended_at: dt.datetime | None = None,
+    device_id: str = "",
+    user_agent_class: str = "",
+    enumerator: Any = None,
+    link: InvitationLink | None = None,
+    design: dict[str, Any] | None = None,
+) -> Submission:
+    """Every check `submit_interview` makes before it looks the instance id up: the
+    interview, valid and ready to insert (not saved), or AnswerErrors / SubmissionRefused.
+    A batch of interviews is checked this way one by one and inserted in one statement."""
     if language not in INTERFACE_LANGUAGES:
         raise SubmissionRefused("language", f"unsupported interview language {language!r}")
-    with translation.override(language):
+    # A batch checks its interviews in the language already active: no switch to make.
+    switch = (
+        contextlib.nullcontext()
+        if translation.get_language() == language
+        else translation.override(language)
+    )
+    with switch:
         _check_input_values(
             answers=answers, started_at=started_at, ended_at=ended_at, device_id=device_id
         )
@@ -610,57 +665,40 @@ def submit_interview(
             raise SubmissionRefused(
                 "language", gettext("The questionnaire is not available in this language.")
             )
-        clean = validate_answers(
-            version.definition, answers, language=language, instance_id=str(instance)
+        clean = validator_for(version).validate(
+            answers, language=language, instance_id=str(instance)
         )
         fields = _design_fields(wave, clean.answers, design or {}, instance)
-
-        existing = Submission.objects.filter(instance_id=instance).first()
-        if existing is not None:
-            return _same_or_conflict(existing, wave, clean.answers)
         duration = None
         if started_at is not None and ended_at is not None:
             if ended_at >= started_at:
                 duration = int((ended_at - started_at).total_seconds())
             else:  # a device clock set wrong: keep the start, drop what cannot be true
                 ended_at = None
-        try:
-            with transaction.atomic():
-                if link is not None:
-                    _claim_link(link, wave, channel)
-                submission = Submission.objects.create(
-                    instance_id=instance,
-                    form_version=version,
-                    wave=wave,
-                    channel=channel,
-                    language=language,
-                    answers=clean.answers,
-                    started_at=started_at,
-                    ended_at=ended_at,
-                    duration_seconds=duration,
-                    device_id=device_id[:128],
-                    user_agent_class=user_agent_class[:16],
-                    enumerator=enumerator,
-                    **fields,
-                )
-                if link is not None and link.is_single_use:
-                    # The day only, and no key to the interview (see InvitationLink).
-                    InvitationLink.objects.filter(pk=link.pk).update(used_at=timezone.localdate())
-                if recompute:
-                    transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
-        except IntegrityError:
-            # The same instance id arrived twice at once: the other request stored it.
-            existing = Submission.objects.filter(instance_id=instance).first()
-            if existing is None:
-                raise
-            return _same_or_conflict(existing, wave, clean.answers)
-    return submission
+        return Submission(
+            instance_id=instance,
+            form_version=version,
+            wave=wave,
+            channel=channel,
+            language=language,
+            answers=clean.answers,
+            started_at=started_at,
+            ended_at=ended_at,
+            duration_seconds=duration,
+            device_id=device_id[:128],
+            user_agent_class=user_agent_class[:16],
+            enumerator=enumerator,
+            **fields,
+        )
 
 
 # Interview times outside this window are refused: no interview of the platform predates it,
 # and a clock ahead by more than a day is wrong, not in another time zone.
 EARLIEST_INTERVIEW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_TOLERANCE = dt.timedelta(days=1)
+
+
+_SCALARS = frozenset({int, float, bool, type(None)})
 
 
 def _check_input_values(*, answers: Any, started_at: Any, ended_at: Any, device_id: Any) -> None:
@@ -670,6 +708,8 @@ def _check_input_values(*, answers: Any, started_at: Any, ended_at: Any, device_
     texts: list[Any] = [answers, device_id]
     while texts:
         value = texts.pop()
+        if type(value) in _SCALARS:  # most answers: numbers, nothing to look into
+            continue
         if isinstance(value, str):
             found = "\x00" in value
         elif isinstance(value, dict):
@@ -703,7 +743,9 @@ def _check_input_values(*, answers: Any, started_at: Any, ended_at: Any, device_
             )
 
 
-def _same_or_conflict(existing: Submission, wave: Wave, answers: dict[str, Any]) -> Submission:
+def same_or_conflict(existing: Any, wave: Wave, answers: dict[str, Any]) -> Any:
+    """``existing`` (a stored interview, or what a batch knows of one: its ``wave_id`` and
+    ``answers``) when a retry brings the same answers; else ``instance_conflict``."""
     if existing.wave_id == wave.pk and existing.answers == answers:
         return existing
     raise SubmissionRefused(

@@ -37,12 +37,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.utils import translation
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_lazy
 
 from surveys import formtree
 from surveys.definition import interface_language, stored_choice_value
-from surveys.expressions import evaluate, keeps_its_value, to_boolean, to_number, to_string
-from surveys.formtree import Walker, level, level_questions
+from surveys.expressions import (
+    compile_evaluator,
+    evaluate,
+    keeps_its_value,
+    to_boolean,
+    to_number,
+    to_string,
+)
+from surveys.formtree import level, level_questions
 from surveys.models import pick_translation
 
 NOT_APPLICABLE = -3
@@ -77,12 +84,25 @@ class CleanAnswers:
     relevant: set[str] = field(default_factory=set)
 
 
+_NEVER_BLANK = frozenset({int, float, bool})
+_PLAIN_INTEGER = re.compile(r"-?(?:0|[1-9][0-9]*)")
+
+
 class _Invalid(Exception):
-    def __init__(self, message: str):
-        self.message = message
+    """An answer that cannot be converted. The message is translated only when it is read:
+    the first pass over the answers converts what it can and ignores the rest."""
+
+    def __init__(self, message: Any):
+        self._message = message
+
+    @property
+    def message(self) -> str:
+        return str(self._message)
 
 
 def _blank(value: Any) -> bool:
+    if type(value) in _NEVER_BLANK:  # most answers: a number, never blank
+        return False
     return (
         value is None
         or value == ""
@@ -112,51 +132,116 @@ def _as_number_text(value: Any) -> str:
 
 def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) -> Any:
     """One answer in its stored type. Raises _Invalid with the message to show."""
+    return converter(node, definition)(value)
+
+
+def converter(node: Mapping[str, Any], definition: Mapping[str, Any]) -> Callable[[Any], Any]:
+    """`convert` for one question, with its choice lists looked up once."""
     kind = node["type"]
     if kind == "integer":
-        try:
-            text = _as_number_text(value)
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise _Invalid("")
-                number = int(value)
-            elif _INTEGER_TEXT.fullmatch(text):
-                number = int(text)
-            else:
-                raise _Invalid("")
-        except _Invalid:
-            raise _Invalid(gettext("Enter a whole number.")) from None
-        if abs(number) >= INTEGER_LIMIT:
-            raise _Invalid(gettext("Enter a whole number."))
-        return number
+        return _integer
     if kind == "decimal":
-        try:
-            text = _as_number_text(value)
-            if not _DECIMAL_TEXT.fullmatch(text):
-                raise _Invalid("")
-            real = float(text.replace(",", "."))
-        except (_Invalid, ValueError):
-            raise _Invalid(gettext("Enter a number.")) from None
-        if not math.isfinite(real):
-            raise _Invalid(gettext("Enter a number."))
-        return real
+        return _decimal
     if kind == "date":
-        match = _DATE_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
-        try:
-            if match is None:
-                raise ValueError
-            day = dt.date(int(match[1]), int(match[2]), int(match[3]))
-        except ValueError:
-            raise _Invalid(gettext("Enter a date as YYYY-MM-DD.")) from None
-        return day.isoformat()
+        return _date
+    if kind == "text":
+        return _text
     if kind == "select_one":
-        if isinstance(value, bool) or not isinstance(value, (str, int)):
-            raise _Invalid(gettext("Choose one of the options offered."))
-        code = str(value).strip()
-        if code not in {c["name"] for c in definition["choices"].get(node.get("list_name"), [])}:
-            raise _Invalid(gettext("Choose one of the options offered."))
-        return stored_choice_value(code)
+        return _select_one(definition["choices"].get(node.get("list_name"), []))
     if kind == "select_multiple":
+        return _select_multiple(
+            definition["choices"].get(node.get("list_name"), []),
+            lambda: definition["choices"][node["list_name"]],
+        )
+    return _takes_no_answer
+
+
+def _integer(value: Any) -> int:
+    try:
+        text = _as_number_text(value)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise _Invalid("")
+            number = int(value)
+        elif _INTEGER_TEXT.fullmatch(text):
+            number = int(text)
+        else:
+            raise _Invalid("")
+    except _Invalid:
+        raise _Invalid(gettext_lazy("Enter a whole number.")) from None
+    if abs(number) >= INTEGER_LIMIT:
+        raise _Invalid(gettext_lazy("Enter a whole number."))
+    return number
+
+
+def _decimal(value: Any) -> float:
+    try:
+        text = _as_number_text(value)
+        if not _DECIMAL_TEXT.fullmatch(text):
+            raise _Invalid("")
+        real = float(text.replace(",", "."))
+    except (_Invalid, ValueError):
+        raise _Invalid(gettext_lazy("Enter a number.")) from None
+    if not math.isfinite(real):
+        raise _Invalid(gettext_lazy("Enter a number."))
+    return real
+
+
+def _date(value: Any) -> str:
+    match = _DATE_TEXT.fullmatch(value.strip()) if isinstance(value, str) else None
+    try:
+        if match is None:
+            raise ValueError
+        day = dt.date(int(match[1]), int(match[2]), int(match[3]))
+    except ValueError:
+        raise _Invalid(gettext_lazy("Enter a date as YYYY-MM-DD.")) from None
+    return day.isoformat()
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise _Invalid(gettext_lazy("Enter text."))
+    text = str(value).strip()
+    if len(text) > TEXT_MAX_LENGTH:
+        raise _Invalid(
+            gettext_lazy("Keep the answer under %(limit)d characters.") % {"limit": TEXT_MAX_LENGTH}
+        )
+    return text
+
+
+def _takes_no_answer(value: Any) -> Any:
+    raise _Invalid(gettext_lazy("This item takes no answer."))
+
+
+def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
+    stored = {c["name"]: stored_choice_value(c["name"]) for c in choices}
+    # Integer answers of the choices written as plain integers ("1", "-2"): str(n) is the
+    # choice's name, so the number finds its stored value without the text.
+    by_number = {
+        int(n): v for n, v in stored.items() if _PLAIN_INTEGER.fullmatch(n) and str(int(n)) == n
+    }
+
+    def select_one(value: Any) -> Any:
+        if type(value) is int and value in by_number:
+            return by_number[value]
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise _Invalid(gettext_lazy("Choose one of the options offered."))
+        code = str(value).strip()
+        if code not in stored:
+            raise _Invalid(gettext_lazy("Choose one of the options offered."))
+        return stored[code]
+
+    return select_one
+
+
+def _select_multiple(
+    choices: Sequence[Mapping[str, Any]], ordered: Callable[[], Sequence[Mapping[str, Any]]]
+) -> Callable[[Any], Any]:
+    known = {c["name"] for c in choices}
+    position: dict[str, int] | None = None
+
+    def select_multiple(value: Any) -> list[str]:
+        nonlocal position
         if isinstance(value, str):
             codes = value.split()
         elif isinstance(value, list) and all(
@@ -164,22 +249,16 @@ def convert(node: Mapping[str, Any], value: Any, definition: Mapping[str, Any]) 
         ):
             codes = [str(v).strip() for v in value]
         else:
-            raise _Invalid(gettext("Choose from the options offered."))
-        known = {c["name"] for c in definition["choices"].get(node.get("list_name"), [])}
+            raise _Invalid(gettext_lazy("Choose from the options offered."))
         if len(set(codes)) != len(codes) or not set(codes) <= known:
-            raise _Invalid(gettext("Choose from the options offered."))
-        order = [c["name"] for c in definition["choices"][node["list_name"]]]
-        return sorted(codes, key=order.index)
-    if kind == "text":
-        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-            raise _Invalid(gettext("Enter text."))
-        text = str(value).strip()
-        if len(text) > TEXT_MAX_LENGTH:
-            raise _Invalid(
-                gettext("Keep the answer under %(limit)d characters.") % {"limit": TEXT_MAX_LENGTH}
-            )
-        return text
-    raise _Invalid(gettext("This item takes no answer."))
+            raise _Invalid(gettext_lazy("Choose from the options offered."))
+        if position is None:
+            position = {}
+            for index, choice in enumerate(ordered()):
+                position.setdefault(choice["name"], index)
+        return sorted(codes, key=position.__getitem__)
+
+    return select_multiple
 
 
 def instance_draws(instance_id: str, name: str) -> Callable[[], float]:
@@ -216,35 +295,19 @@ def stored_calculation(value: Any) -> Any:
     return text if text != "" else None
 
 
-def _choice_allowed(
-    node: Mapping[str, Any],
-    code: str,
-    definition: Mapping[str, Any],
-    working: Mapping[str, Any],
-    today: dt.date | None,
-) -> bool:
-    if not node.get("choice_filter"):
-        return True
-    for choice in definition["choices"].get(node.get("list_name"), []):
-        if choice["name"] == code:
-            row = {"name": choice["name"], **choice.get("columns", {})}
-            return to_boolean(evaluate(node["choice_filter"], working, choice=row, today=today))
-    return False
+class _Run:
+    """One validation's state: its language, its day, the problems and relevant questions."""
 
+    __slots__ = ("language", "today", "instance_id", "errors", "relevant", "converted")
 
-class _Walker(Walker):
-    def __init__(
-        self,
-        definition: Mapping[str, Any],
-        language: str,
-        today: dt.date | None,
-        instance_id: str | None = None,
-    ):
-        self.definition = definition
+    def __init__(self, language: str, today: dt.date | None, instance_id: str | None = None):
         self.language = language
         self.today = today
         self.instance_id = instance_id
         self.errors: dict[str, list[str]] = {}
+        # The first pass's conversions of the top level's answers, with the question each
+        # was converted for: the walk takes them instead of converting the value again.
+        self.converted: dict[str, tuple[Mapping[str, Any], Any]] = {}
         self.relevant: set[str] = set()
 
     def text(self, texts: Mapping[str, str] | None) -> str:
@@ -253,55 +316,84 @@ class _Walker(Walker):
     def fail(self, key: str, message: str) -> None:
         self.errors.setdefault(key, []).append(message)
 
-    def visit(  # type: ignore[override]
-        self,
-        node: Mapping[str, Any],
-        raw: Mapping[str, Any],
-        working: dict[str, Any],
-        stored: dict[str, Any],
-        relevant: bool,
-        prefix: str,
-    ) -> None:
-        """A node is relevant when its own ``relevant`` and those of every enclosing group
-        are true (a group hands its relevance to the walk of its children)."""
-        here = relevant and (
-            node.get("relevant") is None
-            or to_boolean(evaluate(node["relevant"], working, today=self.today))
-        )
-        super().visit(node, raw, working, stored, here, prefix)
 
-    def question(  # type: ignore[override]
-        self,
-        node: Mapping[str, Any],
-        raw: Mapping[str, Any],
-        working: dict[str, Any],
-        stored: dict[str, Any],
-        relevant: bool,
-        prefix: str,
-    ) -> None:
-        name, kind = node["name"], node["type"]
-        key = prefix + name
-        if kind == "note":
+# A compiled node: (run, raw answers of its level, working copy, stored, relevant, prefix).
+Step = Callable[[_Run, Mapping[str, Any], dict[str, Any], dict[str, Any], bool, str], None]
+
+
+def _condition(ast: Any) -> Callable[[dict[str, Any], Any, dt.date | None], bool] | None:
+    """A compiled boolean expression ``(working, current, today)``, None for a blank one."""
+    if ast is None:
+        return None
+    run = compile_evaluator(ast)
+    return lambda working, current, today: to_boolean(run(working, current, today, None))
+
+
+def _compile_level(nodes: Sequence[Any], definition: Mapping[str, Any]) -> list[Step]:
+    return [_compile_node(node, definition) for node in nodes]
+
+
+def _compile_node(node: Mapping[str, Any], definition: Mapping[str, Any]) -> Step:
+    """A node is relevant when its own ``relevant`` and those of every enclosing group are
+    true (a group hands its relevance to the walk of its children)."""
+    own = _condition(node.get("relevant"))
+    part = formtree.role(node)
+    if part == formtree.GROUP:
+        steps = _compile_level(formtree.children(node), definition)
+        if own is None:
+
+            def plain_group(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+                for step in steps:
+                    step(run, raw, working, stored, relevant, prefix)
+
+            return plain_group
+
+        def group(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+            here = relevant and own(working, None, run.today)
+            for step in steps:
+                step(run, raw, working, stored, here, prefix)
+
+        return group
+    inner = _compile_repeat(node, definition) if part == formtree.REPEAT else None
+    inner = inner or _compile_question(node, definition)
+    if own is None:  # no condition of its own: the question's step itself
+        return inner
+
+    def visit(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+        here = relevant and own(working, None, run.today)
+        inner(run, raw, working, stored, here, prefix)
+
+    return visit
+
+
+def _compile_question(node: Mapping[str, Any], definition: Mapping[str, Any]) -> Step:
+    name, kind = node["name"], node["type"]
+    if kind == "note":
+
+        def note(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
             working.pop(name, None)
-            return
-        if not relevant:
-            working.pop(name, None)
-            if kind == "select_one" and _all_integer_codes(
-                self.definition, node.get("list_name", "")
-            ):
-                stored[name] = NOT_APPLICABLE
-            return
-        self.relevant.add(key)
-        if kind == "calculate":
-            ast = node.get("calculation")
-            current = recorded_value(raw.get(name)) if keeps_its_value(ast) else None
-            draws = None if self.instance_id is None else instance_draws(self.instance_id, key)
-            result = stored_calculation(
-                evaluate(ast, working, current=current, today=self.today, random=draws)
-            )
-            design = node.get("design") or {}
-            if design.get("role") == "assign" and result not in (0, 1):
-                self.fail(
+
+        return note
+    skipped_code = kind == "select_one" and _all_integer_codes(
+        definition, node.get("list_name", "")
+    )
+    if kind == "calculate":
+        ast = node.get("calculation")
+        calculation = compile_evaluator(ast)
+        keeps = keeps_its_value(ast)
+        assigns = (node.get("design") or {}).get("role") == "assign"
+
+        def calculate(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+            if not relevant:
+                working.pop(name, None)
+                return
+            key = prefix + name
+            run.relevant.add(key)
+            current = recorded_value(raw.get(name)) if keeps else None
+            draws = None if run.instance_id is None else instance_draws(run.instance_id, key)
+            result = stored_calculation(calculation(working, current, run.today, None, draws))
+            if assigns and result not in (0, 1):
+                run.fail(
                     key, gettext("The random assignment must be 0 (control) or 1 (treatment).")
                 )
                 return
@@ -310,59 +402,93 @@ class _Walker(Walker):
             else:
                 working[name] = result
                 stored[name] = result
+
+        return calculate
+    required = node.get("required")
+    required_if = _condition(required) if isinstance(required, list) else None
+    always_required = bool(required) and not isinstance(required, list)
+    to_stored = converter(node, definition)
+    allowed = _choice_check(node, definition)
+    constraint = _condition(node.get("constraint"))
+
+    def question(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
+        if not relevant:
+            working.pop(name, None)
+            if skipped_code:
+                stored[name] = NOT_APPLICABLE
             return
+        key = prefix + name
+        run.relevant.add(key)
         value = raw.get(name)
         if _blank(value):
             working.pop(name, None)
-            required = node.get("required")
-            is_required = (
-                to_boolean(evaluate(required, working, current="", today=self.today))
-                if isinstance(required, list)
-                else bool(required)
-            )
-            if is_required:
-                self.fail(
+            if always_required or (required_if is not None and required_if(working, "", run.today)):
+                run.fail(
                     key,
-                    self.text(node.get("required_message"))
+                    run.text(node.get("required_message"))
                     or gettext("This question requires an answer."),
                 )
             return
-        try:
-            clean = convert(node, value, self.definition)
-        except _Invalid as invalid:
-            working.pop(name, None)
-            self.fail(key, invalid.message)
-            return
-        if kind in {"select_one", "select_multiple"}:
-            codes = clean if isinstance(clean, list) else [str(clean)]
-            if not all(
-                _choice_allowed(node, c, self.definition, working, self.today) for c in codes
-            ):
+        known = run.converted.get(name) if not prefix else None
+        if known is not None and known[0] is node:
+            clean = known[1]
+        else:
+            try:
+                clean = to_stored(value)
+            except _Invalid as invalid:
                 working.pop(name, None)
-                self.fail(key, gettext("Choose one of the options offered."))
+                run.fail(key, invalid.message)
+                return
+        if allowed is not None:
+            codes = clean if isinstance(clean, list) else [str(clean)]
+            if not all(allowed(code, working, run.today) for code in codes):
+                working.pop(name, None)
+                run.fail(key, gettext("Choose one of the options offered."))
                 return
         working[name] = clean
-        if node.get("constraint") is not None and not to_boolean(
-            evaluate(node["constraint"], working, current=clean, today=self.today)
-        ):
-            self.fail(
+        if constraint is not None and not constraint(working, clean, run.today):
+            run.fail(
                 key,
-                self.text(node.get("constraint_message"))
+                run.text(node.get("constraint_message"))
                 or gettext("This answer is not accepted; please check it."),
             )
             return
         stored[name] = clean
 
-    def repeat(  # type: ignore[override]
-        self,
-        node: Mapping[str, Any],
-        raw: Mapping[str, Any],
-        working: dict[str, Any],
-        stored: dict[str, Any],
-        relevant: bool,
-        prefix: str,
-    ) -> None:
-        name = node["name"]
+    return question
+
+
+def _choice_check(
+    node: Mapping[str, Any], definition: Mapping[str, Any]
+) -> Callable[[str, dict[str, Any], dt.date | None], bool] | None:
+    """For a select with a ``choice_filter``: whether a chosen code passes it (the filter
+    sees the choice's row: its name and its extra columns)."""
+    if node["type"] not in {"select_one", "select_multiple"} or not node.get("choice_filter"):
+        return None
+    run = compile_evaluator(node["choice_filter"])
+    rows: dict[str, dict[str, Any]] = {}
+    for choice in definition["choices"].get(node.get("list_name"), []):
+        rows.setdefault(choice["name"], {"name": choice["name"], **choice.get("columns", {})})
+
+    def allowed(code: str, working: dict[str, Any], today: dt.date | None) -> bool:
+        row = rows.get(code)
+        return row is not None and to_boolean(run(working, None, today, row))
+
+    return allowed
+
+
+def _compile_repeat(node: Mapping[str, Any], definition: Mapping[str, Any]) -> Step:
+    """Repeats: a list of entries, each validated on its own (``${name}`` inside an entry is
+    the sibling in the same entry); the count is checked against ``repeat_count``."""
+    name = node["name"]
+    count = (
+        compile_evaluator(node["repeat_count"]) if node.get("repeat_count") is not None else None
+    )
+    children = formtree.children(node)
+    names = _child_names(children)
+    steps = _compile_level(children, definition)
+
+    def repeat(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
         key = prefix + name
         instances = raw.get(name)
         working.pop(name, None)
@@ -371,31 +497,33 @@ class _Walker(Walker):
         if instances is None:
             instances = []
         if not isinstance(instances, list) or not all(isinstance(i, Mapping) for i in instances):
-            self.fail(key, gettext("The answers to this section could not be read."))
+            run.fail(key, gettext("The answers to this section could not be read."))
             return
         if len(instances) > MAX_REPEAT_INSTANCES:
-            self.fail(key, gettext("Too many entries in this section."))
+            run.fail(key, gettext("Too many entries in this section."))
             return
-        if node.get("repeat_count") is not None:
-            wanted_count = repeat_count(node, working, today=self.today) or 0
+        if count is not None:
+            wanted = to_number(count(working, None, run.today, None))
+            wanted_count = (int(wanted) if wanted > 0 else 0) if math.isfinite(wanted) else 0
             if len(instances) != wanted_count:
-                self.fail(
+                run.fail(
                     key,
                     gettext("This section needs %(count)d entries.") % {"count": wanted_count},
                 )
                 return
-        children = formtree.children(node)
-        names = _child_names(children)
         rows = []
         for index, instance in enumerate(instances, start=1):
             inner_prefix = f"{key}[{index}]."
             for unknown in sorted(set(instance) - names):
-                self.fail(inner_prefix + unknown, gettext("This is not a question of the form."))
+                run.fail(inner_prefix + unknown, gettext("This is not a question of the form."))
             inner_working = {**working, **{k: v for k, v in instance.items() if k in names}}
             row: dict[str, Any] = {}
-            self.walk(children, instance, inner_working, row, True, inner_prefix)
+            for step in steps:
+                step(run, instance, inner_working, row, True, inner_prefix)
             rows.append(row)
         stored[name] = rows
+
+    return repeat
 
 
 def repeat_count(
@@ -416,6 +544,58 @@ def _child_names(nodes: Sequence[Mapping[str, Any]]) -> set[str]:
     return {node["name"] for node in level(nodes)}
 
 
+class Validator:
+    """A questionnaire's validation, compiled once: its expressions as Python functions and
+    its choice lists as sets, so checking one more interview walks no tree and parses
+    nothing. `validate` gives what `validate_answers` gives, message for message."""
+
+    def __init__(self, definition: Mapping[str, Any]):
+        children = formtree.children(definition)
+        self.known = _child_names(children)
+        self.prepass = [
+            (name, node, converter(node, definition))
+            for name, node in _questions_by_name(children).items()
+        ]
+        self.steps = _compile_level(children, definition)
+
+    def validate(
+        self,
+        answers: Any,
+        *,
+        language: str,
+        today: dt.date | None = None,
+        instance_id: str | None = None,
+    ) -> CleanAnswers:
+        interface = interface_language(language)
+        # A batch validates in the language already active: no switch to make.
+        switch = (
+            contextlib.nullcontext()
+            if translation.get_language() == interface
+            else translation.override(interface)
+        )
+        with switch:
+            if not isinstance(answers, Mapping):
+                raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
+            run = _Run(language, today, instance_id)
+            for unknown in sorted(set(answers) - self.known, key=str):
+                run.fail(str(unknown), gettext("This is not a question of the form."))
+            # The walk starts from the answers as converted (numbers, not text);
+            # calculations and notes start blank, whatever the client sent for them.
+            working: dict[str, Any] = {}
+            for node_name, node, to_stored in self.prepass:
+                value = answers.get(node_name)
+                if not _blank(value):
+                    with contextlib.suppress(_Invalid):
+                        working[node_name] = clean = to_stored(value)
+                        run.converted[node_name] = (node, clean)
+            stored: dict[str, Any] = {}
+            for step in self.steps:
+                step(run, answers, working, stored, True, "")
+            if run.errors:
+                raise AnswerErrors(run.errors)
+            return CleanAnswers(answers=stored, relevant=run.relevant)
+
+
 def validate_answers(
     definition: Mapping[str, Any],
     answers: Any,
@@ -431,28 +611,12 @@ def validate_answers(
     name, so a resend of the same interview draws the same value.
 
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
-    ``constraint_message`` / ``required_message`` when it has them).
+    ``constraint_message`` / ``required_message`` when it has them). A caller checking many
+    interviews of one version keeps its `Validator` (`validator_for`).
     """
-    with translation.override(interface_language(language)):
-        if not isinstance(answers, Mapping):
-            raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
-        walker = _Walker(definition, language, today, instance_id)
-        children = formtree.children(definition)
-        known = _child_names(children)
-        for unknown in sorted(set(answers) - known, key=str):
-            walker.fail(str(unknown), gettext("This is not a question of the form."))
-        # The walk starts from the answers as converted (numbers, not text); calculations
-        # and notes start blank, whatever the client sent for them.
-        working: dict[str, Any] = {}
-        for node_name, node in _questions_by_name(children).items():
-            if not _blank(answers.get(node_name)):
-                with contextlib.suppress(_Invalid):
-                    working[node_name] = convert(node, answers[node_name], definition)
-        stored: dict[str, Any] = {}
-        walker.walk(children, answers, working, stored, True, "")
-        if walker.errors:
-            raise AnswerErrors(walker.errors)
-        return CleanAnswers(answers=stored, relevant=walker.relevant)
+    return Validator(definition).validate(
+        answers, language=language, today=today, instance_id=instance_id
+    )
 
 
 def _questions_by_name(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

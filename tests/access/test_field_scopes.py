@@ -139,7 +139,8 @@ def test_an_administrator_without_a_field_grant_enrols_no_tablet(world):
 
 
 def test_a_supervisor_imports_exported_interviews_of_their_region_only(world):
-    from collect.services import create_assignment, enrol_device, sync_interviews
+    from collect.services import create_assignment, enrol_device
+    from collect.sync import sync_interviews
     from tests.collect.collect_fixtures import item
 
     root = world.users["superuser"]

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from audit.models import AuditAction, AuditEvent
 from collect.models import Assignment
+from collect.services import enrol_device
 from tests.collect.collect_fixtures import tablet_wave, user_in
 
 ALL_REGIONS = ("KZ-75", "KZ-11")
@@ -83,3 +84,38 @@ def test_enumerators_cannot_upload():
     client = APIClient()
     client.force_authenticate(user_in("enumerator", "aigerim"))
     assert upload(client, HEADER).status_code == 403
+
+
+def test_settlement_coordinates_come_from_the_file_and_reach_the_tablet(supervisor_client):
+    response = upload(
+        supervisor_client,
+        "enumerator,survey,wave,region,settlement,latitude,longitude\n"
+        "aigerim,tablet,T1,KZ-75,Алматы,43.2389,76.8897\n"
+        "bolat,tablet,T1,KZ-11,Көкшетау,,\n",
+    )
+    assert response.status_code == 201, response.content
+    first, second = Assignment.objects.order_by("pk")
+    assert first.coordinates == (43.2389, 76.8897)
+    assert second.coordinates is None
+    device_client = APIClient()
+    _, token = enrol_device(enumerator=first.enumerator, via="password")
+    device_client.credentials(HTTP_AUTHORIZATION=f"Bearer {token}")
+    (row,) = device_client.get("/api/collect/assignments/").json()
+    assert (row["latitude"], row["longitude"], row["settlement"]) == (43.2389, 76.8897, "Алматы")
+
+
+def test_coordinates_out_of_range_or_half_given_refuse_the_file(supervisor_client):
+    response = upload(
+        supervisor_client,
+        "enumerator,survey,wave,region,latitude,longitude\n"
+        "aigerim,tablet,T1,KZ-75,43.2,\n"
+        "bolat,tablet,T1,KZ-11,95,76.9\n"
+        "bolat,tablet,T1,KZ-11,north,76.9\n",
+    )
+    assert response.status_code == 400
+    assert response.json()["errors"] == [
+        "Row 2: Give both the latitude and the longitude of the settlement, or neither.",
+        "Row 3: The latitude must be a number from -90 to 90 (decimal degrees).",
+        "Row 4: The latitude and longitude must be decimal degrees.",
+    ]
+    assert not Assignment.objects.exists()

@@ -8,7 +8,8 @@ import uuid
 import pytest
 
 from audit.models import AuditEvent
-from collect.services import sync_interviews
+from collect.models import CollectSettings
+from collect.sync import sync_interviews
 from surveys.models import ReviewStatus, Submission
 from tests.collect.collect_fixtures import assignment_for, bearer, item, tablet_wave, user_in
 
@@ -119,3 +120,55 @@ def test_enumerators_and_anonymous_users_cannot_review(client, reviewed):
 def test_an_unknown_interview_is_404(client, reviewed):
     client.force_login(reviewed["supervisor"])
     assert client.get(f"/review/{uuid.uuid4()}/").status_code == 404
+
+
+def _gps_interview(*, record_gps: bool, north_km: float, coordinates: bool = True):
+    wave = tablet_wave("GPS")
+    if record_gps:
+        CollectSettings.objects.update_or_create(survey=wave.survey, defaults={"record_gps": True})
+    enumerator = user_in("enumerator", "dana", survey=wave.survey)
+    place = {"latitude": 43.25, "longitude": 76.95} if coordinates else {}
+    assignment = assignment_for(enumerator, wave, **place)
+    device, _ = bearer(enumerator)
+    fix = {"lat": 43.25 + north_km / 111.1951, "lon": 76.95, "accuracy": 8.0}
+    body = item(assignment)
+    body["paradata"]["gps"] = fix
+    (result,) = sync_interviews(device=device, items=[body])
+    assert result["status"] == "stored"
+    return result["instance_id"], user_in("supervisor", "erlan", survey=wave.survey)
+
+
+def test_an_interview_recorded_far_from_its_settlement_is_flagged_with_the_reason(client):
+    instance_id, supervisor = _gps_interview(record_gps=True, north_km=25)
+    client.force_login(supervisor)
+    html = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Recorded 25.0 km from the assigned settlement Алматы (the limit is 10 km)" in html
+    flagged = client.get("/review/?status=pending&flagged=on").content.decode()
+    assert instance_id[:8] in flagged
+    detail = client.get(f"/review/{instance_id}/", HTTP_ACCEPT_LANGUAGE="ru").content.decode()
+    assert "Записано в 25,0 км от назначенного населённого пункта Алматы" in detail
+
+
+@pytest.mark.parametrize(
+    ("record_gps", "north_km", "coordinates"),
+    [(True, 8, True), (False, 25, True), (True, 25, False)],
+    ids=["within the limit", "gps off", "settlement place unknown"],
+)
+def test_no_distance_flag_within_the_limit_without_gps_or_without_a_place(
+    client, record_gps, north_km, coordinates
+):
+    instance_id, supervisor = _gps_interview(
+        record_gps=record_gps, north_km=north_km, coordinates=coordinates
+    )
+    client.force_login(supervisor)
+    html = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert instance_id[:8] in html
+    assert "from the assigned settlement" not in html
+
+
+def test_the_survey_sets_its_own_distance_limit(client):
+    instance_id, supervisor = _gps_interview(record_gps=True, north_km=25)
+    CollectSettings.objects.filter(survey__waves__code="GPS").update(gps_distance_km=30)
+    client.force_login(supervisor)
+    html = client.get("/review/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert instance_id[:8] in html and "from the assigned settlement" not in html

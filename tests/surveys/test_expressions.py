@@ -13,6 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from surveys import expressions  # noqa: E402
 from surveys.expressions import (  # noqa: E402
     ExpressionError,
+    compile_evaluator,
     compile_expression,
     evaluate,
     references,
@@ -69,6 +70,13 @@ def run_python(case: dict):
 @pytest.mark.parametrize("case", CASES, ids=case_id)
 def test_python_evaluates_case(case):
     assert tagged(run_python(case)) == expected(case)
+
+
+@pytest.mark.parametrize("case", CASES, ids=case_id)
+def test_compiled_evaluator_gives_the_case_result(case):
+    run = compile_evaluator(compile_expression(case["expr"]))
+    result = run(case["answers"], case["current"], TODAY, case.get("choice"))
+    assert tagged(result) == expected(case)
 
 
 @pytest.mark.parametrize("case", COMPILE_ERRORS, ids=lambda c: c["expr"])
@@ -164,6 +172,7 @@ def test_evaluation_never_raises_on_odd_answers(answer):
         ast = compile_expression(text)
         answers = {name: answer for name in references(ast)}
         evaluate(ast, answers, current=answer, today=TODAY, choice={"state": answer})
+        compile_evaluator(ast)(answers, answer, TODAY, {"state": answer})
 
 
 def test_today_defaults_to_the_real_date():
@@ -224,3 +233,19 @@ def test_browser_matches_python(index, case, browser_results):
     assert tuple(js["result"]) == tagged(python_value) == expected(case)
     assert js["references"] == sorted(references(compile_expression(case["expr"])))
     assert js["truth"] is to_boolean(python_value)
+
+
+@pytest.mark.parametrize("op", ["=", "!=", "<", "<=", ">", ">="])
+@pytest.mark.parametrize(
+    "answer",
+    [1, 2, 0, -1, 10**400, -(10**400), 1.0, 1.5, float("nan"), True, False, "1", " 1 ", "",
+     "abc", None, [1], ["1", "2"], "2020-01-02"],
+)  # fmt: skip
+def test_compiled_question_against_number_is_evaluate(op, answer):
+    """``${Q} op number``, compiled with its fast path for numbers, gives what the tree
+    walk gives, for every kind of answer."""
+    from surveys.expressions import compile_evaluator, evaluate
+
+    ast = ["op", op, ["ref", "Q"], ["num", 1.0]]
+    answers = {"Q": answer}
+    assert compile_evaluator(ast)(answers, None, None, None) == evaluate(ast, answers)

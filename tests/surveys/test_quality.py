@@ -5,8 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from surveys.quality import (
     InterviewRecord,
+    distance_km,
+    far_from_settlement,
     many_dont_know,
     near_duplicates,
     off_hours,
@@ -88,3 +92,25 @@ def test_near_duplicates_pair_interviews_of_one_enumerator():
     assert near_duplicates([InterviewRecord("a", base), InterviewRecord("c", other)], closed) == {}
     few = [f"Q{i}" for i in range(19)]
     assert near_duplicates([InterviewRecord("a", base), InterviewRecord("b", base)], few) == {}
+
+
+def test_distance_along_a_meridian_is_the_arc_of_the_mean_earth_radius():
+    # One degree of latitude is pi * 6371.0088 / 180 = 111.1951 km on any meridian.
+    assert distance_km((43.0, 76.9), (44.0, 76.9)) == pytest.approx(111.1951, abs=1e-4)
+    # On the equator, a degree of longitude is the same arc.
+    assert distance_km((0.0, 10.0), (0.0, 11.0)) == pytest.approx(111.1951, abs=1e-4)
+    assert distance_km((43.25, 76.95), (43.25, 76.95)) == 0.0
+
+
+def test_far_from_settlement_only_beyond_the_limit_and_with_a_real_fix():
+    almaty = (43.25, 76.95)
+    near = {"lat": 43.25 + 9.9 / 111.1951, "lon": 76.95, "accuracy": 12}
+    far = {"lat": 43.25 + 10.1 / 111.1951, "lon": 76.95, "accuracy": 12}
+    assert far_from_settlement(near, almaty, 10.0) is None
+    flag = far_from_settlement(far, almaty, 10.0)
+    assert flag is not None and flag.code == "far_from_settlement"
+    assert flag.detail == {"km": 10.1, "limit_km": 10.0}
+    assert far_from_settlement(far, almaty, 20.0) is None
+    assert far_from_settlement(far, None, 10.0) is None  # the settlement's place is unknown
+    for broken in (None, {}, {"lat": "43", "lon": 76}, {"lat": 95.0, "lon": 76.0}, "43,76"):
+        assert far_from_settlement(broken, almaty, 10.0) is None
