@@ -619,6 +619,23 @@ def validate_answers(
     )
 
 
+# Compiled validators by form version. A version is immutable once imported (a changed
+# workbook is a new version), so its key is its id, its workbook's digest and its time.
+_VALIDATORS: dict[tuple[Any, ...], Validator] = {}
+_VALIDATORS_KEPT = 64
+
+
+def validator_for(version: Any) -> Validator:
+    """The compiled validation of a stored form version, compiled once per process."""
+    key = (version.pk, version.xlsform_sha256, version.created_at)
+    validator = _VALIDATORS.get(key)
+    if validator is None:
+        if len(_VALIDATORS) >= _VALIDATORS_KEPT:
+            _VALIDATORS.clear()
+        validator = _VALIDATORS[key] = Validator(version.definition)
+    return validator
+
+
 def _questions_by_name(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
     """The questions of this level that take an answer (no notes, no calculations)."""
     return {
