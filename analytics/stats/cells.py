@@ -104,7 +104,7 @@ def cell_sums(
 
     out = {"x": total(wv * x), "n": total(valid & (weight != 0)), "n_num": total(valid & (x > 0))}
     out["w"] = total(wv)
-    binary = bool(np.isin(x[valid], (0.0, 1.0)).all())
+    binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
     out["xx"] = out["x"] if binary else total(wv * x * x)
     if den is None:
         out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
@@ -133,6 +133,8 @@ class Pairs:
     domain: np.ndarray  # per pair
     psu: np.ndarray  # per pair
     df: np.ndarray  # per domain
+    key: np.ndarray | None = None  # per pair: domain x strata + stratum of its PSU
+    cells: np.ndarray | None = None  # per pair: its one cell, when no pair holds two
 
 
 @dataclass
@@ -158,11 +160,17 @@ class CellDesign:
         self.df = float(self.n_h[present].sum() - present.sum())
 
     def _stratum_terms(
-        self, key_domain: np.ndarray, key_psu: np.ndarray, totals: np.ndarray, k: int
+        self,
+        key_domain: np.ndarray,
+        key_psu: np.ndarray,
+        totals: np.ndarray,
+        k: int,
+        idx: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per (domain, stratum): sum and sum of squares of PSU totals."""
-        h = self.psu_stratum[key_psu]
-        idx = key_domain * self.n_strata + h
+        """Per (domain, stratum): sum and sum of squares of PSU totals (``idx``: the
+        pairs' ``key``, when known)."""
+        if idx is None:
+            idx = key_domain * self.n_strata + self.psu_stratum[key_psu]
         s1 = np.bincount(idx, weights=totals, minlength=k * self.n_strata)
         s2 = np.bincount(idx, weights=totals * totals, minlength=k * self.n_strata)
         return s1.reshape(k, self.n_strata), s2.reshape(k, self.n_strata)
@@ -182,14 +190,21 @@ class CellDesign:
         domain, psu = keys // n_psu, keys % n_psu
         # domain df: PSUs holding the domain (any interview) minus their strata
         has_psu = np.bincount(domain, minlength=k)[:k]
-        strata = np.unique(domain * self.n_strata + self.psu_stratum[psu])
+        key = domain * self.n_strata + self.psu_stratum[psu]
+        strata = np.unique(key)
         has_strata = np.bincount(strata // self.n_strata, minlength=k)[:k]
-        return Pairs(inside, inverse, domain, psu, (has_psu - has_strata).astype(float))
+        cells = None
+        if len(keys) == len(inverse):  # one cell per pair: totals are a reordering
+            cells = np.empty(len(keys), np.int64)
+            cells[inverse.ravel()] = np.flatnonzero(inside)
+        return Pairs(inside, inverse, domain, psu, (has_psu - has_strata).astype(float), key, cells)
 
     def psu_domain_totals(
         self, z: np.ndarray, pairs: Pairs
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """PSU x domain totals of cell values ``z``: (domain, psu, total)."""
+        if pairs.cells is not None:  # as the sums below, which start at 0.0 (no -0.0)
+            return pairs.domain, pairs.psu, z[pairs.cells] + 0.0
         totals = np.bincount(pairs.inverse, weights=z[pairs.inside], minlength=len(pairs.domain))
         return pairs.domain, pairs.psu, totals
 
@@ -220,7 +235,7 @@ class CellDesign:
             d_c = np.append(np.where(td != 0, td, 1.0), 1.0)[b]
             z = np.where(inside, (sums["x"] - r_c * sums["d"]) / d_c, 0.0)
             dom, psu, t = self.psu_domain_totals(z, pairs)
-            s1, s2 = self._stratum_terms(dom, psu, t, k)
+            s1, s2 = self._stratum_terms(dom, psu, t, k, pairs.key)
             if calibrated is not None:
                 cal, groups, group_domain = calibrated
                 a = cal.offsets_ratio(groups, group_domain, k, r, td)
@@ -283,7 +298,9 @@ class CellDesign:
                 per_stratum(big_v * big_v),
                 per_stratum(big_u * big_v),
             )
-            idx = dom * self.n_strata + self.psu_stratum[psu]
+            idx = (
+                pairs.key if pairs.key is not None else dom * self.n_strata + self.psu_stratum[psu]
+            )
             size = k * self.n_strata
 
             def by_domain_stratum(values: np.ndarray) -> np.ndarray:
