@@ -241,6 +241,8 @@ def _sums(
 def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
     """The pairs with each domain's df counted over PSUs holding a valid answer to the
     indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
+    if len(sums["n"]) and sums["n"].min() > 0:
+        return pairs  # every cell holds a valid answer, so every pair: the design's df
     if pairs.cells is not None:
         valid = sums["n"][pairs.cells] > 0
     else:
