@@ -135,6 +135,7 @@ class Pairs:
     df: np.ndarray  # per domain
     key: np.ndarray | None = None  # per pair: domain x strata + stratum of its PSU
     cells: np.ndarray | None = None  # per pair: its one cell, when no pair holds two
+    bucket: np.ndarray | None = None  # per cell: its domain, k outside every domain
 
 
 @dataclass
@@ -197,7 +198,9 @@ class CellDesign:
         if len(keys) == len(inverse):  # one cell per pair: totals are a reordering
             cells = np.empty(len(keys), np.int64)
             cells[inverse.ravel()] = np.flatnonzero(inside)
-        return Pairs(inside, inverse, domain, psu, (has_psu - has_strata).astype(float), key, cells)
+        bucket = np.where(inside, cell_domain, k)
+        df = (has_psu - has_strata).astype(float)
+        return Pairs(inside, inverse, domain, psu, df, key, cells, bucket)
 
     def psu_domain_totals(
         self, z: np.ndarray, pairs: Pairs
@@ -222,8 +225,11 @@ class CellDesign:
         (with ``calibrated``: the raking, its per-indicator group sums and the domain of
         each group; ``sums`` then hold the raked weights)."""
         pairs = pairs or self.pairs(cell_domain, k)
-        inside = (cell_domain >= 0) & (sums["n"] > 0)
-        b = np.where(inside, cell_domain, k)
+        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
+            inside, b = pairs.inside, pairs.bucket  # every cell holds an answer
+        else:
+            inside = (cell_domain >= 0) & (sums["n"] > 0)
+            b = np.where(inside, cell_domain, k)
 
         def tot(name: str) -> np.ndarray:
             return np.bincount(b, weights=sums[name], minlength=k + 1)[:k]
@@ -274,13 +280,16 @@ class CellDesign:
     ) -> dict[str, np.ndarray]:
         """As ``Design.domains_vs_rest`` on the rows: each domain minus all other rows."""
         pairs = pairs or self.pairs(cell_domain, k)
-        valid = sums["n"] > 0
-        u = np.where(valid, sums["x"], 0.0)
-        v = np.where(valid, sums["d"], 0.0)
-        in_dom = valid & (cell_domain >= 0)
-        r_a, r_b, rest_v, q = vs_rest_linearisation(
-            u, v, in_dom, np.where(in_dom, cell_domain, k), k
-        )
+        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
+            u, v = sums["x"], sums["d"]  # every cell holds an answer
+            in_dom, bucket = pairs.inside, pairs.bucket
+        else:
+            valid = sums["n"] > 0
+            u = np.where(valid, sums["x"], 0.0)
+            v = np.where(valid, sums["d"], 0.0)
+            in_dom = valid & (cell_domain >= 0)
+            bucket = np.where(in_dom, cell_domain, k)
+        r_a, r_b, rest_v, q = vs_rest_linearisation(u, v, in_dom, bucket, k)
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = 1 / rest_v  # t_ap = Q_ap - alpha_a U_p + beta_a V_p
             beta = r_b / rest_v
