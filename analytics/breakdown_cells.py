@@ -210,7 +210,7 @@ def _prepare(
     valid = ~np.isnan(num) if den is None else ~(np.isnan(num) | np.isnan(den))
     x = np.where(valid, num, 0.0)
     wv = np.where(valid, weight, 0.0)
-    binary = bool(np.isin(x[valid], (0.0, 1.0)).all())
+    binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
     terms = {
         "x": wv * x,
         "n": (valid & (weight != 0)).astype(float),
@@ -241,14 +241,26 @@ def _sums(
 def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
     """The pairs with each domain's df counted over PSUs holding a valid answer to the
     indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
-    held = np.bincount(pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain))
-    valid = held > 0
-    domain, psu = pairs.domain[valid], pairs.psu[valid]
+    if len(sums["n"]) and sums["n"].min() > 0:
+        return pairs  # every cell holds a valid answer, so every pair: the design's df
+    if pairs.cells is not None:
+        valid = sums["n"][pairs.cells] > 0
+    else:
+        held = np.bincount(
+            pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain)
+        )
+        valid = held > 0
+    if valid.all():
+        return pairs  # every PSU x domain pair holds a valid answer: the design's df
     n_strata = max(design.n_strata, 1)
+    domain = pairs.domain[valid]
+    key = (
+        pairs.key
+        if pairs.key is not None
+        else pairs.domain * n_strata + design.psu_stratum[pairs.psu]
+    )
     has_psu = np.bincount(domain, minlength=k)[:k]
-    per_stratum = np.bincount(
-        domain * n_strata + design.psu_stratum[psu], minlength=k * n_strata
-    ).reshape(k, n_strata)
+    per_stratum = np.bincount(key[valid], minlength=k * n_strata).reshape(k, n_strata)
     has_strata = (per_stratum > 0).sum(axis=1)
     return replace(pairs, df=(has_psu - has_strata).astype(float))
 

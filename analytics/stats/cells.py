@@ -104,7 +104,7 @@ def cell_sums(
 
     out = {"x": total(wv * x), "n": total(valid & (weight != 0)), "n_num": total(valid & (x > 0))}
     out["w"] = total(wv)
-    binary = bool(np.isin(x[valid], (0.0, 1.0)).all())
+    binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
     out["xx"] = out["x"] if binary else total(wv * x * x)
     if den is None:
         out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
@@ -133,6 +133,9 @@ class Pairs:
     domain: np.ndarray  # per pair
     psu: np.ndarray  # per pair
     df: np.ndarray  # per domain
+    key: np.ndarray | None = None  # per pair: domain x strata + stratum of its PSU
+    cells: np.ndarray | None = None  # per pair: its one cell, when no pair holds two
+    bucket: np.ndarray | None = None  # per cell: its domain, k outside every domain
 
 
 @dataclass
@@ -158,11 +161,17 @@ class CellDesign:
         self.df = float(self.n_h[present].sum() - present.sum())
 
     def _stratum_terms(
-        self, key_domain: np.ndarray, key_psu: np.ndarray, totals: np.ndarray, k: int
+        self,
+        key_domain: np.ndarray,
+        key_psu: np.ndarray,
+        totals: np.ndarray,
+        k: int,
+        idx: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Per (domain, stratum): sum and sum of squares of PSU totals."""
-        h = self.psu_stratum[key_psu]
-        idx = key_domain * self.n_strata + h
+        """Per (domain, stratum): sum and sum of squares of PSU totals (``idx``: the
+        pairs' ``key``, when known)."""
+        if idx is None:
+            idx = key_domain * self.n_strata + self.psu_stratum[key_psu]
         s1 = np.bincount(idx, weights=totals, minlength=k * self.n_strata)
         s2 = np.bincount(idx, weights=totals * totals, minlength=k * self.n_strata)
         return s1.reshape(k, self.n_strata), s2.reshape(k, self.n_strata)
@@ -182,14 +191,23 @@ class CellDesign:
         domain, psu = keys // n_psu, keys % n_psu
         # domain df: PSUs holding the domain (any interview) minus their strata
         has_psu = np.bincount(domain, minlength=k)[:k]
-        strata = np.unique(domain * self.n_strata + self.psu_stratum[psu])
+        key = domain * self.n_strata + self.psu_stratum[psu]
+        strata = np.unique(key)
         has_strata = np.bincount(strata // self.n_strata, minlength=k)[:k]
-        return Pairs(inside, inverse, domain, psu, (has_psu - has_strata).astype(float))
+        cells = None
+        if len(keys) == len(inverse):  # one cell per pair: totals are a reordering
+            cells = np.empty(len(keys), np.int64)
+            cells[inverse.ravel()] = np.flatnonzero(inside)
+        bucket = np.where(inside, cell_domain, k)
+        df = (has_psu - has_strata).astype(float)
+        return Pairs(inside, inverse, domain, psu, df, key, cells, bucket)
 
     def psu_domain_totals(
         self, z: np.ndarray, pairs: Pairs
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """PSU x domain totals of cell values ``z``: (domain, psu, total)."""
+        if pairs.cells is not None:  # as the sums below, which start at 0.0 (no -0.0)
+            return pairs.domain, pairs.psu, z[pairs.cells] + 0.0
         totals = np.bincount(pairs.inverse, weights=z[pairs.inside], minlength=len(pairs.domain))
         return pairs.domain, pairs.psu, totals
 
@@ -207,8 +225,11 @@ class CellDesign:
         (with ``calibrated``: the raking, its per-indicator group sums and the domain of
         each group; ``sums`` then hold the raked weights)."""
         pairs = pairs or self.pairs(cell_domain, k)
-        inside = (cell_domain >= 0) & (sums["n"] > 0)
-        b = np.where(inside, cell_domain, k)
+        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
+            inside, b = pairs.inside, pairs.bucket  # every cell holds an answer
+        else:
+            inside = (cell_domain >= 0) & (sums["n"] > 0)
+            b = np.where(inside, cell_domain, k)
 
         def tot(name: str) -> np.ndarray:
             return np.bincount(b, weights=sums[name], minlength=k + 1)[:k]
@@ -220,7 +241,7 @@ class CellDesign:
             d_c = np.append(np.where(td != 0, td, 1.0), 1.0)[b]
             z = np.where(inside, (sums["x"] - r_c * sums["d"]) / d_c, 0.0)
             dom, psu, t = self.psu_domain_totals(z, pairs)
-            s1, s2 = self._stratum_terms(dom, psu, t, k)
+            s1, s2 = self._stratum_terms(dom, psu, t, k, pairs.key)
             if calibrated is not None:
                 cal, groups, group_domain = calibrated
                 a = cal.offsets_ratio(groups, group_domain, k, r, td)
@@ -259,13 +280,16 @@ class CellDesign:
     ) -> dict[str, np.ndarray]:
         """As ``Design.domains_vs_rest`` on the rows: each domain minus all other rows."""
         pairs = pairs or self.pairs(cell_domain, k)
-        valid = sums["n"] > 0
-        u = np.where(valid, sums["x"], 0.0)
-        v = np.where(valid, sums["d"], 0.0)
-        in_dom = valid & (cell_domain >= 0)
-        r_a, r_b, rest_v, q = vs_rest_linearisation(
-            u, v, in_dom, np.where(in_dom, cell_domain, k), k
-        )
+        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
+            u, v = sums["x"], sums["d"]  # every cell holds an answer
+            in_dom, bucket = pairs.inside, pairs.bucket
+        else:
+            valid = sums["n"] > 0
+            u = np.where(valid, sums["x"], 0.0)
+            v = np.where(valid, sums["d"], 0.0)
+            in_dom = valid & (cell_domain >= 0)
+            bucket = np.where(in_dom, cell_domain, k)
+        r_a, r_b, rest_v, q = vs_rest_linearisation(u, v, in_dom, bucket, k)
         with np.errstate(divide="ignore", invalid="ignore"):
             alpha = 1 / rest_v  # t_ap = Q_ap - alpha_a U_p + beta_a V_p
             beta = r_b / rest_v
@@ -283,7 +307,9 @@ class CellDesign:
                 per_stratum(big_v * big_v),
                 per_stratum(big_u * big_v),
             )
-            idx = dom * self.n_strata + self.psu_stratum[psu]
+            idx = (
+                pairs.key if pairs.key is not None else dom * self.n_strata + self.psu_stratum[psu]
+            )
             size = k * self.n_strata
 
             def by_domain_stratum(values: np.ndarray) -> np.ndarray:
