@@ -22,7 +22,7 @@ from audit.services import record
 from surveys.models import InvitationLink, Region, Submission, Survey, Wave
 from surveys.roles import ensure_roles
 from surveys.services import create_links
-from tests.analytics.factories_estimates import regional_estimates
+from tests.analytics.factories_estimates import breakdown_estimates, regional_estimates
 from tests.factories import SubmissionFactory, WaveFactory, simple_form_version
 
 PASSWORD = "matrix-pass-7731"
@@ -70,6 +70,8 @@ def build_world() -> World:
     region_b = Region.objects.get(geography="KZ2022", code="KZ-79")
     regional_estimates(wave_a)
     regional_estimates(wave_b)
+    breakdown_estimates(wave_a)
+    breakdown_estimates(wave_b)
     users: dict[str, Any] = {}
 
     def user(name: str, *, staff: bool = False, **grant: Any) -> Any:

@@ -26,7 +26,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, path
 from rest_framework.test import APIClient
 
-from analytics.models import IndicatorEstimate
+from analytics.models import BreakdownEstimate, IndicatorEstimate
 from tests.access.access_world import PASSWORD, ROLES, World, build_world
 
 pytestmark = pytest.mark.django_db
@@ -178,6 +178,7 @@ for collection, detail in (
     ("regions", API_ESTIMATES),  # reference data, the same for every survey
     ("form-versions", API_OF_A),
     ("estimates", API_OF_A),
+    ("breakdown-estimates", API_OF_A),
     ("export-jobs", API_OWN_JOB),
 ):
     URL_RULES[f"api/^{collection}/$"] = Rule(API_ESTIMATES)
@@ -185,6 +186,9 @@ for collection, detail in (
     URL_RULES[f"api/^{collection}/(?P<pk>[^/.]+)/$"] = Rule(detail)
     URL_RULES[f"api/^{collection}/(?P<pk>[^/.]+)\\.(?P<format>[a-z0-9]+)/?$"] = Rule(detail)
 for suffix in ("/$", "\\.(?P<format>[a-z0-9]+)/?$"):
+    URL_RULES[f"api/^breakdown-estimates/download{suffix}"] = Rule(
+        API_ESTIMATES, query=lambda w: {"file_format": "csv"}
+    )
     URL_RULES[f"api/^export-jobs/(?P<pk>[^/.]+)/download{suffix}"] = Rule(API_OWN_JOB)
     URL_RULES[f"api/^export-jobs/(?P<pk>[^/.]+)/retry{suffix}"] = Rule(API_RETRY_GET)
 
@@ -408,6 +412,11 @@ API_RULES: dict[str, Rule] = {
     "GET /api/form-versions/{id}/": Rule(API_OF_A),
     "GET /api/estimates/": Rule(API_ESTIMATES),
     "GET /api/estimates/{id}/": Rule(API_OF_A),
+    "GET /api/breakdown-estimates/": Rule(API_ESTIMATES),
+    "GET /api/breakdown-estimates/{id}/": Rule(API_OF_A),
+    "GET /api/breakdown-estimates/download/": Rule(
+        API_ESTIMATES, query=lambda w: {"file_format": "csv"}
+    ),
     "GET /api/export-jobs/": Rule(API_ESTIMATES),
     "POST /api/export-jobs/": Rule(
         row(401, 401, 403, 403, 403, "ok", 403, "ok", "ok"),
@@ -468,6 +477,14 @@ def _pk_for(path: str, world: World) -> int:
         ("regions", lambda: world.region_a.pk),
         ("form-versions", lambda: world.wave_a.form_version_id),
         ("formversion", lambda: world.wave_a.form_version_id),
+        (
+            "breakdown-estimates",
+            lambda: BreakdownEstimate.objects.filter(wave=world.wave_a).first().pk,
+        ),
+        (
+            "breakdown-estimates",
+            lambda: BreakdownEstimate.objects.filter(wave=world.wave_a).first().pk,
+        ),
         ("estimates", lambda: IndicatorEstimate.objects.filter(wave=world.wave_a).first().pk),
         ("export-jobs", lambda: world.job.pk),
         ("exports", lambda: world.job.pk),
