@@ -497,7 +497,8 @@ def build_codebook(
     for name in sorted(merged, key=lambda n: order[n]):
         question = merged[name]
         labels = {lang: text for lang, text in (question.get("label") or {}).items() if text}
-        if not labels and question["type"] == "calculate":
+        assigns = (question.get("design") or {}).get("role") == "assign"
+        if not labels and question["type"] == "calculate" and not assigns:
             labels = _calculated_labels(question)
         codes = choices.get(name, {})
         kind = question["type"]
