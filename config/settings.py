@@ -106,10 +106,13 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL and a busy timeout let the in-process task runner and the web server share the file.
+    # WAL and a busy timeout let the in-process task runner and the web server share the file;
+    # IMMEDIATE transactions take the write lock when they begin, so a writer waits for the
+    # other one (up to the timeout) instead of failing at once with "database is locked".
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"]["OPTIONS"] = {
         "timeout": 30,
+        "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

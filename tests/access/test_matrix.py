@@ -472,15 +472,12 @@ def all_url_rules() -> dict[str, Rule]:
 
 def _pk_for(path: str, world: World) -> int:
     for segment, value in (
+        # An admin route names its app ("admin/surveys/formversion/..."): the model first.
+        ("formversion", lambda: world.wave_a.form_version_id),
         ("surveys", lambda: world.survey_a.pk),
         ("waves", lambda: world.wave_a.pk),
         ("regions", lambda: world.region_a.pk),
         ("form-versions", lambda: world.wave_a.form_version_id),
-        ("formversion", lambda: world.wave_a.form_version_id),
-        (
-            "breakdown-estimates",
-            lambda: BreakdownEstimate.objects.filter(wave=world.wave_a).first().pk,
-        ),
         (
             "breakdown-estimates",
             lambda: BreakdownEstimate.objects.filter(wave=world.wave_a).first().pk,
