@@ -25,20 +25,19 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods
 
 from config import parsers as bounded_json
+from surveys.admission import (
+    ADMISSION_MESSAGES,
+    SubmissionRefused,
+    admission_refusal,
+    refusal_for,
+)
 from surveys.definition import (
     INTERFACE_LANGUAGES,
     interface_language,
 )
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
-from surveys.services import (
-    ADMISSION_MESSAGES,
-    MAX_ANSWERS_BYTES,
-    SubmissionRefused,
-    admission_refusal,
-    refusal_for,
-    submit_interview,
-)
+from surveys.services import MAX_ANSWERS_BYTES, submit_interview
 from surveys.validation import (
     FORM_ERRORS,
     TEXT_MAX_LENGTH,
