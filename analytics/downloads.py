@@ -12,29 +12,39 @@ from django.utils.translation import gettext as _
 from access import permissions as access
 from access.downloads import record_download
 from analytics.exports.formats import CONTENT_TYPES
-from analytics.exports.jobs import download_filename
-from analytics.exports.regional import regional_filename, regional_rows, write_regional
+from analytics.exports.jobs import download_filename, download_name
+from analytics.exports.regional import regional_rows, write_regional
 from analytics.models import ExportJob
 from analytics.selectors import comparison_estimates
 from surveys.attachments import attachment_disposition
+from surveys.models import Wave
+
+
+def _table_response(
+    kind: str, rows: list[dict], write: Any, estimates: Any, file_format: str, user: Any
+) -> HttpResponse:
+    """A table of estimates as a file, built in the request and audited; named after the
+    survey and waves its cells come from (`download_name`)."""
+    buffer = io.BytesIO()
+    write(rows, file_format, buffer)
+    wave_ids = sorted(set(estimates.values_list("wave_id", flat=True)))
+    record_download(
+        user=user, kind=kind, wave_ids=wave_ids, file_format=file_format, rows=len(rows)
+    )
+    waves = list(Wave.objects.filter(pk__in=wave_ids).select_related("survey"))
+    response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
+    response["Content-Disposition"] = attachment_disposition(
+        download_name(waves, kind, file_format)
+    )
+    return response
 
 
 def regional_download_response(params: dict[str, Any], file_format: str, user: Any) -> HttpResponse:
-    """The regional table of a comparison query as a file, built in the request (audited)."""
+    """The regional table of a comparison query as a file (audited)."""
     estimates = comparison_estimates(params, user)
-    rows = regional_rows(estimates)
-    buffer = io.BytesIO()
-    write_regional(rows, file_format, buffer)
-    record_download(
-        user=user,
-        kind="regional",
-        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
-        file_format=file_format,
-        rows=len(rows),
+    return _table_response(
+        "regional", regional_rows(estimates), write_regional, estimates, file_format, user
     )
-    response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
-    response["Content-Disposition"] = attachment_disposition(regional_filename(file_format))
-    return response
 
 
 def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
@@ -67,18 +77,8 @@ def export_file_response(job: ExportJob, user: Any) -> HttpResponseBase:
 
 def breakdown_download_response(estimates: Any, file_format: str, user: Any) -> HttpResponse:
     """The breakdown table of a filtered query of breakdown cells, as a file (audited)."""
-    from analytics.exports.breakdowns import breakdown_rows, breakdowns_filename, write_breakdowns
+    from analytics.exports.breakdowns import breakdown_rows, write_breakdowns
 
-    rows = breakdown_rows(estimates)
-    buffer = io.BytesIO()
-    write_breakdowns(rows, file_format, buffer)
-    record_download(
-        user=user,
-        kind="breakdowns",
-        wave_ids=sorted(set(estimates.values_list("wave_id", flat=True))),
-        file_format=file_format,
-        rows=len(rows),
+    return _table_response(
+        "breakdowns", breakdown_rows(estimates), write_breakdowns, estimates, file_format, user
     )
-    response = HttpResponse(buffer.getvalue(), content_type=CONTENT_TYPES[file_format])
-    response["Content-Disposition"] = attachment_disposition(breakdowns_filename(file_format))
-    return response

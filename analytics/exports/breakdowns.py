@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import IO, Any
 
-from django.utils import timezone
 from django.utils.translation import gettext_lazy, override
 
 from analytics.breakdowns import BY_KEY
@@ -83,7 +82,3 @@ def breakdown_rows(estimates: Iterable[BreakdownEstimate]) -> list[dict[str, Any
 
 def write_breakdowns(rows: list[dict[str, Any]], file_format: str, out: IO[bytes]) -> None:
     write_regional(rows, file_format, out, columns=BREAKDOWN_COLUMNS, sheet_title="breakdowns")
-
-
-def breakdowns_filename(file_format: str) -> str:
-    return f"tanys-breakdowns-{timezone.now():%Y%m%d-%H%M}.{file_format}"

@@ -180,25 +180,32 @@ def export_filename(job: ExportJob) -> str:
     return f"tanys-{job.kind}-{job.pk}.{job.file_format}"
 
 
-def download_filename(job: ExportJob) -> str:
-    """What a downloaded export is called: survey, wave(s) and the day it was asked for,
+def download_name(
+    waves: list[Wave], kind: str, file_format: str, day: dt.date | None = None
+) -> str:
+    """What a downloaded file is called: survey, wave(s) and the day it was made,
     ``tanys_<survey>_<wave>[-<wave>...]_<YYYY-MM-DD>.<format>`` for microdata, with the kind
-    before the date for the others (``..._codebook_2026-05-01.xlsx``)."""
-    waves = list(
-        Wave.objects.filter(pk__in=job.parameters.get("waves") or [])
-        .select_related("survey")
-        .order_by("pk")
-    )
+    before the date for the others (``..._codebook_2026-05-01.xlsx``,
+    ``..._regional_2026-05-01.csv``). ``waves`` come with their surveys (select_related)."""
+    waves = sorted(waves, key=lambda wave: wave.pk)
     parts = ["tanys"]
     surveys = sorted({wave.survey.code for wave in waves})
     if surveys:
         parts.append(name_part("+".join(surveys)))
         parts.append("-".join(name_part(wave.code) for wave in waves))
-    if job.kind != "microdata" or not waves:
-        parts.append(job.kind)
-    day = timezone.localdate(job.created_at) if job.created_at else timezone.localdate()
-    parts.append(day.isoformat())
-    return "_".join(parts) + f".{job.file_format}"
+    if kind != "microdata" or not waves:
+        parts.append(kind)
+    parts.append((day or timezone.localdate()).isoformat())
+    return "_".join(parts) + f".{file_format}"
+
+
+def download_filename(job: ExportJob) -> str:
+    """The file name of a job's download (`download_name`), dated the day it was asked for."""
+    waves = list(
+        Wave.objects.filter(pk__in=job.parameters.get("waves") or []).select_related("survey")
+    )
+    day = timezone.localdate(job.created_at) if job.created_at else None
+    return download_name(waves, job.kind, job.file_format, day)
 
 
 BUILD_EXPORT = "analytics.exports.tasks.build_export"

@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 import pyarrow as pa
-from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -311,7 +310,3 @@ def _regional_schema(names: list[str] | None = None) -> pa.Schema:
         else:
             fields.append(pa.field(name, pa.string()))
     return pa.schema(fields)
-
-
-def regional_filename(file_format: str) -> str:
-    return f"tanys-regional-{timezone.now():%Y%m%d-%H%M}.{file_format}"

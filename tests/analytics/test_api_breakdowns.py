@@ -97,7 +97,13 @@ def test_download_the_breakdown_table(wave, researcher, file_format):
 
     response = client(researcher).get(f"{URL}download/?breakdown=sex&file_format={file_format}")
     assert response.status_code == 200
-    assert "tanys-breakdowns-" in response["Content-Disposition"]
+    from django.utils import timezone
+
+    from surveys.attachments import name_part
+
+    survey, day = name_part(wave.survey.code), timezone.localdate()
+    name = f"tanys_{survey}_{wave.code}_breakdowns_{day:%Y-%m-%d}"
+    assert f'filename="{name}.{file_format}"' in response["Content-Disposition"]
     content = b"".join(response) if hasattr(response, "streaming_content") else response.content
     if file_format == "csv":
         table = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig", keep_default_na=False)

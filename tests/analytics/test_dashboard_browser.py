@@ -52,9 +52,8 @@ def test_researcher_switches_language_and_downloads_the_regional_table(live_serv
     with page.expect_download() as download_info:
         page.click("ul.buttons a:has-text('CSV')")
     download = download_info.value
-    assert download.suggested_filename.startswith(
-        "tanys-regional-"
-    ) and download.suggested_filename.endswith(".csv")
+    name = download.suggested_filename
+    assert name.startswith("tanys_") and name.endswith(".csv") and "_regional_" in name, name
     content = download.path().read_bytes()
     assert content.startswith(b"\xef\xbb\xbf")
     frame = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig")
