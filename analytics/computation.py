@@ -41,7 +41,7 @@ from django.utils.translation import gettext_lazy as _
 from analytics import breakdown_cells
 from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine
 from analytics.indicators import INDICATORS, Indicator, Indirect, definitions_hash
-from analytics.indirect_cells import IndirectEngine
+from analytics.indirect_cells import IndirectEngine, as_declared
 from analytics.models import BreakdownEstimate, IndicatorEstimate, PopulationMargins
 from analytics.snapshot import Snapshot
 from analytics.stats.cells import (
@@ -551,6 +551,7 @@ def compute_wave(
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
         breakdowns = BreakdownRowEngine(engine.design, cols, plans)
+    definition = wave.form_version.definition if wave.form_version is not None else None
     indirect = (
         IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
     )
@@ -571,7 +572,7 @@ def compute_wave(
             )
             continue
         if isinstance(indicator, Indirect) and indirect is not None:
-            national, by_set = indirect.indicator(indicator)
+            national, by_set = indirect.indicator(as_declared(indicator, definition))
         else:
             national, by_set = engine.indicator(indicator)
         national_row = _cell(

@@ -261,8 +261,9 @@ class Indirect(Indicator):
 
     ``design`` is ``list`` (items: arm, control count, treatment count), ``rr`` (forced
     response, ``p_truth`` and ``p_yes``) or ``crosswise`` (``p_unrelated``); the parameters
-    are the instrument's (its ``tanys_design`` column). The direct question is ``direct``,
-    whose ``direct_yes`` codes count among its ``direct_valid`` answers. Answers that are
+    are the instrument's (its ``tanys_design`` column); a wave whose form declares others is
+    estimated with its own (`analytics.indirect_cells.as_declared`). The direct question is
+    ``direct``, whose ``direct_yes`` codes count among its ``direct_valid`` answers. Answers that are
     not valid (refused, not asked) leave the estimate; an arm other than 0 or 1 leaves too.
     """
 

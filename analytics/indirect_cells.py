@@ -23,7 +23,8 @@ comparisons and changes between waves follow the one path:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any, Protocol
 
 import numpy as np
@@ -100,3 +101,30 @@ class IndirectEngine:
             key: np.where(missing, 0.0 if key in ("n", "n_num") else np.nan, value).astype(float)
             for key, value in stats.items()
         }
+
+
+# The estimator's parameters of each design, and the `tanys_design` parameter that sets each.
+DECLARED_PARAMETERS = {
+    "rr": (("p_truth", "p"), ("p_yes", "q")),
+    "crosswise": (("p_unrelated", "r"),),
+}
+
+
+def as_declared(indicator: Indirect, definition: Mapping[str, Any] | None) -> Indirect:
+    """The indicator with its design's parameters as the wave's questionnaire declares them.
+
+    The indicator table carries the instrument's values (forced response p 0.7, q 0.2;
+    crosswise r 0.25). A questionnaire that declares the same answer row with other values
+    (a die gives p = 4/6, q = 1/6) is estimated with its own: the estimator must use the
+    probabilities the respondents were given. A form that does not declare the row leaves
+    the indicator as it is (and its answers, if any, are then the instrument's)."""
+    if indicator.design not in DECLARED_PARAMETERS:
+        return indicator
+    for design in (definition or {}).get("designs", []):
+        if design.get("design") == indicator.design and design.get("answer") == indicator.items[0]:
+            parameters = tuple(
+                (ours, float(design[theirs]))
+                for ours, theirs in DECLARED_PARAMETERS[indicator.design]
+            )
+            return replace(indicator, parameters=parameters)
+    return indicator

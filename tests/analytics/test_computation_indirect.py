@@ -183,3 +183,66 @@ def test_the_dashboard_shows_the_gap_labelled_with_its_design(client, computed):
     assert 'role="img"' in html
     national = stored["GAP_BRIBE_12M_RR"][0]
     assert f"{national.estimate * 100:.1f}" in html
+
+
+def test_the_estimates_use_the_probabilities_the_questionnaire_declares():
+    """A form that gives respondents other probabilities (a die: p = 4/6) is estimated with
+    its own, not with the instrument's."""
+    from surveys.models import FormVersion
+
+    wave = WaveFactory(geography="KZ2022", fieldwork_start=dt.date(2026, 3, 1), code="P2026")
+    generate_wave(wave=wave, form_version=wave.form_version, n=1500, seed=5, rates=RATES_CURRENT)
+    definition = wave.form_version.definition
+    definition["designs"] = [
+        {"design": "rr", "answer": "RR_E1", "p": 0.6, "q": 0.25},
+        {"design": "crosswise", "answer": "CW_E1", "r": 0.3},
+    ]
+    FormVersion.objects.filter(pk=wave.form_version_id).update(definition=definition)
+    services.recompute_wave(wave_id=wave.pk)
+
+    frame = answers_frame(wave)
+    design = Design(frame["weight"].to_numpy(float), strata=frame["stratum"], psu=frame["psu"])
+
+    def yes(name: str) -> np.ndarray:
+        x = _column(frame, name)
+        return np.where(np.isin(x, [1, 2]), (x == 1).astype(float), np.nan)
+
+    for code, terms, instruments in (
+        (
+            "INDIRECT_BRIBE_12M_RR",
+            forced_response_terms(yes("RR_E1"), p_truth=0.6, p_yes=0.25),
+            forced_response_terms(yes("RR_E1"), p_truth=RR_TRUTH, p_yes=RR_YES),
+        ),
+        (
+            "INDIRECT_BRIBE_12M_CW",
+            crosswise_terms(yes("CW_E1"), p_unrelated=0.3),
+            crosswise_terms(yes("CW_E1"), p_unrelated=CROSSWISE_R),
+        ),
+    ):
+        national = cells(wave, code)[0]
+        want, other = _contrast(design, terms), _contrast(design, instruments)
+        assert national.estimate == pytest.approx(want["estimate"], rel=1e-9)
+        assert national.se == pytest.approx(want["se"], rel=1e-9)
+        assert abs(want["estimate"] - other["estimate"]) > 0.02  # the parameters matter
+
+
+def test_the_instrument_declares_the_probabilities_of_the_indicator_table():
+    """So the demo and every wave of the instrument are estimated as the table says."""
+    from analytics.indirect_cells import as_declared
+    from surveys.management.commands.setup_demo import INSTRUMENT
+    from surveys.xlsform import compile_xlsform
+
+    definition = compile_xlsform(INSTRUMENT.read_bytes(), filename=INSTRUMENT.name).definition
+    designs = {d["design"]: d for d in definition["designs"]}
+    assert (designs["rr"]["p"], designs["rr"]["q"], designs["crosswise"]["r"]) == (
+        RR_TRUTH,
+        RR_YES,
+        CROSSWISE_R,
+    )
+    for code in ("INDIRECT_BRIBE_12M_RR", "GAP_BRIBE_12M_CW"):
+        indicator = BY_CODE[code]
+        assert as_declared(indicator, definition).parameters == indicator.parameters
+    assert dict(BY_CODE["INDIRECT_BRIBE_12M_RR"].parameters) == {
+        "p_truth": RR_TRUTH,
+        "p_yes": RR_YES,
+    }
