@@ -31,6 +31,7 @@ from surveys.admission import (
     admission_refusal,
     refusal_for,
 )
+from surveys.assignment import draw_balanced
 from surveys.definition import (
     INTERFACE_LANGUAGES,
     interface_language,
@@ -172,8 +173,12 @@ def _render_form(
         request.COOKIES.get(_instance_cookie(link), "")
     )
     instance_id = instance_id or str(uuid.uuid4())
+    # A balanced assignment takes its slot in the wave's blocks when first drawn, here.
+    halves = draw_balanced(wave=link.wave, definition=definition, instance_id=instance_id)
     with translation.override(interface_language(language)):
-        pages = build_pages(definition, language, values, errors, instance_id=instance_id)
+        pages = build_pages(
+            definition, language, values, errors, instance_id=instance_id, halves=halves
+        )
         config = {
             "token": link.token,
             "lang": language,
@@ -186,7 +191,7 @@ def _render_form(
             "messages": interface_messages(),
             "textMax": TEXT_MAX_LENGTH,
             # the random assignments drawn for this page's interview, the ones it shows
-            "draws": assigned_values(definition, instance_id),
+            "draws": assigned_values(definition, instance_id, halves),
         }
         context = {
             "link": link,
