@@ -435,8 +435,8 @@ def entry_working(
     The answers given, converted where they can be, over the outer ones, and the
     calculations in form order. A ``once()`` calculation without a recorded value is drawn
     from ``instance_id`` (and, for a balanced one, its slot in ``halves``) as the server's
-    validation draws it (`instance_draws`), so the page shows the arm that will be stored. Relevance is otherwise left to the server's
-    validation, which has the last word.
+    validation draws it (`instance_draws`), so the page shows the arm that will be stored.
+    Relevance is otherwise left to the server's validation, which has the last word.
     """
     working = dict(outer)
     questions = list(formtree.level_questions(nodes))
