@@ -74,8 +74,11 @@ def draw_balanced(
 
 
 def _next_slot(wave: Wave, name: str, instance: uuid.UUID) -> int:
-    BalancedSequence.objects.get_or_create(wave=wave, name=name)
-    sequence = BalancedSequence.objects.select_for_update().get(wave=wave, name=name)
+    locked = BalancedSequence.objects.select_for_update().filter(wave=wave, name=name)
+    sequence = locked.first()
+    if sequence is None:  # the row's first draw in the wave
+        BalancedSequence.objects.get_or_create(wave=wave, name=name)
+        sequence = locked.get()
     # Another request for the same interview may have drawn while this one waited.
     found = sequence.draws.filter(instance_id=instance).values_list("half", flat=True).first()
     if found is not None:

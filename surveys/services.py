@@ -602,10 +602,13 @@ def prepare_interview(
             raise SubmissionRefused(
                 "language", gettext("The questionnaire is not available in this language.")
             )
-        # A web interview's balanced assignments were drawn when its page was rendered.
+        # A web interview's balanced assignments were drawn when its page was rendered;
+        # read when the answers do not carry them (the form without JavaScript).
         halves = (
             recorded_halves(wave=wave, instance_id=instance)
-            if channel == Channel.WEB and balanced_rows(version.definition)
+            if channel == Channel.WEB
+            and isinstance(answers, dict)
+            and any(answers.get(name) in (None, "") for name in balanced_rows(version.definition))
             else None
         )
         clean = validator_for(version).validate(
