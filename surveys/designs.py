@@ -22,8 +22,9 @@ cell                                row type    meaning
 
 The control and treatment counts are tied to their ``list:assign`` row by their relevance
 (their own or an enclosing group's) referring to it, so a form may hold several list
-experiments. ``balanced`` asks the web form and the tablet app to stratify that row's draws
-in blocks of two per device (see ``form.js``); ODK Collect draws plainly.
+experiments. ``balanced`` asks for arms of equal size: the web form takes the server's draw
+from permuted blocks per wave and row (`surveys.assignment`), the tablet app stratifies in
+blocks of two per device (see ``form.js``), ODK Collect draws plainly.
 
 :func:`read_designs` checks the declarations and returns, for the definition, the designs
 (``definition["designs"]``) and each row's role (``node["design"]``), or the problems found,

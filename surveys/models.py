@@ -544,3 +544,48 @@ class InvitationLink(models.Model):
     @property
     def is_single_use(self) -> bool:
         return self.kind == LinkKind.SINGLE_USE
+
+
+class BalancedSequence(models.Model):
+    """The permuted blocks of one balanced random assignment (a ``list:assign balanced``
+    row) in one wave, drawn by the server for the web form (`surveys.assignment`).
+
+    ``pending`` holds what is left of the current block, in the order it will be handed
+    out; ``drawn`` counts the slots used. The row is locked while a slot is taken.
+    """
+
+    wave = models.ForeignKey(Wave, on_delete=models.CASCADE, related_name="balanced_sequences")
+    name = models.CharField(max_length=255)
+    drawn = models.PositiveIntegerField(default=0)
+    pending = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["wave", "name"], name="balanced_sequence_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.wave} {self.name}"
+
+
+class BalancedDraw(models.Model):
+    """One web interview's slot in a balanced sequence: which half of [0, 1) the first
+    ``random()`` of the assignment falls in (0: [0, 0.5), 1: [0.5, 1)). A draw that is
+    never submitted keeps its slot: balance holds over draws."""
+
+    sequence = models.ForeignKey(BalancedSequence, on_delete=models.CASCADE, related_name="draws")
+    instance_id = models.UUIDField()
+    slot = models.PositiveIntegerField()
+    half = models.PositiveSmallIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sequence", "instance_id"], name="balanced_draw_one_per_interview"
+            ),
+            models.UniqueConstraint(fields=["sequence", "slot"], name="balanced_draw_slot_unique"),
+            models.CheckConstraint(condition=Q(half__in=[0, 1]), name="balanced_draw_half_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sequence} #{self.slot}"

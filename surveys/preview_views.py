@@ -8,6 +8,9 @@ submission (`surveys.validation.validate_answers`) and shows what would be store
 calls no service that writes: no interview, no link used, no draft on the server, no
 audit of a submission. In the browser the form runs with a host (`preview.js`, see
 `window.TanysFormHost` in form.js) that keeps no draft and sends nothing to the outbox.
+Its page belongs to no interview, so it takes no slot of a balanced assignment
+(`surveys.assignment`): it holds every arm and form.js draws in the browser. The page's
+context is the respondent form's (`surveys.form_page.page_context`).
 """
 
 from __future__ import annotations
@@ -17,22 +20,17 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.template.loader import render_to_string
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.translation import gettext
 
 from config import parsers as bounded_json
 from surveys.definition import INTERFACE_LANGUAGES, interface_language
+from surveys.form_page import page_context
 from surveys.labels import labelled_answers
 from surveys.models import FormVersion
-from surveys.validation import FORM_ERRORS, TEXT_MAX_LENGTH, AnswerErrors, validate_answers
+from surveys.validation import AnswerErrors, validate_answers
 from surveys.webform import (
-    LANGUAGE_NAMES,
-    build_pages,
-    client_logic,
-    entry_templates,
-    error_links,
     form_title,
-    interface_messages,
     posted_answers,
 )
 
@@ -72,45 +70,23 @@ def _render(
     errors: dict[str, list[str]] | None = None,
     status: int = 200,
 ) -> HttpResponse:
-    definition = version.definition
     with translation.override(interface_language(language)):
-        pages = build_pages(definition, language, values, errors)
-        config = {
+        context = page_context(
+            version,
+            language,
             # Where form.js keeps its state in the browser: preview.js clears it at once.
-            "token": f"preview-{version.pk}",
-            "lang": language,
-            "explicitLang": "lang" in request.GET,
-            "single": False,
-            "submitUrl": url,
-            "thanksUrl": "",
-            "serviceWorker": "",
-            "logic": client_logic(definition, language),
-            "messages": interface_messages(),
-            "textMax": TEXT_MAX_LENGTH,
-            "preview": {"checkUrl": url, "checking": gettext("Checking the answers…")},
+            token=f"preview-{version.pk}",
+            explicit_language="lang" in request.GET,
+            single=False,
+            submit_url=url,
+            values=values,
+            errors=errors,
+        )
+        context["config"]["preview"] = {
+            "checkUrl": url,
+            "checking": gettext("Checking the answers…"),
         }
-        context = {
-            "title": form_title(definition, language, version.title),
-            "language": language,
-            "languages": [
-                (
-                    code,
-                    LANGUAGE_NAMES.get(code)
-                    or definition.get("language_names", {}).get(code, code),
-                )
-                for code in version.languages
-                if code != "default"
-            ],
-            "pages": pages,
-            "templates": entry_templates(definition, language),
-            "config": config,
-            "form_errors": (errors or {}).get(FORM_ERRORS, []),
-            "error_links": error_links(pages, errors or {}),
-            "has_errors": bool(errors),
-            "instance_id": "",
-            "started_at": timezone.now().isoformat(),
-            "banners": _banners(),
-        }
+        context["banners"] = _banners()
         return render(request, "surveys/form/preview.html", context, status=status)
 
 

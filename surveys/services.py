@@ -25,6 +25,7 @@ from django.utils.translation import gettext
 from audit.models import AuditAction, AuditEvent
 from audit.services import record
 from surveys.admission import SubmissionRefused, admission_refusal
+from surveys.assignment import balanced_rows, recorded_halves
 from surveys.definition import INTERFACE_LANGUAGES, iter_questions
 from surveys.models import (
     Channel,
@@ -601,8 +602,17 @@ def prepare_interview(
             raise SubmissionRefused(
                 "language", gettext("The questionnaire is not available in this language.")
             )
+        # A web interview's balanced assignments were drawn when its page was rendered;
+        # read when the answers do not carry them (the form without JavaScript).
+        halves = (
+            recorded_halves(wave=wave, instance_id=instance)
+            if channel == Channel.WEB
+            and isinstance(answers, dict)
+            and any(answers.get(name) in (None, "") for name in balanced_rows(version.definition))
+            else None
+        )
         clean = validator_for(version).validate(
-            answers, language=language, instance_id=str(instance)
+            answers, language=language, instance_id=str(instance), halves=halves
         )
         fields = _design_fields(wave, clean.answers, design or {}, instance)
         duration = None

@@ -261,13 +261,19 @@ def _select_multiple(
     return select_multiple
 
 
-def instance_draws(instance_id: str, name: str) -> Callable[[], float]:
-    """Draws from [0, 1) fixed by the interview and the question: the same on every resend."""
+def instance_draws(instance_id: str, name: str, half: int | None = None) -> Callable[[], float]:
+    """Draws from [0, 1) fixed by the interview and the question: the same on every resend.
+
+    With ``half`` (a balanced assignment's slot, `surveys.assignment`) the first draw falls
+    in [0, 0.5) for 0 and in [0.5, 1) for 1, as the tablet's blocks do in ``form.js``.
+    """
     counter = itertools.count()
 
     def draw() -> float:
-        digest = hashlib.sha256(f"{instance_id}:{name}:{next(counter)}".encode()).digest()
-        return int.from_bytes(digest[:7], "big") / float(1 << 56)
+        n = next(counter)
+        digest = hashlib.sha256(f"{instance_id}:{name}:{n}".encode()).digest()
+        u = int.from_bytes(digest[:7], "big") / float(1 << 56)
+        return (half + u) / 2 if half is not None and n == 0 else u
 
     return draw
 
@@ -298,12 +304,19 @@ def stored_calculation(value: Any) -> Any:
 class _Run:
     """One validation's state: its language, its day, the problems and relevant questions."""
 
-    __slots__ = ("language", "today", "instance_id", "errors", "relevant", "converted")
+    __slots__ = ("language", "today", "instance_id", "halves", "errors", "relevant", "converted")
 
-    def __init__(self, language: str, today: dt.date | None, instance_id: str | None = None):
+    def __init__(
+        self,
+        language: str,
+        today: dt.date | None,
+        instance_id: str | None = None,
+        halves: Mapping[str, int] | None = None,
+    ):
         self.language = language
         self.today = today
         self.instance_id = instance_id
+        self.halves = halves or {}
         self.errors: dict[str, list[str]] = {}
         # The first pass's conversions of the top level's answers, with the question each
         # was converted for: the walk takes them instead of converting the value again.
@@ -390,7 +403,11 @@ def _compile_question(node: Mapping[str, Any], definition: Mapping[str, Any]) ->
             key = prefix + name
             run.relevant.add(key)
             current = recorded_value(raw.get(name)) if keeps else None
-            draws = None if run.instance_id is None else instance_draws(run.instance_id, key)
+            draws = (
+                None
+                if run.instance_id is None
+                else instance_draws(run.instance_id, key, run.halves.get(key))
+            )
             result = stored_calculation(calculation(working, current, run.today, None, draws))
             if assigns and result not in (0, 1):
                 run.fail(
@@ -565,6 +582,7 @@ class Validator:
         language: str,
         today: dt.date | None = None,
         instance_id: str | None = None,
+        halves: Mapping[str, int] | None = None,
     ) -> CleanAnswers:
         interface = interface_language(language)
         # A batch validates in the language already active: no switch to make.
@@ -576,7 +594,7 @@ class Validator:
         with switch:
             if not isinstance(answers, Mapping):
                 raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
-            run = _Run(language, today, instance_id)
+            run = _Run(language, today, instance_id, halves)
             for unknown in sorted(set(answers) - self.known, key=str):
                 run.fail(str(unknown), gettext("This is not a question of the form."))
             # The walk starts from the answers as converted (numbers, not text);
@@ -603,19 +621,22 @@ def validate_answers(
     language: str,
     today: dt.date | None = None,
     instance_id: str | None = None,
+    halves: Mapping[str, int] | None = None,
 ) -> CleanAnswers:
     """Check an interview's answers against the compiled form; return what to store.
 
     A ``once()`` calculation the client did not record (an API client) is drawn here; with
     ``instance_id`` its ``random()`` comes from a hash of the instance id and the question's
-    name, so a resend of the same interview draws the same value.
+    name, so a resend of the same interview draws the same value. ``halves`` gives, by
+    name, the server's balanced slots of the interview (`surveys.assignment`), which
+    place the first draw of those rows.
 
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
     ``constraint_message`` / ``required_message`` when it has them). A caller checking many
     interviews of one version keeps its `Validator` (`validator_for`).
     """
     return Validator(definition).validate(
-        answers, language=language, today=today, instance_id=instance_id
+        answers, language=language, today=today, instance_id=instance_id, halves=halves
     )
 
 

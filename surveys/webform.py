@@ -196,6 +196,7 @@ def build_pages(
     values: dict[str, Any] | None = None,
     errors: dict[str, list[str]] | None = None,
     instance_id: str | None = None,
+    halves: dict[str, int] | None = None,
 ) -> list[Page]:
     """The form as pages: a field-list group is one page, any other question its own page.
 
@@ -203,6 +204,7 @@ def build_pages(
     interview as the server draws them, and a group or question whose relevance depends on
     the assignments alone is left out when it is not relevant: a respondent of one arm of a
     list experiment never receives the other arm's items, with or without JavaScript.
+    ``halves`` are the interview's balanced slots (`surveys.assignment.draw_balanced`).
 
     Without field-list groups and without ``style=pages`` the whole form is one page.
     Groups that are not field lists give their label to their pages as a section title.
@@ -212,14 +214,16 @@ def build_pages(
     ``repeat_count`` that the values give, that many entries.
     """
     return _PageBuilder(
-        definition, language, values or {}, errors or {}, instance_id=instance_id
+        definition, language, values or {}, errors or {}, instance_id=instance_id, halves=halves
     ).pages()
 
 
-def assigned_values(definition: dict[str, Any], instance_id: str) -> dict[str, Any]:
+def assigned_values(
+    definition: dict[str, Any], instance_id: str, halves: dict[str, int] | None = None
+) -> dict[str, Any]:
     """The top-level random assignments (``once()`` calculations) drawn for an interview."""
     children = list(formtree.children(definition))
-    working = entry_working(children, {}, {}, definition, instance_id)
+    working = entry_working(children, {}, {}, definition, instance_id, halves)
     return {name: working[name] for name in _assignments(definition) if name in working}
 
 
@@ -264,9 +268,11 @@ class _PageBuilder:
         *,
         blank_entries: int = 1,
         instance_id: str | None = None,
+        halves: dict[str, int] | None = None,
     ):
         self.blank_entries = blank_entries
         self.instance_id = instance_id
+        self.halves = halves
         self.hidden: set[int] = set()
         self.definition = definition
         self.language = language
@@ -378,7 +384,9 @@ class _PageBuilder:
 
     def pages(self) -> list[Page]:
         children = list(formtree.children(self.definition))
-        working = entry_working(children, self.values, {}, self.definition, self.instance_id)
+        working = entry_working(
+            children, self.values, {}, self.definition, self.instance_id, self.halves
+        )
         if self.instance_id:
             self._hide_other_arms(children, working)
         paged = self.definition.get("style") == "pages" or any(
@@ -419,15 +427,16 @@ def entry_working(
     outer: dict[str, Any],
     definition: dict[str, Any],
     instance_id: str | None = None,
+    halves: dict[str, int] | None = None,
 ) -> dict[str, Any]:
     """The values expressions see in one entry (or at the top level), for counting entries
     and for the random assignment the page shows.
 
     The answers given, converted where they can be, over the outer ones, and the
     calculations in form order. A ``once()`` calculation without a recorded value is drawn
-    from ``instance_id`` as the server's validation draws it (`instance_draws`), so the page
-    shows the arm that will be stored. Relevance is otherwise left to the server's
-    validation, which has the last word.
+    from ``instance_id`` (and, for a balanced one, its slot in ``halves``) as the server's
+    validation draws it (`instance_draws`), so the page shows the arm that will be stored.
+    Relevance is otherwise left to the server's validation, which has the last word.
     """
     working = dict(outer)
     questions = list(formtree.level_questions(nodes))
@@ -442,7 +451,11 @@ def entry_working(
             ast = node.get("calculation")
             once = keeps_its_value(ast)
             current = recorded_value(row.get(node["name"])) if once else None
-            draws = instance_draws(instance_id, node["name"]) if once and instance_id else None
+            draws = (
+                instance_draws(instance_id, node["name"], (halves or {}).get(node["name"]))
+                if once and instance_id
+                else None
+            )
             result = stored_calculation(evaluate(ast, working, current=current, random=draws))
             if result is None:
                 working.pop(node["name"], None)
@@ -485,7 +498,9 @@ def client_logic(definition: dict[str, Any], language: str) -> dict[str, Any]:
             out["l"] = n["list_name"]
         if n["type"] == "calculate" and keeps_its_value(n.get("calculation")):
             # A once() calculation is drawn on the device and kept in the draft: "o", and
-            # "b" when its draws are balanced (stratified in blocks of two per device).
+            # "b" when its draws are balanced. The web form starts from the server's draw
+            # (permuted blocks per wave, `surveys.assignment`); the tablet app, which has
+            # no server draw, stratifies in blocks of two per device.
             out["o"] = 1
             if (n.get("design") or {}).get("balanced"):
                 out["b"] = 1

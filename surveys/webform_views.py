@@ -1,8 +1,8 @@
 """The respondent web form's views: the questionnaire page, its submission (JSON from the
 script, a plain POST without it), the thank-you page and the service worker.
 
-What a page shows is built in `surveys.webform`; refusals come from the one admission
-check of the submission service.
+What a page shows is built in `surveys.webform` and `surveys.form_page`; refusals come
+from the one admission check of the submission service.
 """
 
 from __future__ import annotations
@@ -31,29 +31,23 @@ from surveys.admission import (
     admission_refusal,
     refusal_for,
 )
+from surveys.assignment import draw_balanced
 from surveys.definition import (
     INTERFACE_LANGUAGES,
     interface_language,
 )
+from surveys.form_page import page_context
 from surveys.models import Channel, InvitationLink, pick_translation
 from surveys.selectors import link_for_token
 from surveys.services import MAX_ANSWERS_BYTES, submit_interview
 from surveys.validation import (
     FORM_ERRORS,
-    TEXT_MAX_LENGTH,
     AnswerErrors,
 )
 from surveys.webform import (
-    LANGUAGE_NAMES,
     REFUSAL_STATUS,
-    assigned_values,
-    build_pages,
-    client_logic,
     closing_notes,
-    entry_templates,
-    error_links,
     form_title,
-    interface_messages,
     posted_answers,
     user_agent_class,
 )
@@ -167,49 +161,29 @@ def _render_form(
 ) -> HttpResponse:
     version = link.wave.form_version
     assert version is not None
-    definition = version.definition
     instance_id = _valid_uuid(instance_id) or _valid_uuid(
         request.COOKIES.get(_instance_cookie(link), "")
     )
     instance_id = instance_id or str(uuid.uuid4())
+    # A balanced assignment takes its slot in the wave's blocks when first drawn, here.
+    halves = draw_balanced(wave=link.wave, definition=version.definition, instance_id=instance_id)
     with translation.override(interface_language(language)):
-        pages = build_pages(definition, language, values, errors, instance_id=instance_id)
-        config = {
-            "token": link.token,
-            "lang": language,
-            "explicitLang": "lang" in request.GET,
-            "single": link.is_single_use,
-            "submitUrl": reverse("surveys:questionnaire", args=[link.token]),
-            "thanksUrl": reverse("surveys:thanks", args=[link.token]) + f"?lang={language}",
-            "serviceWorker": reverse("surveys:service_worker"),
-            "logic": client_logic(definition, language),
-            "messages": interface_messages(),
-            "textMax": TEXT_MAX_LENGTH,
-            # the random assignments drawn for this page's interview, the ones it shows
-            "draws": assigned_values(definition, instance_id),
-        }
-        context = {
-            "link": link,
-            "title": form_title(definition, language, version.title),
-            "language": language,
-            "languages": [
-                (
-                    code,
-                    LANGUAGE_NAMES.get(code)
-                    or definition.get("language_names", {}).get(code, code),
-                )
-                for code in version.languages
-                if code != "default"
-            ],
-            "pages": pages,
-            "templates": entry_templates(definition, language),
-            "config": config,
-            "form_errors": (errors or {}).get(FORM_ERRORS, []),
-            "error_links": error_links(pages, errors or {}),
-            "has_errors": bool(errors),
-            "instance_id": instance_id,
-            "started_at": started_at or timezone.now().isoformat(),
-        }
+        context = page_context(
+            version,
+            language,
+            token=link.token,
+            explicit_language="lang" in request.GET,
+            single=link.is_single_use,
+            submit_url=reverse("surveys:questionnaire", args=[link.token]),
+            thanks_url=reverse("surveys:thanks", args=[link.token]) + f"?lang={language}",
+            service_worker=reverse("surveys:service_worker"),
+            values=values,
+            errors=errors,
+            instance_id=instance_id,
+            halves=halves,
+            started_at=started_at,
+        )
+        context["link"] = link
         response = render(request, "surveys/form/questionnaire.html", context, status=status)
     # The interview the browser is answering keeps its id (and so its random assignment)
     # through reloads and language switches until it is stored.

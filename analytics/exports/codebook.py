@@ -308,14 +308,36 @@ def design_note(design: dict[str, Any]) -> dict[str, str]:
         balanced = design.get("balanced")
         return _texts(
             "List experiment: the random arm, 0 control (sees the non-sensitive items), 1 treatment "
-            "(sees them and the sensitive one); drawn once on the device"
-            + (", balanced in blocks of two per device." if balanced else "."),
+            "(sees them and the sensitive one); drawn once per interview and kept"
+            + (
+                "; balanced: on the web form by the server, in permuted blocks of four per wave "
+                "(over draws, so interviews not completed unbalance the stored arms slightly); "
+                "in the tablet app in blocks of two per device; in ODK Collect a plain draw."
+                if balanced
+                else "."
+            ),
             "Списочный эксперимент: случайная группа, 0 контрольная (видит нечувствительные пункты), "
-            "1 экспериментальная (видит их и чувствительный); выбирается один раз на устройстве"
-            + (", поровну в блоках по два на устройстве." if balanced else "."),
+            "1 экспериментальная (видит их и чувствительный); выбирается один раз на интервью и "
+            "сохраняется"
+            + (
+                "; поровну: в веб-анкете сервером, в случайно переставленных блоках по четыре на "
+                "волну (по выдачам, поэтому незавершённые интервью немного нарушают равенство "
+                "сохранённых групп); в планшетном приложении в блоках по два на устройстве; в ODK "
+                "Collect простой случайный выбор."
+                if balanced
+                else "."
+            ),
             "Тізімдік эксперимент: кездейсоқ топ, 0 бақылау (сезімтал емес тармақтарды көреді), "
-            "1 эксперимент (оларды және сезімтал тармақты көреді); құрылғыда бір рет таңдалады"
-            + (", әр құрылғыда екіден блоктармен тең бөлінеді." if balanced else "."),
+            "1 эксперимент (оларды және сезімтал тармақты көреді); әр сұхбатта бір рет таңдалып, "
+            "сақталады"
+            + (
+                "; тең бөлінеді: веб-сауалнамада сервер әр толқынға кездейсоқ реттелген төрттен "
+                "блоктармен бөледі (берілген таңдаулар бойынша, сондықтан аяқталмаған сұхбаттар "
+                "сақталған топтардың теңдігін сәл бұзады); планшет қосымшасында әр құрылғыда "
+                "екіден блоктармен; ODK Collect-те қарапайым кездейсоқ таңдау."
+                if balanced
+                else "."
+            ),
         )
     if role == ("list", "control"):
         items = design.get("items")

@@ -13,6 +13,7 @@ import pytest
 
 from analytics import exports
 from analytics.exports.codebook import build_codebook, write_codebook_xlsx
+from surveys.assignment import BLOCK_SIZE
 from surveys.models import FormVersion, Submission, Survey
 from surveys.services import import_xlsform, open_wave
 from tests.analytics.factories_estimates import instrument_wave, regional_estimates
@@ -307,7 +308,11 @@ def test_the_codebook_documents_the_design_variables_and_the_microdata_carry_the
     arm = codebook["LE_ARM"]
     assert arm.label("en") == "List experiment arm"
     assert arm.value_label(0, "ru") == "контрольная" and arm.value_label(1, "kk") == "эксперимент"
-    assert "balanced in blocks of two" in arm.note["en"]
+    assert "on the web form by the server, in permuted blocks of four per wave" in arm.note["en"]
+    assert "in the tablet app in blocks of two per device" in arm.note["en"]
+    assert "блоках по четыре на волну" in arm.note["ru"]
+    assert BLOCK_SIZE == 4  # the note's "four": a change of block size changes the note too
+    assert "төрттен блоктармен" in arm.note["kk"]
     assert "of 4 non-sensitive items" in codebook["LE_C"].note["en"]
     assert "(share of yes - 0.2) / 0.7" in codebook["RR_E1"].note["en"]
     assert "known prevalence 0.25" in codebook["CW_E1"].note["en"]

@@ -1,5 +1,6 @@
-"""A list experiment in the web form, in a real Chromium: the arm is drawn once on the device,
-kept in the draft through reloads and a language switch, and stored with the interview."""
+"""A list experiment in the web form, in a real Chromium: the arm is the server's draw for
+the page's interview (for a balanced row, its slot in the wave's permuted blocks), kept in
+the draft through reloads and a language switch, and stored with the interview."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import json
 
 import pytest
 
-from surveys.models import Submission
+from surveys.assignment import BLOCK_SIZE, recorded_halves
+from surveys.models import BalancedDraw, Submission
 from surveys.services import import_xlsform, open_wave
 from surveys.webform import assigned_values
 from tests.factories import build_xlsform
@@ -112,9 +114,11 @@ def test_the_arm_survives_reloads_and_a_language_switch(page, form_url):
 def test_each_new_interview_takes_the_servers_draw_for_its_page(page, form_url):
     link, url = form_url
     # A new interview on this device (its cookie and draft gone) gets a new instance id; the
-    # draft records the arm the server drew for that id and rendered, never one of its own.
+    # draft records the arm the server drew for that id and rendered, never one of its own:
+    # the balanced row's slot in the wave's blocks, not a block of this device.
     drawn: list[str | None] = []
-    for _ in range(4):
+    arms: list[int] = []
+    for _ in range(BLOCK_SIZE):
         page.context.clear_cookies()
         page.goto(url, wait_until="networkidle")
         page.evaluate(
@@ -127,7 +131,18 @@ def test_each_new_interview_takes_the_servers_draw_for_its_page(page, form_url):
         if page.locator("#next").is_visible():
             page.locator("#next").click()
         arm, shown = arm_shown(page)
-        expected = assigned_values(link.wave.form_version.definition, instance)["LE_ARM"]
+        assert arm == BalancedDraw.objects.get(instance_id=instance).half
+        halves = recorded_halves(wave=link.wave, instance_id=instance)
+        expected = assigned_values(link.wave.form_version.definition, instance, halves)["LE_ARM"]
         assert arm == expected and shown == ("LE_T" if expected else "LE_C")
+        page.reload(wait_until="networkidle")
+        assert arm_shown(page) == (arm, shown)
         drawn.append(instance)
-    assert len(set(drawn)) == 4  # each a new interview (both arms: the no-JS test)
+        arms.append(arm)
+    assert len(set(drawn)) == BLOCK_SIZE  # each a new interview
+    # One fresh wave's first block: both arms, equally often, whatever this device drew.
+    assert sorted(arms) == [0] * (BLOCK_SIZE // 2) + [1] * (BLOCK_SIZE // 2)
+    assert BalancedDraw.objects.count() == BLOCK_SIZE
+    assert (
+        page.evaluate("Object.keys(localStorage).filter((k) => k.startsWith('tanys:block:'))") == []
+    )

@@ -116,9 +116,11 @@
 
   const filled = (v) => (Array.isArray(v) ? v.some(filled) : v && typeof v === 'object' ? Object.keys(v).some((k) => filled(v[k])) : !blank(v));
 
-  // A balanced draw: on this device, random() for a balanced assignment takes one value in
-  // [0, 0.5) and one in [0.5, 1) per block of two interviews, in random order, so a rule that
-  // splits at 0.5 gives the two arms equally often. The block's remainder is kept per form.
+  // A balanced draw where the server made none (the tablet app): on this device, random()
+  // for a balanced assignment takes one value in [0, 0.5) and one in [0.5, 1) per block of
+  // two interviews, in random order, so a rule that splits at 0.5 gives the two arms equally
+  // often. The block's remainder is kept per form. The web form takes the server's draw
+  // instead (cfg.draws: its slot in the wave's permuted blocks) and never touches a block.
   function balancedDraw(name) {
     return () => {
       const key = 'tanys:block:' + cfg.token + ':' + name;
@@ -156,7 +158,8 @@
         // the arm the page was rendered with, so the page and the stored answers agree.
         const drawn = key === name && cfg.draws ? cfg.draws[name] : undefined;
         const recorded = raw[name] !== undefined && raw[name] !== '' ? raw[name] : drawn;
-        const v = calcValue(n.o ? X.evaluate(n.x, w, { current: recorded, random: n.b ? balancedDraw(name) : undefined }) : X.evaluate(n.x, w));
+        const random = n.b && drawn === undefined ? balancedDraw(name) : undefined;
+        const v = calcValue(n.o ? X.evaluate(n.x, w, { current: recorded, random: random }) : X.evaluate(n.x, w));
         if (v === undefined) delete w[name]; else w[name] = v;
         if (n.o && v !== undefined) { raw[name] = v; send[name] = v; }
         return;
