@@ -515,22 +515,30 @@ def _date(value: Any) -> Any:
     return "" if days is None else datetime.date.fromordinal(days + _EPOCH)
 
 
+# The codes of format-date(), each computed only when the pattern uses it.
+_DATE_PARTS: dict[str, Callable[[datetime.date, int], str]] = {
+    "Y": lambda d, days: f"{d.year:04d}",
+    "y": lambda d, days: f"{d.year % 100:02d}",
+    "m": lambda d, days: f"{d.month:02d}",
+    "n": lambda d, days: str(d.month),
+    "d": lambda d, days: f"{d.day:02d}",
+    "e": lambda d, days: str(d.day),
+    "b": lambda d, days: _MONTHS[d.month - 1],
+    "a": lambda d, days: _WEEKDAYS[(days + 4) % 7],
+}
+
+
 def _format_date(value: Any, pattern: Any) -> str:
     days = _days(value)
     if days is None:
         return ""
     d = datetime.date.fromordinal(days + _EPOCH)
-    fields = {
-        "Y": f"{d.year:04d}",
-        "y": f"{d.year % 100:02d}",
-        "m": f"{d.month:02d}",
-        "n": str(d.month),
-        "d": f"{d.day:02d}",
-        "e": str(d.day),
-        "b": _MONTHS[d.month - 1],
-        "a": _WEEKDAYS[(days + 4) % 7],
-    }
-    return _FORMAT_CODE.sub(lambda m: fields.get(m[1], m[0]), to_string(pattern))
+
+    def part(m: re.Match[str]) -> str:
+        compute = _DATE_PARTS.get(m[1])
+        return m[0] if compute is None else compute(d, days)
+
+    return _FORMAT_CODE.sub(part, to_string(pattern))
 
 
 def _empty(value: Any) -> bool:

@@ -29,6 +29,7 @@ from surveys.validation_source import validator_for
 # A real interview of this instrument is about 2 KB of JSON; this leaves room for long forms.
 MAX_ANSWERS_BYTES = 200_000
 WEB_PSU_PREFIX = "WEB-"
+_CHANNELS = frozenset(Channel.values)
 
 
 def checked_interview(
@@ -70,7 +71,9 @@ def checked_interview(
             _refuse_nul_characters(answers, device_id)
         _check_times(started_at, ended_at)
         try:
-            instance = uuid.UUID(str(instance_id))
+            instance = (
+                instance_id if type(instance_id) is uuid.UUID else uuid.UUID(str(instance_id))
+            )
         except ValueError:
             raise SubmissionRefused(
                 "instance_id", gettext("The interview identifier is not valid.")
@@ -96,7 +99,7 @@ def checked_interview(
         refusal = admission_refusal(link=link, wave=wave, channel=channel, check_link_state=False)
         if refusal is not None:
             raise refusal
-        if channel not in Channel.values:
+        if channel not in _CHANNELS:
             raise SubmissionRefused("channel", f"unknown channel {channel!r}")
         if language not in version.languages and version.languages != ["default"]:
             raise SubmissionRefused(

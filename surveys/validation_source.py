@@ -188,6 +188,9 @@ class _Generator:
         self.definition = definition
         self.source = _Source()
         self.first_pass: dict[str, tuple[Mapping[str, Any], str, str]] = {}
+        # Questions relevant whatever the answers (no condition on them or their groups).
+        self.always_relevant: set[str] = set()
+        self.unique_names: set[str] = set()
 
     def generate(self, children: Sequence[Any]) -> str:
         s = self.source
@@ -197,14 +200,20 @@ class _Generator:
             "wget = W.get",
             "wpop = W.pop",
             "relevant_add = run.relevant.add",
+            "relevant_update = run.relevant.update",
             "fail = run.fail",
             "today = run.today",
         ):
             s.emit(1, line)
+        names = [node.get("name") for node in formtree.level(children)]
+        self.unique_names = {name for name in names if names.count(name) == 1}
         for name, node in _questions_by_name(children).items():
             self._first_pass(name, node)
+        start = len(s.lines)
         for node in children:
             self._node(node, "True", 1)
+        always = s.constant("R", frozenset(self.always_relevant))
+        s.lines.insert(start, f"    relevant_update({always})")
         s.emit(1, "return None")
         return "\n".join(s.lines) + "\n"
 
@@ -285,7 +294,10 @@ class _Generator:
                 s.emit(depth + 1, f"stored[{key}] = {NOT_APPLICABLE}")
             s.emit(depth, "else:")
             depth += 1
-        s.emit(depth, f"relevant_add({key})")
+        if here == "True":
+            self.always_relevant.add(name)
+        else:
+            s.emit(depth, f"relevant_add({key})")
         s.emit(depth, f"if {clean} is BLANK:")
         s.emit(depth + 1, f"wpop({key}, None)")
         if isinstance(required, list):
@@ -304,7 +316,10 @@ class _Generator:
             s.emit(depth + 1, f"wpop({key}, None)")
             s.emit(depth + 1, f"fail({key}, _choice_refused())")
         s.emit(depth, "else:")
-        s.emit(depth + 1, f"W[{key}] = {clean}")
+        if name not in self.unique_names:
+            # Another node of this name may have changed the working copy since the first
+            # pass: the answer goes back in (with a unique name it is there already).
+            s.emit(depth + 1, f"W[{key}] = {clean}")
         if constraint is not None:
             test = _condition_code(s, constraint, clean)
             s.emit(depth + 1, f"if {test}:")
