@@ -349,6 +349,13 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
             return once
         if name == "random":
             return lambda ctx: float(ctx.random())
+        if (
+            name == "format-date"
+            and len(node[2]) == 2
+            and node[2][0] == ["fn", "today", []]
+            and node[2][1][0] == "str"
+        ):
+            return _today_formatted(node[2][1][1])
         call = _CALLS.get(name)
         if call is None:
 
@@ -376,6 +383,23 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
         raise ValueError(f"not an expression node: {node!r}")
 
     return malformed
+
+
+def _today_formatted(text: str) -> Callable[[_Context], Any]:
+    """``format-date(today(), 'pattern')`` (a birth year's check, an age): the text changes
+    only with the day, so it is formatted once a day."""
+    by_day: dict[datetime.date, str] = {}
+
+    def formatted(ctx: _Context) -> str:
+        day = ctx.today or datetime.date.today()
+        found = by_day.get(day)
+        if found is None:
+            if len(by_day) > 7:
+                by_day.clear()
+            found = by_day[day] = _format_date(day, text)
+        return found
+
+    return formatted
 
 
 _NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
