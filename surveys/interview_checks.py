@@ -79,13 +79,11 @@ def checked_interview(
                 "instance_id", gettext("The interview identifier is not valid.")
             ) from None
         # The size is that of the answers as UTF-8 JSON with the standard library's
-        # separators, at most twice orjson's compact text: measured exactly only near
-        # the limit.
-        if (
-            dumped is None
-            or 2 * len(dumped) > MAX_ANSWERS_BYTES
-            and _answers_size(answers) > MAX_ANSWERS_BYTES
-        ):
+        # separators: for JSON values under three times orjson's compact text (a
+        # separator is one character more, -Infinity nine characters for "null"'s four),
+        # so it is measured exactly only near the limit.
+        near_limit = dumped is None or 3 * len(dumped) > MAX_ANSWERS_BYTES
+        if near_limit and _answers_size(answers) > MAX_ANSWERS_BYTES:
             raise SubmissionRefused(
                 "too_large",
                 gettext("The answers are too large to be accepted (more than %(kb)d KB).")
