@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -205,8 +206,8 @@ class _Generator:
             "today = run.today",
         ):
             s.emit(1, line)
-        names = [node.get("name") for node in formtree.level(children)]
-        self.unique_names = {name for name in names if names.count(name) == 1}
+        names = Counter(str(node.get("name", "")) for node in formtree.level(children))
+        self.unique_names = {name for name, count in names.items() if count == 1}
         for name, node in _questions_by_name(children).items():
             self._first_pass(name, node)
         start = len(s.lines)
