@@ -3,42 +3,63 @@ first (COPY returns nothing), or `bulk_create` for a few rows and on other datab
 
 A batch of interviews is a few hundred rows of a few kilobytes of JSON each; COPY sends
 them as one stream that the server parses in bulk, where a multi-row INSERT has every
-value quoted into the statement's text by the client first.
+value quoted into the statement's text by the client first. The rows are given as the
+fields' values (no model instances: building them costs more than the insert), and each
+JSON value is written once, by orjson.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
+import orjson
 from django.db import connection, models
+from django.utils import timezone
 
 # Below this many rows one INSERT costs less than drawing the ids and opening a COPY.
 COPY_FROM = 20
+_MISSING = object()
 
 
-def insert_new(model: type[models.Model], objects: Sequence[models.Model]) -> None:
-    """Insert ``objects`` (not saved yet) and give each its primary key. Constraints hold
-    as for any insert: a unique value already stored raises IntegrityError."""
-    if not objects:
-        return
-    if connection.vendor != "postgresql" or len(objects) < COPY_FROM:
+def json_text(value: Any) -> str | None:
+    """A JSON field's value as the text PostgreSQL reads (None: SQL NULL)."""
+    if value is None:
+        return None
+    try:
+        return orjson.dumps(value).decode()
+    except TypeError:  # integers beyond 64 bits: the standard library writes them
+        return json.dumps(value)
+
+
+def insert_rows(model: type[models.Model], rows: Sequence[Mapping[str, Any]]) -> list[Any]:
+    """Insert new rows of ``model`` and return their primary keys, in order.
+
+    A row maps field names to values as `model(**row)` takes them (a related object by
+    the field's name, or its key by ``<name>_id``); a field left out takes its default, as a new instance would.
+    Constraints hold as for any insert: a unique value already stored raises
+    IntegrityError.
+    """
+    if not rows:
+        return []
+    if connection.vendor != "postgresql" or len(rows) < COPY_FROM:
+        objects = [model(**row) for row in rows]
         model._default_manager.bulk_create(objects)
-        return
+        return [obj.pk for obj in objects]
     meta = model._meta
     pk = meta.pk
     assert pk is not None
-    for obj in objects:  # related objects saved just before: take their ids
-        obj._prepare_related_fields_for_save(operation_name="insert_new")  # type: ignore[attr-defined]
+    ids: list[Any] = []
     if isinstance(pk, models.AutoField | models.BigAutoField):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT nextval(pg_get_serial_sequence(%s, %s)) FROM generate_series(1, %s)",
-                [meta.db_table, pk.column, len(objects)],
+                [meta.db_table, pk.column, len(rows)],
             )
-            for obj, (value,) in zip(objects, cursor.fetchall(), strict=True):
-                setattr(obj, pk.attname, value)
-    fields = meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in fields)
+            ids = [value for (value,) in cursor.fetchall()]
+    columns_of = [_column(field, field is pk and bool(ids)) for field in meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(str(f.column)) for f in meta.concrete_fields)
     statement = f"COPY {connection.ops.quote_name(meta.db_table)} ({columns}) FROM STDIN"
     # Errors of the driver become Django's (a unique value stored: IntegrityError).
     with (
@@ -46,10 +67,54 @@ def insert_new(model: type[models.Model], objects: Sequence[models.Model]) -> No
         connection.wrap_database_errors,
         cursor.cursor.copy(statement) as copy,
     ):
-        for obj in objects:
-            copy.write_row(
-                [f.get_db_prep_save(f.pre_save(obj, add=True), connection) for f in fields]
-            )
-    for obj in objects:
-        obj._state.adding = False
-        obj._state.db = connection.alias
+        write = copy.write_row
+        for index, row in enumerate(rows):
+            write([column(row, index, ids) for column in columns_of])
+    return ids or [row.get(pk.name, row.get(pk.attname)) for row in rows]
+
+
+def _column(field: models.Field, drawn: bool) -> Callable[[Mapping[str, Any], int, list], Any]:
+    """How one column's value is read from a row: the drawn id, the value as given (a
+    related object's key), JSON as text, or the field's default."""
+    name = field.name
+    if drawn:
+        return lambda row, index, ids: ids[index]
+    if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add):
+        return lambda row, index, ids: timezone.now()
+    if field.has_default() and callable(field.default):
+        default = field.get_default
+        missing: Callable[[], Any] = lambda: _db_value(field, default())  # noqa: E731
+    else:  # a constant, or what Django gives a field without one ("" or None)
+        constant = _db_value(field, field.get_default())
+        missing = lambda: constant  # noqa: E731
+
+    if field.is_relation:
+        attname = field.attname
+
+        def related(row: Mapping[str, Any], index: int, ids: list) -> Any:
+            value = row.get(name, _MISSING)
+            if value is not _MISSING:
+                return None if value is None else value.pk
+            value = row.get(attname, _MISSING)
+            return missing() if value is _MISSING else value
+
+        return related
+    if isinstance(field, models.JSONField):
+
+        def document(row: Mapping[str, Any], index: int, ids: list) -> Any:
+            value = row.get(name, _MISSING)
+            return missing() if value is _MISSING else json_text(value)
+
+        return document
+
+    def plain(row: Mapping[str, Any], index: int, ids: list) -> Any:
+        value = row.get(name, _MISSING)
+        return missing() if value is _MISSING else value
+
+    return plain
+
+
+def _db_value(field: models.Field, value: Any) -> Any:
+    if isinstance(field, models.JSONField):
+        return json_text(value)
+    return value

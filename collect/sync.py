@@ -8,7 +8,6 @@ transaction; one bad interview never blocks the others.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import uuid
@@ -16,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -24,17 +24,13 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
 from access.permissions import may_assign
-from collect.bulk_insert import insert_new
+from collect.bulk_insert import insert_rows
 from collect.models import UNLIMITED, Assignment, Device, TabletInterview
 from collect.selectors import form_versions
 from surveys.definition import interface_language
+from surveys.interview_checks import checked_interview
 from surveys.models import Channel, FormVersion, ReviewStatus, Submission
-from surveys.services import (
-    SubmissionRefused,
-    prepare_interview,
-    same_or_conflict,
-    submit_interview,
-)
+from surveys.services import SubmissionRefused, same_or_conflict, submit_interview
 from surveys.validation import AnswerErrors
 
 MAX_PARADATA_BYTES = 64_000
@@ -85,6 +81,41 @@ def _moment(value: Any) -> dt.datetime | None:
     return moment
 
 
+def _paradata_too_big(paradata: dict[str, Any]) -> bool:
+    """Whether the paradata, as ASCII JSON with the standard library's separators, is over
+    the limit. That text is at most three times orjson's UTF-8 (a separator one character
+    more, a character of two to four bytes six or twelve): measured only near the limit."""
+    try:
+        if 3 * len(orjson.dumps(paradata, default=str)) <= MAX_PARADATA_BYTES:
+            return False
+    except TypeError:
+        pass
+    try:
+        return len(json.dumps(paradata, default=str)) > MAX_PARADATA_BYTES
+    except (TypeError, ValueError):
+        return True
+
+
+class _Languages:
+    """The interface language of each item in turn, switched only when it changes (most
+    batches are in one language), and the caller's restored at the end."""
+
+    def __init__(self) -> None:
+        self.outer: str | None = translation.get_language()
+        self.active: str | None = self.outer
+
+    def use(self, language: str | None) -> None:
+        if language != self.active:
+            if language is None:
+                translation.deactivate_all()
+            else:
+                translation.activate(language)
+            self.active = language
+
+    def restore(self) -> None:
+        self.use(self.outer)
+
+
 def _clean_paradata(paradata: dict[str, Any], *, gps_allowed: bool) -> dict[str, Any]:
     kept = {k: v for k, v in paradata.items() if k in PARADATA_KEYS}
     if not gps_allowed:
@@ -99,7 +130,7 @@ def sync_interviews(
 
     The batch's assignments, form versions and already stored instance ids are read in a
     few queries; every item is then checked in memory, with the full validation of
-    `surveys.services.prepare_interview` (one bad item never blocks the others), and the
+    `surveys.interview_checks.checked_interview` (one bad item never blocks the others), and the
     interviews to store are inserted together at the end, in one transaction: one
     statement for the interviews, one for their paradata. A correction (``replaces``) is
     stored on its own, through `submit_interview`, as it locks the interview it corrects.
@@ -135,20 +166,23 @@ def sync_interviews(
         for a in assignments.values()
         if getattr(getattr(a.wave.survey, "collect_settings", None), "record_gps", False)
     }
-    ids = []
-    for i in items:
-        with contextlib.suppress(ValueError, AttributeError):
-            ids.append(uuid.UUID(str(i.get("instance_id"))))
+    instances = [_instance(i) for i in items]
+    ids = [i for i in instances if i is not None]
     for attempt in (1, 2):
+        languages = _Languages()
         try:
             with transaction.atomic():
                 batch = _Batch(existing=_stored_interviews(ids))
-                results = [
-                    _sync_one(item, device=device, enumerator=enumerator,
-                              assignments=assignments, versions=versions, gps_surveys=gps,
-                              batch=batch, channel=channel)
-                    for item in items
-                ]  # fmt: skip
+                try:
+                    results = [
+                        _sync_one(item, instance, device=device, enumerator=enumerator,
+                                  assignments=assignments, versions=versions,
+                                  gps_surveys=gps, batch=batch, channel=channel,
+                                  languages=languages)
+                        for item, instance in zip(items, instances, strict=True)
+                    ]  # fmt: skip
+                finally:
+                    languages.restore()
                 batch.insert()
                 waves = {
                     assignments[i["assignment"]].wave_id
@@ -165,6 +199,15 @@ def sync_interviews(
     raise AssertionError("unreachable")
 
 
+def _instance(item: Any) -> uuid.UUID | None:
+    if not isinstance(item, dict):
+        return None
+    try:
+        return uuid.UUID(str(item.get("instance_id")))
+    except ValueError:
+        return None
+
+
 def interviews_stored(*, wave_ids: set[int]) -> None:
     from analytics.services import mark_wave_dirty
 
@@ -174,6 +217,7 @@ def interviews_stored(*, wave_ids: set[int]) -> None:
 
 def _sync_one(
     item: Any,
+    instance: uuid.UUID | None,
     *,
     device: Device,
     enumerator: Any,
@@ -182,81 +226,76 @@ def _sync_one(
     gps_surveys: set[int],
     batch: _Batch,
     channel: str,
+    languages: _Languages,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
+        languages.restore()
         return _refused(None, "malformed", gettext("This interview could not be read."))
-    raw_id = item.get("instance_id")
     language = item.get("language")
-    with translation.override(interface_language(language if isinstance(language, str) else "")):
-        try:
-            instance = uuid.UUID(str(raw_id))
-        except ValueError:
-            return _refused(
-                raw_id, "instance_id", gettext("The interview identifier is not valid.")
-            )
-        instance_id = str(instance)
-        assignment = assignments.get(item.get("assignment"))  # type: ignore[arg-type]
-        imported = assignment is not None and assignment.enumerator_id != enumerator.pk
-        if assignment is None or (
-            imported and not may_assign(enumerator, assignment.wave, assignment.region)
-        ):
-            return _refused(
-                instance_id,
-                "not_your_assignment",
-                gettext("This interview's assignment is not one of yours."),
-            )
-        version = versions.get(item.get("form_version"))  # type: ignore[arg-type]
-        if version is None or version.survey_id != assignment.wave.survey_id:
-            return _refused(
-                instance_id,
-                "unknown_form_version",
-                gettext("This questionnaire version is not known for this survey."),
-            )
-        paradata = item.get("paradata")
-        started = _moment(paradata.get("started_at")) if isinstance(paradata, dict) else None
-        ended = _moment(paradata.get("ended_at")) if isinstance(paradata, dict) else None
-        if started is None or ended is None:
-            return _refused(
-                instance_id,
-                "paradata",
-                gettext("The interview's start and end times are missing or not readable."),
-            )
-        assert isinstance(paradata, dict)
-        try:
-            too_big = len(json.dumps(paradata, default=str)) > MAX_PARADATA_BYTES
-        except (TypeError, ValueError):
-            too_big = True
-        if too_big:
-            return _refused(
-                instance_id, "paradata", gettext("The interview's paradata is too large.")
-            )
-        paradata = _clean_paradata(paradata, gps_allowed=assignment.wave.survey_id in gps_surveys)
-        try:
-            return _store(
-                instance=instance,
-                item=item,
-                device=device,
-                # A supervisor importing an enumerator's exported interviews stores
-                # them as that enumerator's, from the supervisor's device.
-                enumerator=assignment.enumerator if imported else enumerator,
-                assignment=assignment,
-                version=version,
-                started=started,
-                ended=ended,
-                paradata=paradata,
-                batch=batch,
-                channel=channel,
-            )
-        except AnswerErrors as exc:
-            return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
-        except SubmissionRefused as exc:
-            if exc.code == "instance_conflict":
-                return {
-                    "instance_id": instance_id,
-                    "status": SyncStatus.CONFLICT,
-                    "message": exc.message,
-                }
-            return _refused(instance_id, exc.code, exc.message)
+    languages.use(interface_language(language if isinstance(language, str) else ""))
+    if instance is None:
+        return _refused(
+            item.get("instance_id"),
+            "instance_id",
+            gettext("The interview identifier is not valid."),
+        )
+    instance_id = str(instance)
+    assignment = assignments.get(item.get("assignment"))  # type: ignore[arg-type]
+    imported = assignment is not None and assignment.enumerator_id != enumerator.pk
+    if assignment is None or (
+        imported and not may_assign(enumerator, assignment.wave, assignment.region)
+    ):
+        return _refused(
+            instance_id,
+            "not_your_assignment",
+            gettext("This interview's assignment is not one of yours."),
+        )
+    version = versions.get(item.get("form_version"))  # type: ignore[arg-type]
+    if version is None or version.survey_id != assignment.wave.survey_id:
+        return _refused(
+            instance_id,
+            "unknown_form_version",
+            gettext("This questionnaire version is not known for this survey."),
+        )
+    paradata = item.get("paradata")
+    started = _moment(paradata.get("started_at")) if isinstance(paradata, dict) else None
+    ended = _moment(paradata.get("ended_at")) if isinstance(paradata, dict) else None
+    if started is None or ended is None:
+        return _refused(
+            instance_id,
+            "paradata",
+            gettext("The interview's start and end times are missing or not readable."),
+        )
+    assert isinstance(paradata, dict)
+    if _paradata_too_big(paradata):
+        return _refused(instance_id, "paradata", gettext("The interview's paradata is too large."))
+    paradata = _clean_paradata(paradata, gps_allowed=assignment.wave.survey_id in gps_surveys)
+    try:
+        return _store(
+            instance=instance,
+            item=item,
+            device=device,
+            # A supervisor importing an enumerator's exported interviews stores
+            # them as that enumerator's, from the supervisor's device.
+            enumerator=assignment.enumerator if imported else enumerator,
+            assignment=assignment,
+            version=version,
+            started=started,
+            ended=ended,
+            paradata=paradata,
+            batch=batch,
+            channel=channel,
+        )
+    except AnswerErrors as exc:
+        return {"instance_id": instance_id, "status": SyncStatus.INVALID, "errors": exc.errors}
+    except SubmissionRefused as exc:
+        if exc.code == "instance_conflict":
+            return {
+                "instance_id": instance_id,
+                "status": SyncStatus.CONFLICT,
+                "message": exc.message,
+            }
+        return _refused(instance_id, exc.code, exc.message)
 
 
 @dataclass
@@ -283,7 +322,10 @@ class _Batch:
     read once under the assignment's row lock."""
 
     existing: dict[uuid.UUID, _Known]
-    pending: list[TabletInterview] = field(default_factory=list)
+    # New interviews: the submission's fields and the tablet's (``submission`` left out).
+    pending: list[tuple[dict[str, Any], dict[str, Any]]] = field(default_factory=list)
+    # Corrections, stored already (`_store_correction`): their tablet rows.
+    corrections: list[TabletInterview] = field(default_factory=list)
     counted: dict[int, int] = field(default_factory=dict)
 
     def done(self, assignment: Assignment) -> int:
@@ -298,24 +340,25 @@ class _Batch:
             )
         return self.counted[assignment.pk]
 
-    def add(self, tablet: TabletInterview, known: _Known, instance: uuid.UUID) -> None:
-        self.pending.append(tablet)
+    def add(self, assignment: Assignment, known: _Known, instance: uuid.UUID) -> None:
         self.existing[instance] = known
-        if tablet.assignment_id in self.counted:
-            self.counted[tablet.assignment_id] += 1
+        if assignment.pk in self.counted:
+            self.counted[assignment.pk] += 1
 
     def insert(self) -> None:
         """The new interviews in one statement (in instance id order, so that concurrent
         batches wait on each other instead of deadlocking), then their paradata."""
-        fresh = [p for p in self.pending if p.submission.pk is None]
-        corrections = [p for p in self.pending if p.submission.pk is not None]
-        insert_new(Submission, sorted((p.submission for p in fresh), key=_instance_order))
-        insert_new(TabletInterview, fresh)
-        TabletInterview.objects.bulk_create(corrections, ignore_conflicts=True)
+        fresh = sorted(self.pending, key=_instance_order)
+        ids = insert_rows(Submission, [submission for submission, _ in fresh])
+        insert_rows(
+            TabletInterview,
+            [{**tablet, "submission_id": pk} for (_, tablet), pk in zip(fresh, ids, strict=True)],
+        )
+        TabletInterview.objects.bulk_create(self.corrections, ignore_conflicts=True)
 
 
-def _instance_order(submission: Any) -> uuid.UUID:
-    return submission.instance_id
+def _instance_order(pending: tuple[dict[str, Any], dict[str, Any]]) -> uuid.UUID:
+    return pending[0]["instance_id"]
 
 
 def _store(
@@ -369,23 +412,24 @@ def _store(
         )  # fmt: skip
     else:
         done = batch.done(assignment) if limited and known is None else 0
-        submission = prepare_interview(**interview)
+        submission = checked_interview(**interview)
         if known is not None:
-            same_or_conflict(known, assignment.wave, submission.answers)
+            same_or_conflict(known, assignment.wave, submission["answers"])
             result: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.DUPLICATE}
             if known.over_quota:
                 result["over_quota"] = True
             return result
         over = limited and done >= assignment.quota
+        tablet = {
+            "device": device,
+            "assignment": assignment,
+            "paradata": paradata,
+            "over_quota": over,
+        }
+        batch.pending.append((submission, tablet))
         batch.add(
-            TabletInterview(
-                submission=submission,
-                device=device,
-                assignment=assignment,
-                paradata=paradata,
-                over_quota=over,
-            ),
-            _Known(enumerator.pk, assignment.wave_id, submission.answers, over),
+            assignment,
+            _Known(enumerator.pk, assignment.wave_id, submission["answers"], over),
             instance,
         )
     stored: dict[str, Any] = {"instance_id": instance_id, "status": SyncStatus.STORED}
@@ -420,14 +464,17 @@ def _store_correction(
                 gettext("The interview this one corrects was already corrected."),
             ) from None
         over = limited and done >= assignment.quota
-        batch.add(
+        batch.corrections.append(
             TabletInterview(
                 submission=submission,
                 device=device,
                 assignment=assignment,
                 paradata=paradata,
                 over_quota=over,
-            ),
+            )
+        )
+        batch.add(
+            assignment,
             _Known(enumerator.pk, assignment.wave_id, submission.answers, over),
             interview["instance_id"],
         )

@@ -349,6 +349,13 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
             return once
         if name == "random":
             return lambda ctx: float(ctx.random())
+        if (
+            name == "format-date"
+            and len(node[2]) == 2
+            and node[2][0] == ["fn", "today", []]
+            and node[2][1][0] == "str"
+        ):
+            return _today_formatted(node[2][1][1])
         call = _CALLS.get(name)
         if call is None:
 
@@ -376,6 +383,23 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
         raise ValueError(f"not an expression node: {node!r}")
 
     return malformed
+
+
+def _today_formatted(text: str) -> Callable[[_Context], Any]:
+    """``format-date(today(), 'pattern')`` (a birth year's check, an age): the text changes
+    only with the day, so it is formatted once a day."""
+    by_day: dict[datetime.date, str] = {}
+
+    def formatted(ctx: _Context) -> str:
+        day = ctx.today or datetime.date.today()
+        found = by_day.get(day)
+        if found is None:
+            if len(by_day) > 7:
+                by_day.clear()
+            found = by_day[day] = _format_date(day, text)
+        return found
+
+    return formatted
 
 
 _NUMBER_TESTS: dict[str, Callable[[float, float], bool]] = {
@@ -515,22 +539,30 @@ def _date(value: Any) -> Any:
     return "" if days is None else datetime.date.fromordinal(days + _EPOCH)
 
 
+# The codes of format-date(), each computed only when the pattern uses it.
+_DATE_PARTS: dict[str, Callable[[datetime.date, int], str]] = {
+    "Y": lambda d, days: f"{d.year:04d}",
+    "y": lambda d, days: f"{d.year % 100:02d}",
+    "m": lambda d, days: f"{d.month:02d}",
+    "n": lambda d, days: str(d.month),
+    "d": lambda d, days: f"{d.day:02d}",
+    "e": lambda d, days: str(d.day),
+    "b": lambda d, days: _MONTHS[d.month - 1],
+    "a": lambda d, days: _WEEKDAYS[(days + 4) % 7],
+}
+
+
 def _format_date(value: Any, pattern: Any) -> str:
     days = _days(value)
     if days is None:
         return ""
     d = datetime.date.fromordinal(days + _EPOCH)
-    fields = {
-        "Y": f"{d.year:04d}",
-        "y": f"{d.year % 100:02d}",
-        "m": f"{d.month:02d}",
-        "n": str(d.month),
-        "d": f"{d.day:02d}",
-        "e": str(d.day),
-        "b": _MONTHS[d.month - 1],
-        "a": _WEEKDAYS[(days + 4) % 7],
-    }
-    return _FORMAT_CODE.sub(lambda m: fields.get(m[1], m[0]), to_string(pattern))
+
+    def part(m: re.Match[str]) -> str:
+        compute = _DATE_PARTS.get(m[1])
+        return m[0] if compute is None else compute(d, days)
+
+    return _FORMAT_CODE.sub(part, to_string(pattern))
 
 
 def _empty(value: Any) -> bool:

@@ -9,9 +9,7 @@ functions: the admin, the web form, the API and the management commands.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
@@ -25,15 +23,13 @@ from django.utils.translation import gettext
 from audit.models import AuditAction, AuditEvent
 from audit.services import record
 from surveys.admission import SubmissionRefused, admission_refusal
-from surveys.assignment import balanced_rows, recorded_halves
-from surveys.definition import INTERFACE_LANGUAGES, iter_questions
+from surveys.definition import iter_questions
+from surveys.interview_checks import MAX_ANSWERS_BYTES as MAX_ANSWERS_BYTES
+from surveys.interview_checks import checked_interview
 from surveys.models import (
-    Channel,
     FormVersion,
-    Geography,
     InvitationLink,
     LinkKind,
-    Region,
     ReviewStatus,
     Submission,
     Survey,
@@ -41,7 +37,6 @@ from surveys.models import (
     new_link_token,
     validate_estimate_statuses,
 )
-from surveys.validation import AnswerErrors, validator_for
 from surveys.xlsform import CompiledForm, Problem, XLSFormError, compile_xlsform
 
 
@@ -181,13 +176,6 @@ def save_wave(*, wave: Wave) -> Wave:
         wave.save()
         transaction.on_commit(lambda: mark_wave_dirty(wave_id=wave.pk))
     return wave
-
-
-# --------------------------------------------------------------------------- interviews
-
-# A real interview of this instrument is about 2 KB of JSON; this leaves room for long forms.
-MAX_ANSWERS_BYTES = 200_000
-WEB_PSU_PREFIX = "WEB-"
 
 
 # --------------------------------------------------------------------------- links
@@ -559,134 +547,16 @@ def prepare_interview(
 ) -> Submission:
     """Every check `submit_interview` makes before it looks the instance id up: the
     interview, valid and ready to insert (not saved), or AnswerErrors / SubmissionRefused.
-    A batch of interviews is checked this way one by one and inserted in one statement."""
-    if language not in INTERFACE_LANGUAGES:
-        raise SubmissionRefused("language", f"unsupported interview language {language!r}")
-    # A batch checks its interviews in the language already active: no switch to make.
-    switch = (
-        contextlib.nullcontext()
-        if translation.get_language() == language
-        else translation.override(language)
-    )
-    with switch:
-        _check_input_values(
-            answers=answers, started_at=started_at, ended_at=ended_at, device_id=device_id
+    A batch of interviews is checked this way one by one and inserted in one statement
+    (`surveys.interview_checks.checked_interview` gives the same without the model)."""
+    return Submission(
+        **checked_interview(
+            wave=wave, answers=answers, channel=channel, language=language,
+            instance_id=instance_id, form_version=form_version, started_at=started_at,
+            ended_at=ended_at, device_id=device_id, user_agent_class=user_agent_class,
+            enumerator=enumerator, link=link, design=design,
         )
-        try:
-            instance = uuid.UUID(str(instance_id))
-        except ValueError:
-            raise SubmissionRefused(
-                "instance_id", gettext("The interview identifier is not valid.")
-            ) from None
-        try:
-            size = len(json.dumps(answers, ensure_ascii=False, default=str).encode())
-        except (TypeError, ValueError):
-            size = MAX_ANSWERS_BYTES + 1
-        if size > MAX_ANSWERS_BYTES:
-            raise SubmissionRefused(
-                "too_large",
-                gettext("The answers are too large to be accepted (more than %(kb)d KB).")
-                % {"kb": MAX_ANSWERS_BYTES // 1000},
-            )
-        version = form_version or wave.form_version
-        if version is None or version.survey_id != wave.survey_id:
-            raise SubmissionRefused(
-                "no_form", gettext("This survey wave has no questionnaire to answer.")
-            )
-        refusal = admission_refusal(link=link, wave=wave, channel=channel, check_link_state=False)
-        if refusal is not None:
-            raise refusal
-        if channel not in Channel.values:
-            raise SubmissionRefused("channel", f"unknown channel {channel!r}")
-        if language not in version.languages and version.languages != ["default"]:
-            raise SubmissionRefused(
-                "language", gettext("The questionnaire is not available in this language.")
-            )
-        # A web interview's balanced assignments were drawn when its page was rendered;
-        # read when the answers do not carry them (the form without JavaScript).
-        halves = (
-            recorded_halves(wave=wave, instance_id=instance)
-            if channel == Channel.WEB
-            and isinstance(answers, dict)
-            and any(answers.get(name) in (None, "") for name in balanced_rows(version.definition))
-            else None
-        )
-        clean = validator_for(version).validate(
-            answers, language=language, instance_id=str(instance), halves=halves
-        )
-        fields = _design_fields(wave, clean.answers, design or {}, instance)
-        duration = None
-        if started_at is not None and ended_at is not None:
-            if ended_at >= started_at:
-                duration = int((ended_at - started_at).total_seconds())
-            else:  # a device clock set wrong: keep the start, drop what cannot be true
-                ended_at = None
-        return Submission(
-            instance_id=instance,
-            form_version=version,
-            wave=wave,
-            channel=channel,
-            language=language,
-            answers=clean.answers,
-            started_at=started_at,
-            ended_at=ended_at,
-            duration_seconds=duration,
-            device_id=device_id[:128],
-            user_agent_class=user_agent_class[:16],
-            enumerator=enumerator,
-            **fields,
-        )
-
-
-# Interview times outside this window are refused: no interview of the platform predates it,
-# and a clock ahead by more than a day is wrong, not in another time zone.
-EARLIEST_INTERVIEW = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-FUTURE_TOLERANCE = dt.timedelta(days=1)
-
-
-_SCALARS = frozenset({int, float, bool, type(None)})
-
-
-def _check_input_values(*, answers: Any, started_at: Any, ended_at: Any, device_id: Any) -> None:
-    """Refuse values no database stores faithfully: NUL characters in text (PostgreSQL
-    refuses them) and times outside a plausible window (a year-1 start made a duration of
-    63 billion seconds). Messages are in the active language."""
-    texts: list[Any] = [answers, device_id]
-    while texts:
-        value = texts.pop()
-        if type(value) in _SCALARS:  # most answers: numbers, nothing to look into
-            continue
-        if isinstance(value, str):
-            found = "\x00" in value
-        elif isinstance(value, dict):
-            found = any(isinstance(key, str) and "\x00" in key for key in value)
-            texts.extend(value.values())
-        elif isinstance(value, list | tuple):
-            found = False
-            texts.extend(value)
-        else:
-            found = False
-        if found:
-            raise SubmissionRefused(
-                "nul_character",
-                gettext("The answers contain a NUL character, which cannot be stored."),
-            )
-    latest = timezone.now() + FUTURE_TOLERANCE
-    for moment in (started_at, ended_at):
-        if moment is None:
-            continue
-        if not isinstance(moment, dt.datetime):
-            raise SubmissionRefused("timestamp", gettext("The interview times are not valid."))
-        if timezone.is_naive(moment):
-            moment = timezone.make_aware(moment, dt.UTC)
-        if not EARLIEST_INTERVIEW <= moment <= latest:
-            raise SubmissionRefused(
-                "timestamp",
-                gettext(
-                    "The interview times are not plausible: they must fall between 2000-01-01 "
-                    "and tomorrow. Check the date and time of the device."
-                ),
-            )
+    )  # fmt: skip
 
 
 def same_or_conflict(existing: Any, wave: Wave, answers: dict[str, Any]) -> Any:
@@ -706,46 +576,3 @@ def _claim_link(link: InvitationLink, wave: Wave, channel: str) -> None:
     refusal = admission_refusal(link=current, wave=wave, channel=channel)
     if refusal is not None:
         raise refusal
-
-
-def _design_fields(
-    wave: Wave, answers: dict[str, Any], design: dict[str, Any], instance: uuid.UUID
-) -> dict[str, Any]:
-    unknown = set(design) - {"region", "urban_rural", "stratum", "psu", "weight"}
-    if unknown:
-        raise SubmissionRefused("design", f"unknown design fields: {', '.join(sorted(unknown))}")
-    region = design.get("region")
-    if region is None:
-        region = _region_from_answer(wave, answers.get("REGION"))
-    elif not isinstance(region, Region):
-        region = Region.objects.filter(geography=wave.geography, code=str(region)).first()
-    if region is None or region.geography != wave.geography:
-        raise AnswerErrors({"REGION": [gettext("Choose the region where you live.")]})
-    urban_rural = design.get("urban_rural", answers.get("URBAN"))
-    if urban_rural not in (1, 2):
-        raise AnswerErrors({"SETTLEMENT": [gettext("Choose the type of settlement.")]})
-    weight = float(design.get("weight", 1.0))
-    if not weight > 0:
-        raise SubmissionRefused("design", "the design weight must be positive")
-    return {
-        "region": region,
-        "urban_rural": urban_rural,
-        "stratum": str(
-            design.get("stratum") or f"{region.code}-{'U' if urban_rural == 1 else 'R'}"
-        ),
-        "psu": str(design.get("psu") or f"{WEB_PSU_PREFIX}{instance}"),
-        "weight": weight,
-    }
-
-
-def _region_from_answer(wave: Wave, code: Any) -> Region | None:
-    """The wave-geography region for a REGION answer (a current ISO code, or a 2013 one)."""
-    if not isinstance(code, str) or not code:
-        return None
-    region = Region.objects.filter(geography=wave.geography, code=code).first()
-    if region is None and wave.geography == Geography.KZ2013:
-        current = Region.objects.filter(geography=Geography.KZ2022, code=code).select_related(
-            "unit_2013"
-        )
-        region = next((r.unit_2013 for r in current), None)
-    return region

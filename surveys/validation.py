@@ -44,6 +44,7 @@ from surveys.definition import interface_language, stored_choice_value
 from surveys.expressions import (
     compile_evaluator,
     evaluate,
+    functions,
     keeps_its_value,
     to_boolean,
     to_number,
@@ -215,11 +216,7 @@ def _takes_no_answer(value: Any) -> Any:
 
 def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
     stored = {c["name"]: stored_choice_value(c["name"]) for c in choices}
-    # Integer answers of the choices written as plain integers ("1", "-2"): str(n) is the
-    # choice's name, so the number finds its stored value without the text.
-    by_number = {
-        int(n): v for n, v in stored.items() if _PLAIN_INTEGER.fullmatch(n) and str(int(n)) == n
-    }
+    by_number = numbered_choices(choices)
 
     def select_one(value: Any) -> Any:
         if type(value) is int and value in by_number:
@@ -232,6 +229,17 @@ def _select_one(choices: Sequence[Mapping[str, Any]]) -> Callable[[Any], Any]:
         return stored[code]
 
     return select_one
+
+
+def numbered_choices(choices: Sequence[Mapping[str, Any]]) -> dict[int, Any]:
+    """Integer answers of the choices written as plain integers ("1", "-2"): str(n) is the
+    choice's name, so the number finds its stored value without the text."""
+    names = (c["name"] for c in choices)
+    return {
+        int(n): stored_choice_value(n)
+        for n in names
+        if _PLAIN_INTEGER.fullmatch(n) and str(int(n)) == n
+    }
 
 
 def _select_multiple(
@@ -394,6 +402,7 @@ def _compile_question(node: Mapping[str, Any], definition: Mapping[str, Any]) ->
         ast = node.get("calculation")
         calculation = compile_evaluator(ast)
         keeps = keeps_its_value(ast)
+        draws_random = "random" in functions(ast)
         assigns = (node.get("design") or {}).get("role") == "assign"
 
         def calculate(run, raw, working, stored, relevant, prefix):  # type: ignore[no-untyped-def]
@@ -404,9 +413,9 @@ def _compile_question(node: Mapping[str, Any], definition: Mapping[str, Any]) ->
             run.relevant.add(key)
             current = recorded_value(raw.get(name)) if keeps else None
             draws = (
-                None
-                if run.instance_id is None
-                else instance_draws(run.instance_id, key, run.halves.get(key))
+                instance_draws(run.instance_id, key, run.halves.get(key))
+                if draws_random and run.instance_id is not None
+                else None
             )
             result = stored_calculation(calculation(working, current, run.today, None, draws))
             if assigns and result not in (0, 1):
@@ -595,23 +604,28 @@ class Validator:
             if not isinstance(answers, Mapping):
                 raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
             run = _Run(language, today, instance_id, halves)
-            for unknown in sorted(set(answers) - self.known, key=str):
-                run.fail(str(unknown), gettext("This is not a question of the form."))
-            # The walk starts from the answers as converted (numbers, not text);
-            # calculations and notes start blank, whatever the client sent for them.
-            working: dict[str, Any] = {}
-            for node_name, node, to_stored in self.prepass:
-                value = answers.get(node_name)
-                if not _blank(value):
-                    with contextlib.suppress(_Invalid):
-                        working[node_name] = clean = to_stored(value)
-                        run.converted[node_name] = (node, clean)
-            stored: dict[str, Any] = {}
-            for step in self.steps:
-                step(run, answers, working, stored, True, "")
+            if not answers.keys() <= self.known:
+                for unknown in sorted(set(answers) - self.known, key=str):
+                    run.fail(str(unknown), gettext("This is not a question of the form."))
+            stored = self._walk(run, answers)
             if run.errors:
                 raise AnswerErrors(run.errors)
             return CleanAnswers(answers=stored, relevant=run.relevant)
+
+    def _walk(self, run: _Run, answers: Mapping[str, Any]) -> dict[str, Any]:
+        # The walk starts from the answers as converted (numbers, not text);
+        # calculations and notes start blank, whatever the client sent for them.
+        working: dict[str, Any] = {}
+        for node_name, node, to_stored in self.prepass:
+            value = answers.get(node_name)
+            if not _blank(value):
+                with contextlib.suppress(_Invalid):
+                    working[node_name] = clean = to_stored(value)
+                    run.converted[node_name] = (node, clean)
+        stored: dict[str, Any] = {}
+        for step in self.steps:
+            step(run, answers, working, stored, True, "")
+        return stored
 
 
 def validate_answers(
@@ -633,28 +647,12 @@ def validate_answers(
 
     Raises AnswerErrors with every problem found, messages in ``language`` (the form's
     ``constraint_message`` / ``required_message`` when it has them). A caller checking many
-    interviews of one version keeps its `Validator` (`validator_for`).
+    interviews of one version keeps its validator
+    (`surveys.validation_source.validator_for`).
     """
     return Validator(definition).validate(
         answers, language=language, today=today, instance_id=instance_id, halves=halves
     )
-
-
-# Compiled validators by form version. A version is immutable once imported (a changed
-# workbook is a new version), so its key is its id, its workbook's digest and its time.
-_VALIDATORS: dict[tuple[Any, ...], Validator] = {}
-_VALIDATORS_KEPT = 64
-
-
-def validator_for(version: Any) -> Validator:
-    """The compiled validation of a stored form version, compiled once per process."""
-    key = (version.pk, version.xlsform_sha256, version.created_at)
-    validator = _VALIDATORS.get(key)
-    if validator is None:
-        if len(_VALIDATORS) >= _VALIDATORS_KEPT:
-            _VALIDATORS.clear()
-        validator = _VALIDATORS[key] = Validator(version.definition)
-    return validator
 
 
 def _questions_by_name(nodes: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:

@@ -1,4 +1,8 @@
-"""Server-side validation against the compiled questionnaire (no database)."""
+"""Server-side validation against the compiled questionnaire (no database).
+
+Every test runs twice: through the walk of compiled steps (`Validator`, what
+`validate_answers` uses) and through the generated function that stores interviews
+(`GeneratedValidator`)."""
 
 from __future__ import annotations
 
@@ -6,23 +10,36 @@ import datetime as dt
 
 import pytest
 
-from surveys.validation import FORM_ERRORS, AnswerErrors, validate_answers
+from surveys.validation import FORM_ERRORS, AnswerErrors, Validator
+from surveys.validation_source import GeneratedValidator
 from surveys.xlsform import compile_xlsform
 from tests.factories import build_xlsform
 from tests.surveys.webform_fixtures import INSTRUMENT, SPHERES, complete_answers
 
 DEFINITION = compile_xlsform(INSTRUMENT.read_bytes(), filename="informal_networks.xlsx").definition
 TODAY = dt.date(2026, 11, 26)
+USING: dict[str, type[Validator]] = {}
+
+
+@pytest.fixture(autouse=True, params=[Validator, GeneratedValidator], ids=["walk", "generated"])
+def implementation(request):
+    USING["class"] = request.param
+    yield
+    USING.clear()
+
+
+def validate(definition, answers, **kwargs):
+    return USING["class"](definition).validate(answers, **kwargs)
 
 
 def errors_of(answers, definition=DEFINITION, language="kk", **kwargs) -> dict[str, list[str]]:
     with pytest.raises(AnswerErrors) as caught:
-        validate_answers(definition, answers, language=language, today=TODAY, **kwargs)
+        validate(definition, answers, language=language, today=TODAY, **kwargs)
     return caught.value.errors
 
 
 def clean(answers, definition=DEFINITION, language="kk"):
-    return validate_answers(definition, answers, language=language, today=TODAY).answers
+    return validate(definition, answers, language=language, today=TODAY).answers
 
 
 def test_complete_interview_is_stored_with_codes_and_calculations():
