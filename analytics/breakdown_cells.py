@@ -29,16 +29,22 @@ they would need memory per cell, group and indicator).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
+import hashlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from analytics.breakdowns import BREAKDOWNS, Breakdown
-from analytics.indicators import Indicator
+from analytics.indicators import Indicator, Indirect
+from analytics.indirect_cells import contrast_stats
+from analytics.stats import cell_batches
+from analytics.stats.cell_batches import DomainOperators, LayoutOperators, grouping
 from analytics.stats.cells import CellDesign, CellIndex, Pairs
 from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
+from analytics.stats.indirect import contrasts_vs_rest, domain_contrasts
 
 Stats = dict[str, np.ndarray]
 
@@ -91,7 +97,14 @@ class BreakdownRowEngine:
     def __init__(self, design: Design, columns: dict[str, np.ndarray], plans: list[Plan]):
         self.design, self.columns, self.plans = design, columns, plans
 
+    def indicators(
+        self, indicators: list[Indicator]
+    ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        return {i.code: self.indicator(i) for i in indicators}
+
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        if isinstance(indicator, Indirect):
+            return self._indirect(indicator)
         num, den = indicator.values(self.columns)
         d = den if indicator.kind == "ratio" else None
         in_num = ~np.isnan(num) & (np.nan_to_num(num) > 0)
@@ -128,6 +141,23 @@ class BreakdownRowEngine:
             out.append((national, versus, crossed))
         return out
 
+    def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
+        terms, constant = indicator.terms(self.columns, None)
+        out = []
+        for plan in self.plans:
+            k, kr = plan.k, plan.k * len(plan.regions)
+            national = domain_contrasts(self.design, terms, plan.groups, k, constant=constant)
+            versus = contrasts_vs_rest(self.design, terms, plan.groups, k)
+            crossed = domain_contrasts(self.design, terms, plan.crossed, kr, constant=constant)
+            out.append(
+                (
+                    contrast_stats(national),
+                    {key: versus[key] for key in ("estimate", "se", "p_value")},
+                    contrast_stats(crossed),
+                )
+            )
+        return out
+
 
 def _count(flags: np.ndarray, codes: np.ndarray, k: int) -> np.ndarray:
     bucket = np.where(codes >= 0, codes, k)
@@ -142,13 +172,25 @@ class _Layout:
     group: np.ndarray  # per cell: group index, -1 in no group
     crossed: np.ndarray  # per cell: region index x groups + group, -1 outside
     pairs: tuple[Pairs, Pairs]  # of the national groups, of the region x group cells
+    rows: sparse.csr_matrix  # (cells x rows): sums the rows of each cell
+    operators: LayoutOperators
+    domains: tuple[DomainOperators, DomainOperators]  # national groups, region x group
+
+
+# Columns of per-row terms summed into cells in one product (bounds the memory per batch).
+BATCH_COLUMNS = 32
 
 
 class BreakdownCellEngine:
     """From per-cell sums (base weights). A breakdown's cells are the regional engine's
     cells (stratum x PSU x region, ``computation.CellEngine``) split by group, so PSUs and
     strata are the regional engine's own and no index of the rows is built again: the
-    split is arithmetic on the regional cell ids, compacted to the non-empty cells."""
+    split is arithmetic on the regional cell ids, compacted to the non-empty cells.
+
+    Indicators are estimated in blocks (``analytics.stats.cell_batches``): the per-row
+    terms of a block are summed into each layout's cells by one sparse product, and the
+    estimates, intervals and group-vs-rest tests of the block's indicators are made
+    together. The indirect designs are contrasts of means of their terms' cell sums."""
 
     def __init__(self, index: CellIndex, columns: dict[str, np.ndarray], plans: list[Plan]):
         self.columns = columns
@@ -175,31 +217,180 @@ class BreakdownCellEngine:
         crossed = np.where((group >= 0) & (region_code >= 0), region_code * plan.k + group, -1)
         kr = plan.k * len(plan.regions)
         pairs = (design.pairs(group, plan.k), design.pairs(crossed, kr))
-        return _Layout(row_cell, len(parent), design, group, crossed, pairs)
+        domains = (
+            DomainOperators.of(design, group, plan.k, pairs[0]),
+            DomainOperators.of(design, crossed, kr, pairs[1]),
+        )
+        return _Layout(
+            row_cell,
+            len(parent),
+            design,
+            group,
+            crossed,
+            pairs,
+            grouping(row_cell, len(parent)),
+            LayoutOperators.of(design),
+            domains,
+        )
 
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
-        num, den = indicator.values(self.columns)
-        d = den if indicator.kind == "ratio" else None
-        prepared = _prepare(self.weight, num, d)  # shared by every breakdown
-        out = []
-        for plan, layout in zip(self.plans, self.layouts, strict=True):
-            design, group, crossed, pairs = (
-                layout.design,
-                layout.group,
-                layout.crossed,
-                layout.pairs,
-            )
-            sums = _sums(layout.row_cell, layout.n_cells, prepared)
-            k, kr = plan.k, plan.k * len(plan.regions)
-            own, own_crossed = (
-                _valid_df(design, pairs[0], sums, k),
-                _valid_df(design, pairs[1], sums, kr),
-            )
-            national = design.estimate(sums, group, k, ci=_ci(indicator), pairs=own)
-            versus = design.versus_rest(sums, group, k, pairs=pairs[0])
-            by_region = design.estimate(sums, crossed, kr, ci=_ci(indicator), pairs=own_crossed)
-            out.append((national, versus, by_region))
+        return self.indicators([indicator])[indicator.code]
+
+    def indicators(
+        self, indicators: list[Indicator]
+    ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        """Every breakdown's (national, versus rest, region x group) stats per indicator."""
+        out: dict[str, list[tuple[Stats, Stats, Stats]]] = {}
+        direct = [i for i in indicators if not isinstance(i, Indirect)]
+        for batch in _batches(self.weight, self.columns, direct):
+            out.update(self._block(batch))
+        for indicator in indicators:
+            if isinstance(indicator, Indirect):
+                out[indicator.code] = self._indirect(indicator)
         return out
+
+    def _block(self, batch: _Batch) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        out: dict[str, list[tuple[Stats, Stats, Stats]]] = {i.code: [] for i in batch.indicators}
+        ci = [_ci(i) for i in batch.indicators]
+        for layout in self.layouts:
+            sums = np.asarray(layout.rows @ batch.terms)
+            block = {name: sums[:, cols] for name, cols in batch.columns.items()}
+            national_ops, crossed_ops = layout.domains
+            design = layout.design
+            national = cell_batches.estimate(
+                design,
+                block,
+                national_ops,
+                binary=batch.binary,
+                ci=ci,
+                df=cell_batches.valid_df(national_ops, design, block["n"]),
+            )
+            versus = cell_batches.versus_rest(design, layout.operators, block, national_ops)
+            by_region = cell_batches.estimate(
+                design,
+                block,
+                crossed_ops,
+                binary=batch.binary,
+                ci=ci,
+                df=cell_batches.valid_df(crossed_ops, design, block["n"]),
+            )
+            for j, indicator in enumerate(batch.indicators):
+                out[indicator.code].append(
+                    (_column(national, j), _column(versus, j), _column(by_region, j))
+                )
+        return out
+
+    def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
+        terms, constant = indicator.terms(self.columns, None)
+        w = self.weight
+        values, counted = [], np.zeros(len(w), dtype=bool)
+        for term in terms:
+            y = np.asarray(term.values, dtype=float)
+            rows = np.asarray(term.rows, dtype=bool) & ~np.isnan(y) & (w > 0)
+            x = np.where(rows, y, 0.0)
+            wr = np.where(rows, w, 0.0)
+            values += [wr, wr * x, wr * x * x, rows.astype(float)]
+            counted |= rows
+        values.append(counted.astype(float))
+        matrix = np.column_stack(values)
+        out = []
+        for layout in self.layouts:
+            sums = np.asarray(layout.rows @ matrix)
+            term_sums = [
+                cell_batches.TermSums(term.coefficient, *(sums[:, 4 * i + j] for j in range(4)))
+                for i, term in enumerate(terms)
+            ]
+            national_ops, crossed_ops = layout.domains
+            design = layout.design
+            national = contrast_stats(
+                cell_batches.contrasts(
+                    design, term_sums, sums[:, -1], national_ops, constant=constant
+                )
+            )
+            versus = cell_batches.contrasts_vs_rest(
+                design, layout.operators, term_sums, national_ops
+            )
+            crossed = contrast_stats(
+                cell_batches.contrasts(
+                    design, term_sums, sums[:, -1], crossed_ops, constant=constant
+                )
+            )
+            out.append((national, versus, crossed))
+        return out
+
+
+def _column(stats: Stats, j: int) -> Stats:
+    return {name: values[:, j] for name, values in stats.items()}
+
+
+@dataclass
+class _Batch:
+    indicators: list[Indicator]
+    terms: np.ndarray  # (rows x terms)
+    columns: dict[str, np.ndarray]  # sum name -> the term column of each indicator
+    binary: np.ndarray  # per indicator: a proportion (0/1 numerator, no denominator)
+
+
+SUM_NAMES = ("x", "d", "w", "n", "n_num", "xx", "xd", "dd")
+
+
+def _batches(
+    weight: np.ndarray, columns: dict[str, np.ndarray], indicators: list[Indicator]
+) -> Iterator[_Batch]:
+    """The indicators in blocks of at most ``BATCH_COLUMNS`` term columns (the weight and
+    count columns of indicators answered by the same rows are shared)."""
+    pending: list[tuple[Indicator, dict[str, np.ndarray], bool, bool, bytes]] = []
+    width = 0
+    keys: set[bytes] = set()
+
+    def flush() -> _Batch:
+        terms: list[np.ndarray] = []
+        shared: dict[tuple[str, bytes], int] = {}
+        cols: dict[str, list[int]] = {name: [] for name in SUM_NAMES}
+        binary = []
+
+        def add(values: np.ndarray) -> int:
+            terms.append(values)
+            return len(terms) - 1
+
+        for _indicator, prepared, is_binary, is_mean, key in pending:
+            own = {name: add(v) for name, v in prepared.items() if name not in ("n", "w")}
+            for name in ("n", "w"):
+                if (name, key) not in shared:
+                    shared[name, key] = add(prepared[name])
+                own[name] = shared[name, key]
+            if is_binary:
+                own["xx"] = own["x"]
+            if is_mean:
+                own["d"], own["xd"], own["dd"] = own["w"], own["x"], own["w"]
+            for name in SUM_NAMES:
+                cols[name].append(own[name])
+            binary.append(is_binary and is_mean)
+        matrix = np.empty((len(weight), len(terms)))
+        for j, values in enumerate(terms):
+            matrix[:, j] = values
+        return _Batch(
+            [p[0] for p in pending],
+            matrix,
+            {name: np.array(c, dtype=np.int64) for name, c in cols.items()},
+            np.array(binary, dtype=bool),
+        )
+
+    for indicator in indicators:
+        num, den = indicator.values(columns)
+        d = den if indicator.kind == "ratio" else None
+        prepared, is_binary, is_mean = _prepare(weight, num, d)
+        key = hashlib.blake2b(np.packbits(prepared.pop("valid")).tobytes()).digest()
+        extra = len(prepared) - 2 + (0 if key in keys else 2)
+        if pending and width + extra > BATCH_COLUMNS:
+            yield flush()
+            pending, width, keys = [], 0, set()
+            extra = len(prepared)
+        pending.append((indicator, prepared, is_binary, is_mean, key))
+        keys.add(key)
+        width += extra
+    if pending:
+        yield flush()
 
 
 def _prepare(
@@ -212,6 +403,7 @@ def _prepare(
     wv = np.where(valid, weight, 0.0)
     binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
     terms = {
+        "valid": valid,
         "x": wv * x,
         "n": (valid & (weight != 0)).astype(float),
         "n_num": (valid & (x > 0)).astype(float),
@@ -223,46 +415,6 @@ def _prepare(
         d = np.where(valid, den, 0.0)
         terms |= {"d": wv * d, "xd": wv * x * d, "dd": wv * d * d}
     return terms, binary, den is None
-
-
-def _sums(
-    row_cell: np.ndarray, n_cells: int, prepared: tuple[dict[str, np.ndarray], bool, bool]
-) -> dict[str, np.ndarray]:
-    terms, binary, is_mean = prepared
-    out = {k: np.bincount(row_cell, weights=v, minlength=n_cells) for k, v in terms.items()}
-    if binary:
-        out["xx"] = out["x"]
-    if is_mean:
-        out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
-    out["binary"] = np.array(binary and is_mean)
-    return out
-
-
-def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
-    """The pairs with each domain's df counted over PSUs holding a valid answer to the
-    indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
-    if len(sums["n"]) and sums["n"].min() > 0:
-        return pairs  # every cell holds a valid answer, so every pair: the design's df
-    if pairs.cells is not None:
-        valid = sums["n"][pairs.cells] > 0
-    else:
-        held = np.bincount(
-            pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain)
-        )
-        valid = held > 0
-    if valid.all():
-        return pairs  # every PSU x domain pair holds a valid answer: the design's df
-    n_strata = max(design.n_strata, 1)
-    domain = pairs.domain[valid]
-    key = (
-        pairs.key
-        if pairs.key is not None
-        else pairs.domain * n_strata + design.psu_stratum[pairs.psu]
-    )
-    has_psu = np.bincount(domain, minlength=k)[:k]
-    per_stratum = np.bincount(key[valid], minlength=k * n_strata).reshape(k, n_strata)
-    has_strata = (per_stratum > 0).sum(axis=1)
-    return replace(pairs, df=(has_psu - has_strata).astype(float))
 
 
 # ---------------------------------------------------------------------- rows and tests

@@ -554,6 +554,8 @@ def compute_wave(
     indirect = (
         IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
     )
+    # every indicator's breakdown cells at once (in blocks of indicators, breakdown_cells)
+    by_breakdown_plan = breakdowns.indicators(list(indicators)) if breakdowns else {}
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
         if engine is None:
@@ -602,12 +604,8 @@ def compute_wave(
         by_breakdown = []
         extra_cells: dict[tuple, dict] = {}
         extra_relations: list[tuple[tuple, list[tuple]]] = []
-        assert breakdowns is not None
-        # The indirect designs are estimated by region; their breakdowns are not computed.
-        by_plan = [] if isinstance(indicator, Indirect) else breakdowns.indicator(indicator)
-        for plan, (b_national, b_versus, b_crossed) in zip(
-            plans[: len(by_plan)], by_plan, strict=True
-        ):
+        by_plan = by_breakdown_plan[indicator.code]
+        for plan, (b_national, b_versus, b_crossed) in zip(plans, by_plan, strict=True):
             group_rows, crossed_rows = breakdown_cells.breakdown_rows(
                 indicator, plan, b_national, b_versus, b_crossed, _cell
             )

@@ -10,8 +10,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from analytics import breakdown_cells
 from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine, Plan
 from analytics.breakdowns import BREAKDOWNS
+from analytics.indicators import INDICATORS, Indirect
 from analytics.stats.cells import CellIndex
 from analytics.stats.estimation import Design
 
@@ -21,6 +23,7 @@ TOLERANCE = 1e-9
 class FakeIndicator:
     def __init__(self, kind: str, num: np.ndarray, den: np.ndarray | None = None):
         self.kind, self.num, self.den = kind, num, den
+        self.code = f"{kind}-{id(self)}"
 
     def values(self, columns):  # type: ignore[no-untyped-def]
         return self.num, self.den if self.den is not None else np.ones_like(self.num)
@@ -92,17 +95,22 @@ def assert_close(fast: dict, slow: dict, where: str, *, skip: set[str] = frozens
         assert np.nanmax(worst, initial=0.0) < TOLERANCE, (where, name, np.nanmax(worst))
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_cell_path_equals_row_path(seed):
+@pytest.mark.parametrize(("seed", "columns_per_block"), [(1, 32), (2, 7), (3, 1)])
+def test_cell_path_equals_row_path(seed, columns_per_block, monkeypatch):
+    """Every indicator of a block (of one to all six indicators) as on the rows."""
+    monkeypatch.setattr(breakdown_cells, "BATCH_COLUMNS", columns_per_block)
     columns, plans, indicators = sample(seed)
     index = CellIndex()
     index.add_rows(columns["stratum"], columns["psu"], columns["region_id"])
     fast = BreakdownCellEngine(index, columns, plans)
     design = Design(columns["weight"], strata=columns["stratum"], psu=columns["psu"])
     slow = BreakdownRowEngine(design, columns, plans)
+    blocks = list(breakdown_cells._batches(columns["weight"], columns, indicators))
+    assert len(blocks) == 1 if columns_per_block == 32 else 1 < len(blocks) <= len(indicators)
+    together = fast.indicators(indicators)
     compared = 0
     for i, indicator in enumerate(indicators):
-        pairs = zip(fast.indicator(indicator), slow.indicator(indicator), strict=True)
+        pairs = zip(together[indicator.code], slow.indicator(indicator), strict=True)
         for p, (f, s) in enumerate(pairs):
             for part, (a, b) in enumerate(zip(f, s, strict=True)):
                 num, den = indicator.values(columns)
@@ -112,3 +120,47 @@ def test_cell_path_equals_row_path(seed):
                 assert_close(a, b, f"indicator {i}, plan {p}, part {part}", skip=skip)
                 compared += 1
     assert compared == len(indicators) * len(plans) * 3
+
+
+def with_indirect_answers(columns: dict, seed: int) -> dict:
+    """The instrument's indirect items, with refusals and interviews outside an arm."""
+    rng = np.random.default_rng(seed + 100)
+    n = len(columns["weight"])
+
+    def answers(values: list[int], missing: int, share: float) -> np.ndarray:
+        drawn = rng.choice(values, n).astype(float)
+        return np.where(rng.random(n) < share, missing, drawn)
+
+    return columns | {
+        "LE_ARM": answers([0, 1], -9, 0.03),
+        "LE_C": answers([0, 1, 2, 3], -2, 0.04),
+        "LE_T": answers([0, 1, 2, 3, 4], -2, 0.04),
+        "RR_E1": answers([1, 2], -2, 0.05),
+        "CW_E1": answers([1, 2], -1, 0.05),
+        "E1": answers([1, 2, 3], -2, 0.05),
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_indirect_designs_on_the_cells_equal_the_row_path(seed):
+    """List experiment, forced response, crosswise and their gaps by every breakdown: the
+    contrasts from cell sums equal `stats.indirect` on the rows (df and counts too)."""
+    columns, plans, _ = sample(seed)
+    columns = with_indirect_answers(columns, seed)
+    index = CellIndex()
+    index.add_rows(columns["stratum"], columns["psu"], columns["region_id"])
+    fast = BreakdownCellEngine(index, columns, plans)
+    design = Design(columns["weight"], strata=columns["stratum"], psu=columns["psu"])
+    slow = BreakdownRowEngine(design, columns, plans)
+    indirect = [i for i in INDICATORS if isinstance(i, Indirect)]
+    assert len(indirect) == 6
+    together = fast.indicators(indirect)
+    published = 0
+    for indicator in indirect:
+        both = zip(together[indicator.code], slow.indicator(indicator), strict=True)
+        for p, (f, s) in enumerate(both):
+            for part, (a, b) in enumerate(zip(f, s, strict=True)):
+                assert set(a) == set(b)
+                assert_close(a, b, f"{indicator.code}, plan {p}, part {part}")
+            published += int(np.isfinite(f[0]["se"]).sum())
+    assert published > 50
