@@ -24,12 +24,13 @@ Decisions where the brief is silent:
 Two engines, as for the regions: from the rows (weights calibrated to margins) or from
 per-cell sums (base weights). The cells here are stratum x PSU x region x group, derived
 from the regional engine's cells; their sums are made afresh each run (kept between runs
-they would need memory per cell, group and indicator).
+they would need memory per cell, group and indicator), for a block of indicators at a time
+(``analytics.stats.cell_batches``). The indirect designs (list experiment, forced response,
+crosswise, their gaps) are estimated by the same breakdowns, with the same rules.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -197,6 +198,7 @@ class BreakdownCellEngine:
         self.weight = columns["weight"]
         self.plans = plans
         self.layouts = [self._layout(index, plan) for plan in plans]
+        self.masked = not bool((self.weight > 0).all())  # rows of weight zero
 
     @staticmethod
     def _layout(index: CellIndex, plan: Plan) -> _Layout:
@@ -253,8 +255,7 @@ class BreakdownCellEngine:
         out: dict[str, list[tuple[Stats, Stats, Stats]]] = {i.code: [] for i in batch.indicators}
         ci = [_ci(i) for i in batch.indicators]
         for layout in self.layouts:
-            sums = np.asarray(layout.rows @ batch.terms)
-            block = {name: sums[:, cols] for name, cols in batch.columns.items()}
+            block = batch.block(layout.rows)
             national_ops, crossed_ops = layout.domains
             design = layout.design
             national = cell_batches.estimate(
@@ -264,8 +265,11 @@ class BreakdownCellEngine:
                 binary=batch.binary,
                 ci=ci,
                 df=cell_batches.valid_df(national_ops, design, block["n"]),
+                masked=self.masked,
             )
-            versus = cell_batches.versus_rest(design, layout.operators, block, national_ops)
+            versus = cell_batches.versus_rest(
+                design, layout.operators, block, national_ops, masked=self.masked
+            )
             by_region = cell_batches.estimate(
                 design,
                 block,
@@ -273,6 +277,7 @@ class BreakdownCellEngine:
                 binary=batch.binary,
                 ci=ci,
                 df=cell_batches.valid_df(crossed_ops, design, block["n"]),
+                masked=self.masked,
             )
             for j, indicator in enumerate(batch.indicators):
                 out[indicator.code].append(
@@ -326,71 +331,88 @@ def _column(stats: Stats, j: int) -> Stats:
 @dataclass
 class _Batch:
     indicators: list[Indicator]
-    terms: np.ndarray  # (rows x terms)
-    columns: dict[str, np.ndarray]  # sum name -> the term column of each indicator
+    terms: dict[str, np.ndarray]  # own term name -> (rows x indicators)
+    shared: dict[str, tuple[np.ndarray, np.ndarray | None]]  # "n", "w" -> (rows x masks, index)
     binary: np.ndarray  # per indicator: a proportion (0/1 numerator, no denominator)
 
+    def block(self, rows: sparse.csr_matrix) -> dict[str, np.ndarray]:
+        """(cells x indicators) sums by name (terms that equal another for these
+        indicators, ``xx = x`` for a 0/1 numerator say, are the same array). The weights
+        and counts of indicators answered by the same rows are summed once."""
+        out = {name: np.asarray(rows @ values) for name, values in self.terms.items()}
+        for name, (values, index) in self.shared.items():
+            sums = np.asarray(rows @ values)
+            out[name] = sums if index is None else np.ascontiguousarray(sums[:, index])
+        out.setdefault("xx", out["x"])
+        for name, same in (("d", "w"), ("xd", "x"), ("dd", "w")):
+            out.setdefault(name, out[same])
+        return out
 
-SUM_NAMES = ("x", "d", "w", "n", "n_num", "xx", "xd", "dd")
+
+SHARED = ("n", "w")  # terms that depend only on which rows answer
+
+
+class _Pending:
+    def __init__(self, n_rows: int, names: tuple[str, ...], size: int) -> None:
+        self.size = size
+        self.members: list[Indicator] = []
+        self.binary: list[bool] = []
+        self.terms = {name: np.empty((n_rows, size)) for name in names if name not in SHARED}
+        self.shared = {name: np.empty((n_rows, size)) for name in SHARED}
+        self.masks: dict[bytes, int] = {}
+        self.index: list[int] = []
+
+    def add(self, indicator: Indicator, prepared: dict[str, np.ndarray], binary: bool) -> None:
+        at = len(self.members)
+        for name, values in prepared.items():
+            if name in self.terms:
+                self.terms[name][:, at] = values
+        key = np.packbits(prepared["valid"]).tobytes()
+        if key not in self.masks:
+            self.masks[key] = len(self.masks)
+            for name in SHARED:
+                self.shared[name][:, self.masks[key]] = prepared[name]
+        self.index.append(self.masks[key])
+        self.members.append(indicator)
+        self.binary.append(binary)
+
+    def batch(self) -> _Batch:
+        used, u = len(self.members), len(self.masks)
+
+        def first(values: np.ndarray, count: int) -> np.ndarray:
+            return values if count == self.size else np.ascontiguousarray(values[:, :count])
+
+        index = np.array(self.index)
+        whole = np.array_equal(index, np.arange(used))
+        return _Batch(
+            self.members,
+            {name: first(v, used) for name, v in self.terms.items()},
+            {name: (first(v, u), None if whole else index) for name, v in self.shared.items()},
+            np.array(self.binary, dtype=bool),
+        )
 
 
 def _batches(
     weight: np.ndarray, columns: dict[str, np.ndarray], indicators: list[Indicator]
 ) -> Iterator[_Batch]:
-    """The indicators in blocks of at most ``BATCH_COLUMNS`` term columns (the weight and
-    count columns of indicators answered by the same rows are shared)."""
-    pending: list[tuple[Indicator, dict[str, np.ndarray], bool, bool, bytes]] = []
-    width = 0
-    keys: set[bytes] = set()
-
-    def flush() -> _Batch:
-        terms: list[np.ndarray] = []
-        shared: dict[tuple[str, bytes], int] = {}
-        cols: dict[str, list[int]] = {name: [] for name in SUM_NAMES}
-        binary = []
-
-        def add(values: np.ndarray) -> int:
-            terms.append(values)
-            return len(terms) - 1
-
-        for _indicator, prepared, is_binary, is_mean, key in pending:
-            own = {name: add(v) for name, v in prepared.items() if name not in ("n", "w")}
-            for name in ("n", "w"):
-                if (name, key) not in shared:
-                    shared[name, key] = add(prepared[name])
-                own[name] = shared[name, key]
-            if is_binary:
-                own["xx"] = own["x"]
-            if is_mean:
-                own["d"], own["xd"], own["dd"] = own["w"], own["x"], own["w"]
-            for name in SUM_NAMES:
-                cols[name].append(own[name])
-            binary.append(is_binary and is_mean)
-        matrix = np.empty((len(weight), len(terms)))
-        for j, values in enumerate(terms):
-            matrix[:, j] = values
-        return _Batch(
-            [p[0] for p in pending],
-            matrix,
-            {name: np.array(c, dtype=np.int64) for name, c in cols.items()},
-            np.array(binary, dtype=bool),
-        )
-
+    """The indicators in blocks of at most ``BATCH_COLUMNS`` term columns, each block of
+    indicators with the same terms (proportions, other means, ratios)."""
+    pending: dict[tuple[str, ...], _Pending] = {}
     for indicator in indicators:
         num, den = indicator.values(columns)
         d = den if indicator.kind == "ratio" else None
         prepared, is_binary, is_mean = _prepare(weight, num, d)
-        key = hashlib.blake2b(np.packbits(prepared.pop("valid")).tobytes()).digest()
-        extra = len(prepared) - 2 + (0 if key in keys else 2)
-        if pending and width + extra > BATCH_COLUMNS:
-            yield flush()
-            pending, width, keys = [], 0, set()
-            extra = len(prepared)
-        pending.append((indicator, prepared, is_binary, is_mean, key))
-        keys.add(key)
-        width += extra
-    if pending:
-        yield flush()
+        names = tuple(name for name in prepared if name != "valid")
+        if names not in pending:
+            size = max(BATCH_COLUMNS // len(names), 1)
+            pending[names] = _Pending(len(weight), names, size)
+        block = pending[names]
+        block.add(indicator, prepared, is_binary and is_mean)
+        if len(block.members) == block.size:
+            del pending[names]
+            yield block.batch()
+    for block in pending.values():
+        yield block.batch()
 
 
 def _prepare(

@@ -121,13 +121,20 @@ def combine(design: CellDesign, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
     return np.einsum("khi,h->ki", centred, design.scale)
 
 
-def _where_valid(block: Block) -> tuple[Block, np.ndarray]:
+def _where_valid(block: Block, masked: bool) -> tuple[Block, np.ndarray | bool]:
     """The sums with the cells holding no valid answer set to zero, indicator by indicator
-    (``CellDesign.estimate`` leaves them out of its domains)."""
+    (``CellDesign.estimate`` leaves them out of its domains). Without rows of weight zero
+    (``masked`` off) those cells' sums are all zero already."""
+    if not masked:
+        return block, True
     valid = block["n"] > 0
     if valid.all():
         return block, valid
-    return {name: np.where(valid, values, 0.0) for name, values in block.items()}, valid
+    zeroed: dict[int, np.ndarray] = {}  # names may share one array (xx = x, ...)
+    for values in block.values():
+        if id(values) not in zeroed:
+            zeroed[id(values)] = np.where(valid, values, 0.0)
+    return {name: zeroed[id(values)] for name, values in block.items()}, valid
 
 
 def valid_df(ops: DomainOperators, design: CellDesign, n: np.ndarray) -> np.ndarray:
@@ -157,12 +164,14 @@ def estimate(
     binary: np.ndarray,
     ci: Sequence[str],
     df: np.ndarray,
+    masked: bool = True,
 ) -> dict[str, np.ndarray]:
     """:meth:`CellDesign.estimate` of each column of ``block`` (sums ``x d w n n_num xx xd
     dd``), ``binary`` per column, ``ci`` its interval method for proportions and ``df``
-    per (domain, column). Returns (domain x column) arrays."""
+    per (domain, column). Returns (domain x column) arrays. ``masked`` off: no row has
+    a zero weight (cells without a valid answer then have zero sums)."""
     k, pairs = ops.k, ops.pairs
-    block, valid = _where_valid(block)
+    block, valid = _where_valid(block, masked)
     inside = pairs.inside[:, None] & valid
 
     def tot(name: str) -> np.ndarray:
@@ -207,13 +216,16 @@ def estimate(
 
 
 def versus_rest(
-    design: CellDesign, operators: LayoutOperators, block: Block, ops: DomainOperators
+    design: CellDesign,
+    operators: LayoutOperators,
+    block: Block,
+    ops: DomainOperators,
+    masked: bool = True,
 ) -> dict[str, np.ndarray]:
     """:meth:`CellDesign.versus_rest` of each column of ``block``: (domain x column)."""
     k, pairs = ops.k, ops.pairs
-    valid = block["n"] > 0
-    u = np.where(valid, block["x"], 0.0)
-    v = np.where(valid, block["d"], 0.0)
+    block, valid = _where_valid(block, masked)
+    u, v = block["x"], block["d"]
     in_dom = valid & pairs.inside[:, None]
     bucket = pairs.bucket if pairs.bucket is not None else np.where(pairs.inside, 0, k)
     m = u.shape[1]

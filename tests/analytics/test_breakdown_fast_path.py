@@ -29,7 +29,7 @@ class FakeIndicator:
         return self.num, self.den if self.den is not None else np.ones_like(self.num)
 
 
-def sample(seed: int):  # type: ignore[no-untyped-def]
+def sample(seed: int, zero_weights: bool = False):  # type: ignore[no-untyped-def]
     rng = np.random.default_rng(seed)
     n, n_regions = 3000, 5
     stratum = rng.integers(0, 8, n)
@@ -40,6 +40,8 @@ def sample(seed: int):  # type: ignore[no-untyped-def]
     region = np.where(straddle, (region - 100 + 1) % n_regions + 100, region)
     region[rng.random(n) < 0.01] = 999  # a region outside the geography
     weight = rng.gamma(2.0, 50.0, n)
+    if zero_weights:  # rows that count in no total (and small cells holding only such rows)
+        weight[rng.random(n) < 0.05] = 0.0
     columns = {
         "weight": weight,
         "stratum": stratum.astype(float),
@@ -95,18 +97,25 @@ def assert_close(fast: dict, slow: dict, where: str, *, skip: set[str] = frozens
         assert np.nanmax(worst, initial=0.0) < TOLERANCE, (where, name, np.nanmax(worst))
 
 
-@pytest.mark.parametrize(("seed", "columns_per_block"), [(1, 32), (2, 7), (3, 1)])
-def test_cell_path_equals_row_path(seed, columns_per_block, monkeypatch):
+@pytest.mark.parametrize(
+    ("seed", "columns_per_block", "zero_weights"),
+    [(1, 32, False), (2, 7, False), (3, 1, False), (4, 32, True), (5, 9, True)],
+)
+def test_cell_path_equals_row_path(seed, columns_per_block, zero_weights, monkeypatch):
     """Every indicator of a block (of one to all six indicators) as on the rows."""
     monkeypatch.setattr(breakdown_cells, "BATCH_COLUMNS", columns_per_block)
-    columns, plans, indicators = sample(seed)
+    columns, plans, indicators = sample(seed, zero_weights)
     index = CellIndex()
     index.add_rows(columns["stratum"], columns["psu"], columns["region_id"])
     fast = BreakdownCellEngine(index, columns, plans)
     design = Design(columns["weight"], strata=columns["stratum"], psu=columns["psu"])
     slow = BreakdownRowEngine(design, columns, plans)
     blocks = list(breakdown_cells._batches(columns["weight"], columns, indicators))
-    assert len(blocks) == 1 if columns_per_block == 32 else 1 < len(blocks) <= len(indicators)
+    # a block per kind of terms (proportions, other means, ratios), more when they are small
+    assert len(blocks) == 3 if columns_per_block == 32 else 3 < len(blocks) <= len(indicators)
+    assert fast.masked == zero_weights
+    positive_rows = [layout.rows @ (columns["weight"] > 0) for layout in fast.layouts]
+    assert any((counts == 0).any() for counts in positive_rows) == zero_weights
     together = fast.indicators(indicators)
     compared = 0
     for i, indicator in enumerate(indicators):
@@ -115,7 +124,8 @@ def test_cell_path_equals_row_path(seed, columns_per_block, monkeypatch):
             for part, (a, b) in enumerate(zip(f, s, strict=True)):
                 num, den = indicator.values(columns)
                 skip = DF_FIELDS if np.isnan(num).any() or np.isnan(den).any() else set()
-                if np.isnan(den).any():  # the rows count numerators whatever the denominator
+                if np.isnan(den).any() or zero_weights:
+                    # the rows count numerators whatever the denominator and the weight
                     skip = skip | {"n_num"}
                 assert_close(a, b, f"indicator {i}, plan {p}, part {part}", skip=skip)
                 compared += 1
