@@ -24,25 +24,23 @@ Decisions where the brief is silent:
 Two engines, as for the regions: from the rows (weights calibrated to margins) or from
 per-cell sums (base weights). The cells here are stratum x PSU x region x group, derived
 from the regional engine's cells; their sums are made afresh each run (kept between runs
-they would need memory per cell, group and indicator), for a block of indicators at a time
-(``analytics.stats.cell_batches``). The indirect designs (list experiment, forced response,
-crosswise, their gaps) are estimated by the same breakdowns, with the same rules.
+they would need memory per cell, group and indicator). The indirect designs (list
+experiment, forced response, crosswise, their gaps) are estimated by the same breakdowns,
+with the same rules: from their terms' cell sums (``analytics.stats.cell_batches``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
-from scipy import sparse
 
 from analytics.breakdowns import BREAKDOWNS, Breakdown
 from analytics.indicators import Indicator, Indirect
 from analytics.indirect_cells import contrast_stats
 from analytics.stats import cell_batches
-from analytics.stats.cell_batches import DomainOperators, LayoutOperators, grouping
 from analytics.stats.cells import CellDesign, CellIndex, Pairs
 from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
 from analytics.stats.indirect import contrasts_vs_rest, domain_contrasts
@@ -173,32 +171,19 @@ class _Layout:
     group: np.ndarray  # per cell: group index, -1 in no group
     crossed: np.ndarray  # per cell: region index x groups + group, -1 outside
     pairs: tuple[Pairs, Pairs]  # of the national groups, of the region x group cells
-    rows: sparse.csr_matrix  # (cells x rows): sums the rows of each cell
-    operators: LayoutOperators
-    domains: tuple[DomainOperators, DomainOperators]  # national groups, region x group
-
-
-# Columns of per-row terms summed into cells in one product (bounds the memory per batch).
-BATCH_COLUMNS = 32
 
 
 class BreakdownCellEngine:
     """From per-cell sums (base weights). A breakdown's cells are the regional engine's
     cells (stratum x PSU x region, ``computation.CellEngine``) split by group, so PSUs and
     strata are the regional engine's own and no index of the rows is built again: the
-    split is arithmetic on the regional cell ids, compacted to the non-empty cells.
-
-    Indicators are estimated in blocks (``analytics.stats.cell_batches``): the per-row
-    terms of a block are summed into each layout's cells by one sparse product, and the
-    estimates, intervals and group-vs-rest tests of the block's indicators are made
-    together. The indirect designs are contrasts of means of their terms' cell sums."""
+    split is arithmetic on the regional cell ids, compacted to the non-empty cells."""
 
     def __init__(self, index: CellIndex, columns: dict[str, np.ndarray], plans: list[Plan]):
         self.columns = columns
         self.weight = columns["weight"]
         self.plans = plans
         self.layouts = [self._layout(index, plan) for plan in plans]
-        self.masked = not bool((self.weight > 0).all())  # rows of weight zero
 
     @staticmethod
     def _layout(index: CellIndex, plan: Plan) -> _Layout:
@@ -219,200 +204,70 @@ class BreakdownCellEngine:
         crossed = np.where((group >= 0) & (region_code >= 0), region_code * plan.k + group, -1)
         kr = plan.k * len(plan.regions)
         pairs = (design.pairs(group, plan.k), design.pairs(crossed, kr))
-        domains = (
-            DomainOperators.of(design, group, plan.k, pairs[0]),
-            DomainOperators.of(design, crossed, kr, pairs[1]),
-        )
-        return _Layout(
-            row_cell,
-            len(parent),
-            design,
-            group,
-            crossed,
-            pairs,
-            grouping(row_cell, len(parent)),
-            LayoutOperators.of(design),
-            domains,
-        )
-
-    def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
-        return self.indicators([indicator])[indicator.code]
+        return _Layout(row_cell, len(parent), design, group, crossed, pairs)
 
     def indicators(
         self, indicators: list[Indicator]
     ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
-        """Every breakdown's (national, versus rest, region x group) stats per indicator."""
-        out: dict[str, list[tuple[Stats, Stats, Stats]]] = {}
-        direct = [i for i in indicators if not isinstance(i, Indirect)]
-        for batch in _batches(self.weight, self.columns, direct):
-            out.update(self._block(batch))
-        for indicator in indicators:
-            if isinstance(indicator, Indirect):
-                out[indicator.code] = self._indirect(indicator)
-        return out
+        return {i.code: self.indicator(i) for i in indicators}
 
-    def _block(self, batch: _Batch) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
-        out: dict[str, list[tuple[Stats, Stats, Stats]]] = {i.code: [] for i in batch.indicators}
-        ci = [_ci(i) for i in batch.indicators]
-        for layout in self.layouts:
-            block = batch.block(layout.rows)
-            national_ops, crossed_ops = layout.domains
-            design = layout.design
-            national = cell_batches.estimate(
-                design,
-                block,
-                national_ops,
-                binary=batch.binary,
-                ci=ci,
-                df=cell_batches.valid_df(national_ops, design, block["n"]),
-                masked=self.masked,
+    def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        if isinstance(indicator, Indirect):
+            return self._indirect(indicator)
+        num, den = indicator.values(self.columns)
+        d = den if indicator.kind == "ratio" else None
+        prepared = _prepare(self.weight, num, d)  # shared by every breakdown
+        out = []
+        for plan, layout in zip(self.plans, self.layouts, strict=True):
+            design, group, crossed, pairs = (
+                layout.design,
+                layout.group,
+                layout.crossed,
+                layout.pairs,
             )
-            versus = cell_batches.versus_rest(
-                design, layout.operators, block, national_ops, masked=self.masked
+            sums = _sums(layout.row_cell, layout.n_cells, prepared)
+            k, kr = plan.k, plan.k * len(plan.regions)
+            own, own_crossed = (
+                _valid_df(design, pairs[0], sums, k),
+                _valid_df(design, pairs[1], sums, kr),
             )
-            by_region = cell_batches.estimate(
-                design,
-                block,
-                crossed_ops,
-                binary=batch.binary,
-                ci=ci,
-                df=cell_batches.valid_df(crossed_ops, design, block["n"]),
-                masked=self.masked,
-            )
-            for j, indicator in enumerate(batch.indicators):
-                out[indicator.code].append(
-                    (_column(national, j), _column(versus, j), _column(by_region, j))
-                )
+            national = design.estimate(sums, group, k, ci=_ci(indicator), pairs=own)
+            versus = design.versus_rest(sums, group, k, pairs=pairs[0])
+            by_region = design.estimate(sums, crossed, kr, ci=_ci(indicator), pairs=own_crossed)
+            out.append((national, versus, by_region))
         return out
 
     def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
+        """A contrast of the terms' means, from their sums per cell of each layout."""
         terms, constant = indicator.terms(self.columns, None)
         w = self.weight
-        values, counted = [], np.zeros(len(w), dtype=bool)
+        per_row, counted = [], np.zeros(len(w), dtype=bool)
         for term in terms:
             y = np.asarray(term.values, dtype=float)
             rows = np.asarray(term.rows, dtype=bool) & ~np.isnan(y) & (w > 0)
             x = np.where(rows, y, 0.0)
             wr = np.where(rows, w, 0.0)
-            values += [wr, wr * x, wr * x * x, rows.astype(float)]
+            per_row.append((term.coefficient, (wr, wr * x, wr * x * x, rows.astype(float))))
             counted |= rows
-        values.append(counted.astype(float))
-        matrix = np.column_stack(values)
         out = []
-        for layout in self.layouts:
-            sums = np.asarray(layout.rows @ matrix)
-            term_sums = [
-                cell_batches.TermSums(term.coefficient, *(sums[:, 4 * i + j] for j in range(4)))
-                for i, term in enumerate(terms)
+        for plan, layout in zip(self.plans, self.layouts, strict=True):
+            cell, size = layout.row_cell, layout.n_cells
+            sums = [
+                cell_batches.TermSums(
+                    c, *(np.bincount(cell, weights=values, minlength=size) for values in v)
+                )
+                for c, v in per_row
             ]
-            national_ops, crossed_ops = layout.domains
-            design = layout.design
-            national = contrast_stats(
-                cell_batches.contrasts(
-                    design, term_sums, sums[:, -1], national_ops, constant=constant
-                )
-            )
-            versus = cell_batches.contrasts_vs_rest(
-                design, layout.operators, term_sums, national_ops
-            )
-            crossed = contrast_stats(
-                cell_batches.contrasts(
-                    design, term_sums, sums[:, -1], crossed_ops, constant=constant
-                )
-            )
-            out.append((national, versus, crossed))
+            held = np.bincount(cell, weights=counted.astype(float), minlength=size)
+            design, pairs = layout.design, layout.pairs
+            k, kr = plan.k, plan.k * len(plan.regions)
+            national = cell_batches.contrasts(design, sums, held, pairs[0], k, constant=constant)
+            versus = cell_batches.contrasts_vs_rest(design, sums, pairs[0], k)
+            crossed = cell_batches.contrasts(design, sums, held, pairs[1], kr, constant=constant)
+            national["df"] = _valid_df(design, pairs[0], {"n": held}, k).df
+            crossed["df"] = _valid_df(design, pairs[1], {"n": held}, kr).df
+            out.append((contrast_stats(national), versus, contrast_stats(crossed)))
         return out
-
-
-def _column(stats: Stats, j: int) -> Stats:
-    return {name: values[:, j] for name, values in stats.items()}
-
-
-@dataclass
-class _Batch:
-    indicators: list[Indicator]
-    terms: dict[str, np.ndarray]  # own term name -> (rows x indicators)
-    shared: dict[str, tuple[np.ndarray, np.ndarray | None]]  # "n", "w" -> (rows x masks, index)
-    binary: np.ndarray  # per indicator: a proportion (0/1 numerator, no denominator)
-
-    def block(self, rows: sparse.csr_matrix) -> dict[str, np.ndarray]:
-        """(cells x indicators) sums by name (terms that equal another for these
-        indicators, ``xx = x`` for a 0/1 numerator say, are the same array). The weights
-        and counts of indicators answered by the same rows are summed once."""
-        out = {name: np.asarray(rows @ values) for name, values in self.terms.items()}
-        for name, (values, index) in self.shared.items():
-            sums = np.asarray(rows @ values)
-            out[name] = sums if index is None else np.ascontiguousarray(sums[:, index])
-        out.setdefault("xx", out["x"])
-        for name, same in (("d", "w"), ("xd", "x"), ("dd", "w")):
-            out.setdefault(name, out[same])
-        return out
-
-
-SHARED = ("n", "w")  # terms that depend only on which rows answer
-
-
-class _Pending:
-    def __init__(self, n_rows: int, names: tuple[str, ...], size: int) -> None:
-        self.size = size
-        self.members: list[Indicator] = []
-        self.binary: list[bool] = []
-        self.terms = {name: np.empty((n_rows, size)) for name in names if name not in SHARED}
-        self.shared = {name: np.empty((n_rows, size)) for name in SHARED}
-        self.masks: dict[bytes, int] = {}
-        self.index: list[int] = []
-
-    def add(self, indicator: Indicator, prepared: dict[str, np.ndarray], binary: bool) -> None:
-        at = len(self.members)
-        for name, values in prepared.items():
-            if name in self.terms:
-                self.terms[name][:, at] = values
-        key = np.packbits(prepared["valid"]).tobytes()
-        if key not in self.masks:
-            self.masks[key] = len(self.masks)
-            for name in SHARED:
-                self.shared[name][:, self.masks[key]] = prepared[name]
-        self.index.append(self.masks[key])
-        self.members.append(indicator)
-        self.binary.append(binary)
-
-    def batch(self) -> _Batch:
-        used, u = len(self.members), len(self.masks)
-
-        def first(values: np.ndarray, count: int) -> np.ndarray:
-            return values if count == self.size else np.ascontiguousarray(values[:, :count])
-
-        index = np.array(self.index)
-        whole = np.array_equal(index, np.arange(used))
-        return _Batch(
-            self.members,
-            {name: first(v, used) for name, v in self.terms.items()},
-            {name: (first(v, u), None if whole else index) for name, v in self.shared.items()},
-            np.array(self.binary, dtype=bool),
-        )
-
-
-def _batches(
-    weight: np.ndarray, columns: dict[str, np.ndarray], indicators: list[Indicator]
-) -> Iterator[_Batch]:
-    """The indicators in blocks of at most ``BATCH_COLUMNS`` term columns, each block of
-    indicators with the same terms (proportions, other means, ratios)."""
-    pending: dict[tuple[str, ...], _Pending] = {}
-    for indicator in indicators:
-        num, den = indicator.values(columns)
-        d = den if indicator.kind == "ratio" else None
-        prepared, is_binary, is_mean = _prepare(weight, num, d)
-        names = tuple(name for name in prepared if name != "valid")
-        if names not in pending:
-            size = max(BATCH_COLUMNS // len(names), 1)
-            pending[names] = _Pending(len(weight), names, size)
-        block = pending[names]
-        block.add(indicator, prepared, is_binary and is_mean)
-        if len(block.members) == block.size:
-            del pending[names]
-            yield block.batch()
-    for block in pending.values():
-        yield block.batch()
 
 
 def _prepare(
@@ -425,7 +280,6 @@ def _prepare(
     wv = np.where(valid, weight, 0.0)
     binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
     terms = {
-        "valid": valid,
         "x": wv * x,
         "n": (valid & (weight != 0)).astype(float),
         "n_num": (valid & (x > 0)).astype(float),
@@ -437,6 +291,46 @@ def _prepare(
         d = np.where(valid, den, 0.0)
         terms |= {"d": wv * d, "xd": wv * x * d, "dd": wv * d * d}
     return terms, binary, den is None
+
+
+def _sums(
+    row_cell: np.ndarray, n_cells: int, prepared: tuple[dict[str, np.ndarray], bool, bool]
+) -> dict[str, np.ndarray]:
+    terms, binary, is_mean = prepared
+    out = {k: np.bincount(row_cell, weights=v, minlength=n_cells) for k, v in terms.items()}
+    if binary:
+        out["xx"] = out["x"]
+    if is_mean:
+        out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
+    out["binary"] = np.array(binary and is_mean)
+    return out
+
+
+def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
+    """The pairs with each domain's df counted over PSUs holding a valid answer to the
+    indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
+    if len(sums["n"]) and sums["n"].min() > 0:
+        return pairs  # every cell holds a valid answer, so every pair: the design's df
+    if pairs.cells is not None:
+        valid = sums["n"][pairs.cells] > 0
+    else:
+        held = np.bincount(
+            pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain)
+        )
+        valid = held > 0
+    if valid.all():
+        return pairs  # every PSU x domain pair holds a valid answer: the design's df
+    n_strata = max(design.n_strata, 1)
+    domain = pairs.domain[valid]
+    key = (
+        pairs.key
+        if pairs.key is not None
+        else pairs.domain * n_strata + design.psu_stratum[pairs.psu]
+    )
+    has_psu = np.bincount(domain, minlength=k)[:k]
+    per_stratum = np.bincount(key[valid], minlength=k * n_strata).reshape(k, n_strata)
+    has_strata = (per_stratum > 0).sum(axis=1)
+    return replace(pairs, df=(has_psu - has_strata).astype(float))
 
 
 # ---------------------------------------------------------------------- rows and tests
