@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from pathlib import Path
 
 import numpy as np
@@ -235,3 +236,26 @@ def test_indirect_designs_by_breakdown_group_match_r_survey(indirect_ref):
                 rtol=RTOL,
                 err_msg=code,
             )
+    # the API, the download and the dashboard's picker serve them like any other indicator
+    from rest_framework.test import APIClient
+
+    from analytics.selectors import dashboard_breakdown_estimates
+    from tests.analytics.factories_estimates import make_user
+
+    api = APIClient()
+    api.force_authenticate(make_user("researcher", "researcher"))
+    url = "/api/breakdown-estimates/"
+    query = "?breakdown=sex&region=KZ&indicator=GAP_BRIBE_12M_RR"
+    served = api.get(url + query).json()["results"]
+    stored = {c.group: c for c in national(wave, "sex", "GAP_BRIBE_12M_RR")}
+    assert sorted(r["group"] for r in served) == ["female", "male"]
+    for row in served:
+        assert row["estimate"] == pytest.approx(stored[row["group"]].estimate, rel=1e-12)
+    response = api.get(url + "download/" + query + "&file_format=csv")
+    content = b"".join(response) if hasattr(response, "streaming_content") else response.content
+    table = pd.read_csv(io.BytesIO(content), encoding="utf-8-sig", keep_default_na=False)
+    assert set(table["indicator"]) == {"GAP_BRIBE_12M_RR"} and len(table) == 2
+    picked = dashboard_breakdown_estimates(
+        waves=[wave], indicator="INDIRECT_BRIBE_12M_CW", breakdown="education"
+    )
+    assert len(picked) == 4 and all(r.estimate is not None for r in picked)
