@@ -26,7 +26,7 @@ per-cell sums (base weights). The cells here are stratum x PSU x region x group,
 from the regional engine's cells; their sums are made afresh each run (kept between runs
 they would need memory per cell, group and indicator). The indirect designs (list
 experiment, forced response, crosswise, their gaps) are estimated by the same breakdowns,
-with the same rules: from their terms' cell sums (``analytics.stats.cell_batches``).
+with the same rules: from their terms' cell sums (``analytics.stats.cell_contrasts``).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ import numpy as np
 from analytics.breakdowns import BREAKDOWNS, Breakdown
 from analytics.indicators import Indicator, Indirect
 from analytics.indirect_cells import contrast_stats
-from analytics.stats import cell_batches
+from analytics.stats import cell_contrasts
 from analytics.stats.cells import CellDesign, CellIndex, Pairs
 from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
 from analytics.stats.indirect import contrasts_vs_rest, domain_contrasts
@@ -253,7 +253,7 @@ class BreakdownCellEngine:
         for plan, layout in zip(self.plans, self.layouts, strict=True):
             cell, size = layout.row_cell, layout.n_cells
             sums = [
-                cell_batches.TermSums(
+                cell_contrasts.TermSums(
                     c, *(np.bincount(cell, weights=values, minlength=size) for values in v)
                 )
                 for c, v in per_row
@@ -261,9 +261,9 @@ class BreakdownCellEngine:
             held = np.bincount(cell, weights=counted.astype(float), minlength=size)
             design, pairs = layout.design, layout.pairs
             k, kr = plan.k, plan.k * len(plan.regions)
-            national = cell_batches.contrasts(design, sums, held, pairs[0], k, constant=constant)
-            versus = cell_batches.contrasts_vs_rest(design, sums, pairs[0], k)
-            crossed = cell_batches.contrasts(design, sums, held, pairs[1], kr, constant=constant)
+            national = cell_contrasts.contrasts(design, sums, held, pairs[0], k, constant=constant)
+            versus = cell_contrasts.contrasts_vs_rest(design, sums, pairs[0], k)
+            crossed = cell_contrasts.contrasts(design, sums, held, pairs[1], kr, constant=constant)
             national["df"] = _valid_df(design, pairs[0], {"n": held}, k).df
             crossed["df"] = _valid_df(design, pairs[1], {"n": held}, kr).df
             out.append((contrast_stats(national), versus, contrast_stats(crossed)))

@@ -82,7 +82,7 @@ class IndirectEngine:
 
 def contrast_stats(result: dict[str, np.ndarray]) -> Stats:
     """The cells' statistics of ``domain_contrasts`` results (or their cell-sum equivalent,
-    ``analytics.stats.cell_batches.contrasts``): t intervals on the domain df, design
+    ``analytics.stats.cell_contrasts.contrasts``): t intervals on the domain df, design
     effect against the contrast's simple-random-sampling variance, the respondents
     answering as the numerator count."""
     estimate, se, n, df = result["estimate"], result["se"], result["n"], result["df"]
