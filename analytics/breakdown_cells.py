@@ -24,7 +24,9 @@ Decisions where the brief is silent:
 Two engines, as for the regions: from the rows (weights calibrated to margins) or from
 per-cell sums (base weights). The cells here are stratum x PSU x region x group, derived
 from the regional engine's cells; their sums are made afresh each run (kept between runs
-they would need memory per cell, group and indicator).
+they would need memory per cell, group and indicator). The indirect designs (list
+experiment, forced response, crosswise, their gaps) are estimated by the same breakdowns,
+with the same rules: from their terms' cell sums (``analytics.stats.cell_contrasts``).
 """
 
 from __future__ import annotations
@@ -36,9 +38,12 @@ from typing import Any
 import numpy as np
 
 from analytics.breakdowns import BREAKDOWNS, Breakdown
-from analytics.indicators import Indicator
+from analytics.indicators import Indicator, Indirect
+from analytics.indirect_cells import contrast_stats
+from analytics.stats import cell_contrasts
 from analytics.stats.cells import CellDesign, CellIndex, Pairs
 from analytics.stats.estimation import CIMethod, Design, holm_adjust, independent_difference
+from analytics.stats.indirect import contrasts_vs_rest, domain_contrasts
 
 Stats = dict[str, np.ndarray]
 
@@ -91,7 +96,14 @@ class BreakdownRowEngine:
     def __init__(self, design: Design, columns: dict[str, np.ndarray], plans: list[Plan]):
         self.design, self.columns, self.plans = design, columns, plans
 
+    def indicators(
+        self, indicators: list[Indicator]
+    ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        return {i.code: self.indicator(i) for i in indicators}
+
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        if isinstance(indicator, Indirect):
+            return self._indirect(indicator)
         num, den = indicator.values(self.columns)
         d = den if indicator.kind == "ratio" else None
         in_num = ~np.isnan(num) & (np.nan_to_num(num) > 0)
@@ -126,6 +138,23 @@ class BreakdownRowEngine:
             )
             crossed["n_num"] = _count(in_num, crossed_codes, kr)
             out.append((national, versus, crossed))
+        return out
+
+    def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
+        terms, constant = indicator.terms(self.columns, None)
+        out = []
+        for plan in self.plans:
+            k, kr = plan.k, plan.k * len(plan.regions)
+            national = domain_contrasts(self.design, terms, plan.groups, k, constant=constant)
+            versus = contrasts_vs_rest(self.design, terms, plan.groups, k)
+            crossed = domain_contrasts(self.design, terms, plan.crossed, kr, constant=constant)
+            out.append(
+                (
+                    contrast_stats(national),
+                    {key: versus[key] for key in ("estimate", "se", "p_value")},
+                    contrast_stats(crossed),
+                )
+            )
         return out
 
 
@@ -177,7 +206,14 @@ class BreakdownCellEngine:
         pairs = (design.pairs(group, plan.k), design.pairs(crossed, kr))
         return _Layout(row_cell, len(parent), design, group, crossed, pairs)
 
+    def indicators(
+        self, indicators: list[Indicator]
+    ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        return {i.code: self.indicator(i) for i in indicators}
+
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
+        if isinstance(indicator, Indirect):
+            return self._indirect(indicator)
         num, den = indicator.values(self.columns)
         d = den if indicator.kind == "ratio" else None
         prepared = _prepare(self.weight, num, d)  # shared by every breakdown
@@ -199,6 +235,38 @@ class BreakdownCellEngine:
             versus = design.versus_rest(sums, group, k, pairs=pairs[0])
             by_region = design.estimate(sums, crossed, kr, ci=_ci(indicator), pairs=own_crossed)
             out.append((national, versus, by_region))
+        return out
+
+    def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
+        """A contrast of the terms' means, from their sums per cell of each layout."""
+        terms, constant = indicator.terms(self.columns, None)
+        w = self.weight
+        per_row, counted = [], np.zeros(len(w), dtype=bool)
+        for term in terms:
+            y = np.asarray(term.values, dtype=float)
+            rows = np.asarray(term.rows, dtype=bool) & ~np.isnan(y) & (w > 0)
+            x = np.where(rows, y, 0.0)
+            wr = np.where(rows, w, 0.0)
+            per_row.append((term.coefficient, (wr, wr * x, wr * x * x, rows.astype(float))))
+            counted |= rows
+        out = []
+        for plan, layout in zip(self.plans, self.layouts, strict=True):
+            cell, size = layout.row_cell, layout.n_cells
+            sums = [
+                cell_contrasts.TermSums(
+                    c, *(np.bincount(cell, weights=values, minlength=size) for values in v)
+                )
+                for c, v in per_row
+            ]
+            held = np.bincount(cell, weights=counted.astype(float), minlength=size)
+            design, pairs = layout.design, layout.pairs
+            k, kr = plan.k, plan.k * len(plan.regions)
+            national = cell_contrasts.contrasts(design, sums, held, pairs[0], k, constant=constant)
+            versus = cell_contrasts.contrasts_vs_rest(design, sums, pairs[0], k)
+            crossed = cell_contrasts.contrasts(design, sums, held, pairs[1], kr, constant=constant)
+            national["df"] = _valid_df(design, pairs[0], {"n": held}, k).df
+            crossed["df"] = _valid_df(design, pairs[1], {"n": held}, kr).df
+            out.append((contrast_stats(national), versus, contrast_stats(crossed)))
         return out
 
 

@@ -551,9 +551,15 @@ def compute_wave(
     elif snapshot.n:
         engine = RowEngine(weights, cols, sets)
         breakdowns = BreakdownRowEngine(engine.design, cols, plans)
+    # The indirect designs with the probabilities the wave's questionnaire declares.
     definition = wave.form_version.definition if wave.form_version is not None else None
+    declared = {i.code: as_declared(i, definition) for i in indicators if isinstance(i, Indirect)}
     indirect = (
         IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
+    )
+    # every indicator's breakdown cells (breakdown_cells)
+    by_breakdown_plan = (
+        breakdowns.indicators([declared.get(i.code, i) for i in indicators]) if breakdowns else {}
     )
     for step, indicator in enumerate(indicators):
         report("estimates", 0.1 + 0.8 * step / len(indicators))
@@ -572,7 +578,7 @@ def compute_wave(
             )
             continue
         if isinstance(indicator, Indirect) and indirect is not None:
-            national, by_set = indirect.indicator(as_declared(indicator, definition))
+            national, by_set = indirect.indicator(declared[indicator.code])
         else:
             national, by_set = engine.indicator(indicator)
         national_row = _cell(
@@ -603,12 +609,8 @@ def compute_wave(
         by_breakdown = []
         extra_cells: dict[tuple, dict] = {}
         extra_relations: list[tuple[tuple, list[tuple]]] = []
-        assert breakdowns is not None
-        # The indirect designs are estimated by region; their breakdowns are not computed.
-        by_plan = [] if isinstance(indicator, Indirect) else breakdowns.indicator(indicator)
-        for plan, (b_national, b_versus, b_crossed) in zip(
-            plans[: len(by_plan)], by_plan, strict=True
-        ):
+        by_plan = by_breakdown_plan[indicator.code]
+        for plan, (b_national, b_versus, b_crossed) in zip(plans, by_plan, strict=True):
             group_rows, crossed_rows = breakdown_cells.breakdown_rows(
                 indicator, plan, b_national, b_versus, b_crossed, _cell
             )

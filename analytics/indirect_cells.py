@@ -78,29 +78,36 @@ class IndirectEngine:
         return national, out
 
     def _cells(self, terms: list[Term], constant: float, codes: np.ndarray, k: int) -> Stats:
-        result = domain_contrasts(self.design, terms, codes, k, constant=constant)
-        estimate, se, n, df = result["estimate"], result["se"], result["n"], result["df"]
-        missing = (n == 0) | ~np.isfinite(estimate)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            half = np.where(df > 0, t_quantile(0.95, df) * se, np.nan)
-            srs = result["srs_variance"]
-            deff = np.where(srs > 0, se**2 / srs, np.nan)
-            n_eff = np.where(np.isfinite(deff) & (deff > 0), n / deff, np.nan)
-        stats = {
-            "estimate": estimate,
-            "se": se,
-            "ci_low": estimate - half,
-            "ci_high": estimate + half,
-            "n": n,
-            "n_eff": n_eff,
-            "df": df,
-            "deff": deff,
-            "n_num": n,
-        }
-        return {
-            key: np.where(missing, 0.0 if key in ("n", "n_num") else np.nan, value).astype(float)
-            for key, value in stats.items()
-        }
+        return contrast_stats(domain_contrasts(self.design, terms, codes, k, constant=constant))
+
+
+def contrast_stats(result: dict[str, np.ndarray]) -> Stats:
+    """The cells' statistics of ``domain_contrasts`` results (or their cell-sum equivalent,
+    ``analytics.stats.cell_contrasts.contrasts``): t intervals on the domain df, design
+    effect against the contrast's simple-random-sampling variance, the respondents
+    answering as the numerator count."""
+    estimate, se, n, df = result["estimate"], result["se"], result["n"], result["df"]
+    missing = (n == 0) | ~np.isfinite(estimate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        half = np.where(df > 0, t_quantile(0.95, df) * se, np.nan)
+        srs = result["srs_variance"]
+        deff = np.where(srs > 0, se**2 / srs, np.nan)
+        n_eff = np.where(np.isfinite(deff) & (deff > 0), n / deff, np.nan)
+    stats = {
+        "estimate": estimate,
+        "se": se,
+        "ci_low": estimate - half,
+        "ci_high": estimate + half,
+        "n": n,
+        "n_eff": n_eff,
+        "df": df,
+        "deff": deff,
+        "n_num": n,
+    }
+    return {
+        key: np.where(missing, 0.0 if key in ("n", "n_num") else np.nan, value).astype(float)
+        for key, value in stats.items()
+    }
 
 
 # The estimator's parameters of each design, and the `tanys_design` parameter that sets each.

@@ -1,7 +1,8 @@
 """The breakdown cells from per-cell sums equal the row path (``Design`` on the rows).
 
 Random stratified cluster samples: PSUs that straddle two regions, interviews in no group,
-unanswered items, a lonely PSU, means, proportions and a ratio."""
+unanswered items, a lonely PSU, means, proportions and a ratio; and the indirect designs
+(contrasts of means, from their terms' cell sums) against `analytics.stats.indirect`."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 
 from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine, Plan
 from analytics.breakdowns import BREAKDOWNS
+from analytics.indicators import INDICATORS, Indirect
 from analytics.stats.cells import CellIndex
 from analytics.stats.estimation import Design
 
@@ -112,3 +114,47 @@ def test_cell_path_equals_row_path(seed):
                 assert_close(a, b, f"indicator {i}, plan {p}, part {part}", skip=skip)
                 compared += 1
     assert compared == len(indicators) * len(plans) * 3
+
+
+def with_indirect_answers(columns: dict, seed: int) -> dict:
+    """The instrument's indirect items, with refusals and interviews outside an arm."""
+    rng = np.random.default_rng(seed + 100)
+    n = len(columns["weight"])
+
+    def answers(values: list[int], missing: int, share: float) -> np.ndarray:
+        drawn = rng.choice(values, n).astype(float)
+        return np.where(rng.random(n) < share, missing, drawn)
+
+    return columns | {
+        "LE_ARM": answers([0, 1], -9, 0.03),
+        "LE_C": answers([0, 1, 2, 3], -2, 0.04),
+        "LE_T": answers([0, 1, 2, 3, 4], -2, 0.04),
+        "RR_E1": answers([1, 2], -2, 0.05),
+        "CW_E1": answers([1, 2], -1, 0.05),
+        "E1": answers([1, 2, 3], -2, 0.05),
+    }
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_indirect_designs_on_the_cells_equal_the_row_path(seed):
+    """List experiment, forced response, crosswise and their gaps by every breakdown: the
+    contrasts from cell sums equal `stats.indirect` on the rows (df and counts too)."""
+    columns, plans, _ = sample(seed)
+    columns = with_indirect_answers(columns, seed)
+    index = CellIndex()
+    index.add_rows(columns["stratum"], columns["psu"], columns["region_id"])
+    fast = BreakdownCellEngine(index, columns, plans)
+    design = Design(columns["weight"], strata=columns["stratum"], psu=columns["psu"])
+    slow = BreakdownRowEngine(design, columns, plans)
+    indirect = [i for i in INDICATORS if isinstance(i, Indirect)]
+    assert len(indirect) == 6
+    together = fast.indicators(indirect)
+    published = 0
+    for indicator in indirect:
+        both = zip(together[indicator.code], slow.indicator(indicator), strict=True)
+        for p, (f, s) in enumerate(both):
+            for part, (a, b) in enumerate(zip(f, s, strict=True)):
+                assert set(a) == set(b)
+                assert_close(a, b, f"{indicator.code}, plan {p}, part {part}")
+            published += int(np.isfinite(f[0]["se"]).sum())
+    assert published > 50

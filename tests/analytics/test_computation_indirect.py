@@ -188,6 +188,7 @@ def test_the_dashboard_shows_the_gap_labelled_with_its_design(client, computed):
 def test_the_estimates_use_the_probabilities_the_questionnaire_declares():
     """A form that gives respondents other probabilities (a die: p = 4/6) is estimated with
     its own, not with the instrument's."""
+    from analytics.models import BreakdownEstimate
     from surveys.models import FormVersion
 
     wave = WaveFactory(geography="KZ2022", fieldwork_start=dt.date(2026, 3, 1), code="P2026")
@@ -207,16 +208,20 @@ def test_the_estimates_use_the_probabilities_the_questionnaire_declares():
         x = _column(frame, name)
         return np.where(np.isin(x, [1, 2]), (x == 1).astype(float), np.nan)
 
-    for code, terms, instruments in (
+    for code, terms, instruments, terms_of in (
         (
             "INDIRECT_BRIBE_12M_RR",
             forced_response_terms(yes("RR_E1"), p_truth=0.6, p_yes=0.25),
             forced_response_terms(yes("RR_E1"), p_truth=RR_TRUTH, p_yes=RR_YES),
+            lambda domain: forced_response_terms(
+                yes("RR_E1"), p_truth=0.6, p_yes=0.25, domain=domain
+            ),
         ),
         (
             "INDIRECT_BRIBE_12M_CW",
             crosswise_terms(yes("CW_E1"), p_unrelated=0.3),
             crosswise_terms(yes("CW_E1"), p_unrelated=CROSSWISE_R),
+            lambda domain: crosswise_terms(yes("CW_E1"), p_unrelated=0.3, domain=domain),
         ),
     ):
         national = cells(wave, code)[0]
@@ -224,6 +229,15 @@ def test_the_estimates_use_the_probabilities_the_questionnaire_declares():
         assert national.estimate == pytest.approx(want["estimate"], rel=1e-9)
         assert national.se == pytest.approx(want["se"], rel=1e-9)
         assert abs(want["estimate"] - other["estimate"]) > 0.02  # the parameters matter
+        women = BreakdownEstimate.objects.get(
+            result_set__is_current=True, wave=wave, indicator=code, breakdown="sex",
+            group="female", region=None,
+        )  # fmt: skip
+        inside = (frame["SEX"] == 2).to_numpy()
+        terms, constant = terms_of(inside)
+        assert women.estimate == pytest.approx(
+            contrast(design, terms, constant=constant)["estimate"], rel=1e-9
+        )
 
 
 def test_the_instrument_declares_the_probabilities_of_the_indicator_table():
