@@ -67,6 +67,15 @@ def read_header(xml: bytes | Element) -> tuple[str, str]:
     return form_id, root.get("version", "").strip()
 
 
+def instance_id_of(root: Element) -> uuid.UUID | None:
+    """The instance's meta/instanceID when it is a readable UUID (`parse_instance` says
+    what is wrong with it otherwise)."""
+    try:
+        return _uuid(_meta(root).get("instanceID"), "instance_id")
+    except InstanceError:
+        return None
+
+
 def parse_instance(
     xml: bytes | Element,
     definition: Mapping[str, Any],

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from collect.models import Device
+from collect.selectors import device_with_prefix
 from collect.services import EnrolmentRefused, touch_device
 from collect.tokens import split_token, token_matches
 from odk import openrosa, services
@@ -40,7 +41,7 @@ def _device_for_token(token: str) -> Device | None:
     prefix = split_token(token)
     if prefix is None:
         return None
-    device = Device.objects.select_related("enumerator").filter(token_prefix=prefix).first()
+    device = device_with_prefix(prefix)
     if device is None or not token_matches(token, device.token_hash):
         return None
     return device
