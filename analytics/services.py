@@ -147,7 +147,7 @@ def _covered(wave_id: int, now: Any) -> bool:
     than the stale limit is not trusted."""
     # Asked after every interview a device sends: SQL written once, not a query compiled
     # each time (`config.rows`).
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_covered_sql(connection.vendor), [wave_id])
         state = cursor.fetchone()
     if state is None:

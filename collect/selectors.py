@@ -86,7 +86,7 @@ def _device_sql(vendor: str) -> str:
 def device_with_prefix(prefix: str) -> Device | None:
     """The device whose token starts with ``prefix``, its enumerator attached. Asked on
     every request of a tablet or of ODK Collect, so in SQL written once (`collect.rows`)."""
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_device_sql(connection.vendor), [prefix])
         row = cursor.fetchone()
     if row is None:

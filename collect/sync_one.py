@@ -166,7 +166,7 @@ def find_for_tablet(*, token_prefix: str, item: dict[str, Any]) -> tuple[Device 
         as_id(item.get("form_version")),
         _instance_param(instance),
     ]
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_tablet_sql(), [*params, token_prefix])
         row = cursor.fetchone()
     if row is None:
@@ -212,7 +212,7 @@ def find_for_form(
     """The form version an OpenRosa instance names (its cache key) when the enumerator has
     work in its survey, that work (assignments with wave and region, each with its survey's
     GPS setting), and what is stored under the instance id, in one query."""
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_form_sql(), [enumerator.pk, _instance_param(instance), form_id, version])
         found = cursor.fetchall()
     if not found:
@@ -309,7 +309,7 @@ def _insert(tablet: TabletInterview) -> bool:
         f.get_db_prep_save(f.pre_save(tablet, add=True), connection)
         for f in _fields(TabletInterview)
     ]
-    with connection.cursor() as cursor:
+    with rows.cursor() as cursor:
         cursor.execute(_insert_sql(), values)
         row = cursor.fetchone()
     if row is None:

@@ -14,8 +14,24 @@ from functools import cache
 from typing import Any, TypeVar
 
 from django.db import connection, models
+from django.db.backends.utils import CursorWrapper
 
 M = TypeVar("M", bound=models.Model)
+
+
+def cursor() -> CursorWrapper:
+    """A cursor for such fixed statements. On PostgreSQL its parameters are bound on the
+    server, so that psycopg prepares a statement once it has run a few times on a
+    connection: PostgreSQL then plans it once, where planning a join of nine tables cost it
+    more than running it (0.7 ms against 0.2 ms). Elsewhere, the usual cursor."""
+    if connection.vendor != "postgresql":
+        return connection.cursor()
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    connection.close_if_health_check_failed()
+    connection.ensure_connection()
+    with connection.wrap_database_errors:
+        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined]
 
 
 def table(model: type[models.Model]) -> str:

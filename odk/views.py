@@ -172,19 +172,22 @@ def submission(request: HttpRequest, device: Device) -> HttpResponse:
         response = HttpResponse(status=204)
         response["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
-    too_large = openrosa.message(
-        gettext("The upload is larger than %(mb)d MB.") % {"mb": limit // 1_000_000},
-        status=413,
-    )
+
+    def too_large() -> HttpResponse:
+        return openrosa.message(
+            gettext("The upload is larger than %(mb)d MB.") % {"mb": limit // 1_000_000},
+            status=413,
+        )
+
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > limit:
-        return too_large
+        return too_large()
     try:
         files = _uploaded_files(request, limit)
     except MultiPartParserError:
         return openrosa.message(gettext("The upload could not be read."), status=400)
     if files is None:
-        return too_large
+        return too_large()
     parts = files.getlist("xml_submission_file")
     if len(parts) != 1:
         return openrosa.message(
