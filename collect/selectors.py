@@ -93,6 +93,7 @@ def device_with_prefix(prefix: str) -> Device | None:
         return None
     n = rows.width(Device)
     device = rows.build(Device, row[:n])
-    assert device is not None
-    device.enumerator = rows.build(get_user_model(), row[n:])
+    enumerator = rows.build(get_user_model(), row[n:])
+    assert device is not None and enumerator is not None
+    device.enumerator = enumerator
     return device

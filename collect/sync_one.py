@@ -80,20 +80,16 @@ def _tablet_sql() -> str:
     return (
         f"SELECT {rows.select_list(Device, 'd')}, {rows.select_list(user, 'u')}, "
         f"{_assignment_columns()}, "
-        f"fv.{_q('id')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
+        f"{c(FormVersion, 'id', 'fv')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
         f"{c(FormVersion, 'created_at', 'fv')}, {_known_columns()} "
         f"FROM {rows.table(Device)} d "
         f"JOIN {rows.table(user)} u ON {c(user, 'id', 'u')} = {c(Device, 'enumerator', 'd')} "
         f"LEFT JOIN {rows.table(Assignment)} a ON {c(Assignment, 'id', 'a')} = %s "
         f"{_assignment_joins()} "
-        f"LEFT JOIN {rows.table(FormVersion)} fv ON fv.{_q('id')} = %s "
+        f"LEFT JOIN {rows.table(FormVersion)} fv ON {c(FormVersion, 'id', 'fv')} = %s "
         f"{_known_joins()} "
         f"WHERE {c(Device, 'token_prefix', 'd')} = %s"
     )
-
-
-def _q(name: str) -> str:
-    return connection.ops.quote_name(name)
 
 
 def _assignment_columns() -> str:
@@ -192,7 +188,7 @@ def find_for_tablet(*, token_prefix: str, item: dict[str, Any]) -> tuple[Device 
 def _form_sql() -> str:
     c = rows.column
     return (
-        f"SELECT fv.{_q('id')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
+        f"SELECT {c(FormVersion, 'id', 'fv')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
         f"{c(FormVersion, 'created_at', 'fv')}, {_assignment_columns()}, {_known_columns()} "
         f"FROM {rows.table(FormVersion)} fv "
         f"JOIN {rows.table(Assignment)} a ON {c(Assignment, 'enumerator', 'a')} = %s "
@@ -276,20 +272,20 @@ def store(*, device: Device, item: dict[str, Any], found: Found, channel: str) -
 
 @cache
 def _insert_sql() -> str:
-    q = connection.ops.quote_name
     submission_fields = _fields(Submission)
     tablet_fields = _fields(TabletInterview)
     marks = ", ".join(["%s"] * len(submission_fields))
+    pk = rows.column_name(Submission, "id")
+    link = rows.column_name(TabletInterview, "submission")
     return (
         f"WITH s AS (INSERT INTO {rows.table(Submission)} "
-        f"({', '.join(q(f.column) for f in submission_fields)}) VALUES ({marks}) "
-        f"ON CONFLICT ({q(Submission._meta.get_field('instance_id').column)}) DO NOTHING "  # type: ignore[union-attr]
-        f"RETURNING {q('id')}) "
+        f"({', '.join(rows.column_name(Submission, f.name) for f in submission_fields)}) "
+        f"VALUES ({marks}) "
+        f"ON CONFLICT ({rows.column_name(Submission, 'instance_id')}) DO NOTHING "
+        f"RETURNING {pk}) "
         f"INSERT INTO {rows.table(TabletInterview)} "
-        f"({q(TabletInterview._meta.get_field('submission').column)}, "  # type: ignore[union-attr]
-        f"{', '.join(q(f.column) for f in tablet_fields)}) "
-        f"SELECT s.{q('id')}, {', '.join(['%s'] * len(tablet_fields))} FROM s "
-        f"RETURNING {q(TabletInterview._meta.get_field('submission').column)}"  # type: ignore[union-attr]
+        f"({link}, {', '.join(rows.column_name(TabletInterview, f.name) for f in tablet_fields)}) "
+        f"SELECT s.{pk}, {', '.join(['%s'] * len(tablet_fields))} FROM s RETURNING {link}"
     )
 
 

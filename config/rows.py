@@ -31,23 +31,28 @@ def cursor() -> CursorWrapper:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     with connection.wrap_database_errors:
-        return connection._prepare_cursor(ServerBindingCursor(connection.connection))  # type: ignore[attr-defined]
+        raw = ServerBindingCursor(connection.connection)  # type: ignore[call-arg]
+        return connection._prepare_cursor(raw)  # type: ignore[attr-defined,no-any-return]
 
 
 def table(model: type[models.Model]) -> str:
     return connection.ops.quote_name(model._meta.db_table)
 
 
+def column_name(model: type[models.Model], name: str) -> str:
+    """The quoted column of the field ``name`` (``enumerator`` is ``enumerator_id``)."""
+    return connection.ops.quote_name(str(model._meta.get_field(name).column))  # type: ignore[union-attr]
+
+
 def column(model: type[models.Model], name: str, alias: str) -> str:
-    """``alias.column`` of the field ``name`` (``enumerator`` is ``enumerator_id``)."""
-    field = model._meta.get_field(name)
-    return f"{alias}.{connection.ops.quote_name(field.column)}"  # type: ignore[union-attr]
+    """``alias.column`` of the field ``name``."""
+    return f"{alias}.{column_name(model, name)}"
 
 
 def select_list(model: type[models.Model], alias: str) -> str:
     """Every concrete column of ``model`` under ``alias``, in the order `build` reads."""
     q = connection.ops.quote_name
-    return ", ".join(f"{alias}.{q(f.column)}" for f in model._meta.concrete_fields)
+    return ", ".join(f"{alias}.{q(str(f.column))}" for f in model._meta.concrete_fields)
 
 
 def width(model: type[models.Model]) -> int:
@@ -84,4 +89,4 @@ def build(model: type[M], values: Sequence[Any]) -> M | None:
         for converter in converters:
             value = converter(value, col, connection)
         converted.append(value)
-    return model.from_db(connection.alias, None, converted)
+    return model.from_db(connection.alias, (), converted)
