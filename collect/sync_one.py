@@ -289,6 +289,7 @@ def _insert_sql() -> str:
     )
 
 
+@cache
 def _fields(model: type[Any]) -> list[Any]:
     """The columns an insert gives values to: all but the primary key."""
     return [f for f in model._meta.concrete_fields if not f.primary_key]
@@ -298,13 +299,10 @@ def _insert(tablet: TabletInterview) -> bool:
     """Insert the interview and its paradata in one statement; False (nothing written)
     when its instance id is already stored."""
     submission = tablet.submission
+    db = rows.database()
     values = [
-        f.get_db_prep_save(f.pre_save(submission, add=True), connection)
-        for f in _fields(Submission)
-    ] + [
-        f.get_db_prep_save(f.pre_save(tablet, add=True), connection)
-        for f in _fields(TabletInterview)
-    ]
+        f.get_db_prep_save(f.pre_save(submission, add=True), db) for f in _fields(Submission)
+    ] + [f.get_db_prep_save(f.pre_save(tablet, add=True), db) for f in _fields(TabletInterview)]
     with rows.cursor() as cursor:
         cursor.execute(_insert_sql(), values)
         row = cursor.fetchone()
