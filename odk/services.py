@@ -1,11 +1,13 @@
 """ODK Collect as a third channel into the one submission service.
 
-An OpenRosa submission is read (`odk.instances`), its form version and assignment are found
-from the device's enumerator, and the interview goes through the same per-interview path
-as a tablet sync (`collect.sync.sync_interviews`, with channel ``odk``): the same
-validation, idempotency on the instance id, quota flags, and ``replaces`` (here
-``meta/deprecatedID``) allowed only for an interview the supervisor sent back. Attachments
-are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added across split uploads.
+An OpenRosa submission is read (`odk.instances`); its form version, the enumerator's work
+in its survey and any interview stored under its instance id are found in one query
+(`collect.sync_one.find_for_form`), and the interview goes through the per-interview path
+of a tablet (`collect.sync_one.store`, with channel ``odk``), which checks it as a batch
+does (`collect.sync`): the same validation, idempotency on the instance id, quota flags,
+and ``replaces`` (here ``meta/deprecatedID``) allowed only for an interview the supervisor
+sent back. Attachments are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added
+across split uploads.
 """
 
 from __future__ import annotations
