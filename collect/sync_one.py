@@ -146,6 +146,12 @@ def _assignment_width() -> int:
     return rows.width(Assignment) + rows.width(Wave) + rows.width(Region) + 1
 
 
+def _version_key(version_id: int, sha256: str, created_at: Any) -> VersionKey:
+    """The key `collect.selectors.form_versions` caches a version under, from its columns
+    (the time as the ORM reads it: SQLite keeps it as text)."""
+    return (version_id, sha256, rows.convert(FormVersion, "created_at", created_at))
+
+
 def _read_known(values: list[Any]) -> _Known | None:
     submission_id, enumerator_id, wave_id, answers, over_quota = values
     if submission_id is None:
@@ -179,7 +185,7 @@ def find_for_tablet(*, token_prefix: str, item: dict[str, Any]) -> tuple[Device 
     if assignment is not None and assignment.enumerator_id == enumerator.pk:
         assignment.enumerator = enumerator
     version_id, sha256, created_at = values[_assignment_width() : _assignment_width() + 3]
-    key = (version_id, sha256, created_at) if version_id is not None else None
+    key = _version_key(version_id, sha256, created_at) if version_id is not None else None
     known = _read_known(values[_assignment_width() + 3 :])
     return device, Found(assignment, key, record_gps, known)
 
@@ -224,7 +230,7 @@ def find_for_form(
         if assignment.enumerator_id == enumerator.pk:
             assignment.enumerator = enumerator
         work.append((assignment, record_gps))
-    return (first[0], first[1], first[2]), work, known
+    return _version_key(*first), work, known
 
 
 # --------------------------------------------------------------------------- storing
