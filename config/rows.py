@@ -27,13 +27,27 @@ def cursor() -> CursorWrapper:
     db = database()
     if db.vendor != "postgresql":
         return db.cursor()  # type: ignore[no-any-return]
-    from django.db.backends.postgresql.base import ServerBindingCursor
-
     db.close_if_health_check_failed()
     db.ensure_connection()
     with db.wrap_database_errors:
-        raw = ServerBindingCursor(db.connection)  # type: ignore[call-arg]
+        raw = _preparing_cursor_class()(db.connection)
         return db._prepare_cursor(raw)  # type: ignore[no-any-return]
+
+
+@cache
+def _preparing_cursor_class() -> Any:
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):  # type: ignore[misc,valid-type]
+        """Django's server-binding cursor that keeps the statement's text for Django's
+        query log (debug pages, query-count tests) once psycopg runs it prepared: psycopg
+        records the text only of statements it sends unprepared."""
+
+        def _send_query_prepared(self, name: bytes, pgq: Any, **kwargs: Any) -> None:
+            super()._send_query_prepared(name, pgq, **kwargs)  # type: ignore[misc]
+            self._query = pgq
+
+    return PreparingCursor
 
 
 def table(model: type[models.Model]) -> str:
