@@ -24,7 +24,7 @@ import logging
 import time
 from collections.abc import Iterable
 from datetime import timedelta
-from functools import partial
+from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
@@ -44,6 +44,7 @@ from analytics.models import (
     ResultSet,
     WaveComputation,
 )
+from config import rows
 from surveys.models import Wave
 
 log = logging.getLogger(__name__)
@@ -122,6 +123,19 @@ def mark_wave_dirty(*, wave_id: int) -> bool:
     return bool(queued)
 
 
+_COVERED_FIELDS = ("scheduled_at", "running_since", "heartbeat_at", "generation", "run_generation")
+
+
+@cache
+def _covered_sql(vendor: str) -> str:
+    columns = ", ".join(rows.column(WaveComputation, name, "c") for name in _COVERED_FIELDS)
+    return (
+        f"SELECT {columns} FROM {rows.table(WaveComputation)} c "
+        f"WHERE {rows.column(WaveComputation, 'wave', 'c')} = %s "
+        f"AND {rows.column(WaveComputation, 'dirty', 'c')}"
+    )
+
+
 def _covered(wave_id: int, now: Any) -> bool:
     """Whether a run that will read the interviews committed so far is already sure to
     come, so that marking them needs no write (see the module docstring).
@@ -131,16 +145,17 @@ def _covered(wave_id: int, now: Any) -> bool:
     state read as "running, marked since its claim" means that run has not finished, and
     its end (whose generation check fails) queues the next run. A claim or schedule older
     than the stale limit is not trusted."""
-    state = (
-        WaveComputation.objects.filter(wave_id=wave_id, dirty=True)
-        .values_list(
-            "scheduled_at", "running_since", "heartbeat_at", "generation", "run_generation"
-        )
-        .first()
-    )
+    # Asked after every interview a device sends: SQL written once, not a query compiled
+    # each time (`config.rows`).
+    with rows.cursor() as cursor:
+        cursor.execute(_covered_sql(connection.vendor), [wave_id])
+        state = cursor.fetchone()
     if state is None:
         return False
-    scheduled_at, running_since, heartbeat_at, generation, run_generation = state
+    scheduled_at, running_since, heartbeat_at, generation, run_generation = (
+        rows.convert(WaveComputation, name, value)
+        for name, value in zip(_COVERED_FIELDS, state, strict=True)
+    )
     lost = now - timedelta(seconds=stale_after())
     if running_since is None:
         return scheduled_at is not None and scheduled_at >= lost

@@ -3,9 +3,12 @@ relied on by the app and by outside clients, so they are kept exactly)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils import translation
@@ -19,8 +22,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from access.permissions import Capability, enumerators_for, requires_capability
-from collect import selectors, services, sync
-from collect.authentication import DeviceTokenAuthentication
+from collect import selectors, services, sync, sync_one
+from collect.authentication import KEYWORD, DeviceTokenAuthentication
 from collect.models import CollectSettings, Device
 from collect.serializers import (
     AssignmentErrorsOutputSerializer,
@@ -36,9 +39,12 @@ from collect.serializers import (
     SyncOutputSerializer,
     TabletFormVersionOutputSerializer,
 )
-from collect.tokens import qr_svg
+from collect.services import touch_device
+from collect.tokens import qr_svg, split_token, token_matches
+from config import parsers as bounded_json
 from config.schema import ErrorOutputSerializer as DetailOutputSerializer
 from surveys.definition import interface_language
+from surveys.models import Channel
 from surveys.webform import LANGUAGE_NAMES, client_logic, interface_messages
 
 
@@ -219,7 +225,51 @@ class FormVersionView(DeviceView):
         return Response(TabletFormVersionOutputSerializer(form_version_payload(version)).data)
 
 
+def _one_interview(request: HttpRequest) -> HttpResponse | None:
+    """The response to a tablet sending one interview, answered without DRF's request
+    cycle (`collect.sync_one`); None for anything else, which `SyncView` answers: other
+    batch sizes, bodies it must refuse, tokens that do not authenticate."""
+    if request.method != "POST" or request.content_type != "application/json":
+        return None
+    if not sync_one.available():
+        return None
+    length = request.META.get("CONTENT_LENGTH") or ""
+    if not length.isdigit() or int(length) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        return None
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    prefix = split_token(token) if scheme.lower() == KEYWORD.lower() else None
+    if prefix is None or " " in token:
+        return None
+    try:
+        body = bounded_json.loads(request.body)
+    except ValueError:
+        return None
+    items = body.get("interviews") if isinstance(body, dict) else None
+    if not isinstance(items, list) or len(items) != 1 or not isinstance(items[0], dict):
+        return None
+    if sync.sync_limit() < 1:
+        return None
+    device, found = sync_one.find_for_tablet(token_prefix=prefix, item=items[0])
+    if (
+        device is None
+        or not token_matches(token, device.token_hash)
+        or device.is_revoked
+        or not device.enumerator.is_active
+    ):
+        return None
+    touch_device(device=device, app_version=request.headers.get("X-Tanys-App-Version", ""))
+    result = sync_one.store(device=device, item=items[0], found=found, channel=Channel.TABLET)
+    return HttpResponse(
+        json.dumps({"results": [result]}, ensure_ascii=False, separators=(",", ":")),
+        content_type="application/json",
+    )
+
+
 class SyncView(DeviceView):
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        response = _one_interview(request)
+        return response if response is not None else super().dispatch(request, *args, **kwargs)
+
     @extend_schema(
         request=SyncInputSerializer,
         responses={

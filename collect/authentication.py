@@ -10,6 +10,7 @@ from rest_framework.authentication import BaseAuthentication, get_authorization_
 from rest_framework.request import Request
 
 from collect.models import Device
+from collect.selectors import device_with_prefix
 from collect.services import touch_device
 from collect.tokens import split_token, token_matches
 
@@ -45,11 +46,7 @@ class DeviceTokenAuthentication(BaseAuthentication):
         except UnicodeDecodeError:
             raise exceptions.AuthenticationFailed(gettext("Invalid device token.")) from None
         prefix = split_token(token)
-        device = (
-            Device.objects.select_related("enumerator").filter(token_prefix=prefix).first()
-            if prefix
-            else None
-        )
+        device = device_with_prefix(prefix) if prefix else None
         if device is None or not token_matches(token, device.token_hash):
             raise exceptions.AuthenticationFailed(gettext("Invalid device token."))
         if device.is_revoked:

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.db import connection
 from django.db.models import QuerySet
 
-from collect.models import Assignment
+from collect.models import Assignment, Device
+from config import rows
 from surveys.models import Channel, FormVersion, ReviewStatus, Submission
 
 
@@ -66,3 +70,30 @@ def form_versions(
         for version in FormVersion.objects.filter(pk__in=missing).select_related("survey"):
             _VERSIONS[(version.pk, version.xlsform_sha256, version.created_at)] = version
     return {key[0]: _VERSIONS[key] for key in keys if key in _VERSIONS}
+
+
+@cache
+def _device_sql(vendor: str) -> str:
+    user = get_user_model()
+    return (
+        f"SELECT {rows.select_list(Device, 'd')}, {rows.select_list(user, 'u')} "
+        f"FROM {rows.table(Device)} d JOIN {rows.table(user)} u "
+        f"ON {rows.column(user, 'id', 'u')} = {rows.column(Device, 'enumerator', 'd')} "
+        f"WHERE {rows.column(Device, 'token_prefix', 'd')} = %s"
+    )
+
+
+def device_with_prefix(prefix: str) -> Device | None:
+    """The device whose token starts with ``prefix``, its enumerator attached. Asked on
+    every request of a tablet or of ODK Collect, so in SQL written once (`collect.rows`)."""
+    with rows.cursor() as cursor:
+        cursor.execute(_device_sql(connection.vendor), [prefix])
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    n = rows.width(Device)
+    device = rows.build(Device, row[:n])
+    enumerator = rows.build(get_user_model(), row[n:])
+    assert device is not None and enumerator is not None
+    device.enumerator = enumerator
+    return device

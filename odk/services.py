@@ -1,11 +1,13 @@
 """ODK Collect as a third channel into the one submission service.
 
-An OpenRosa submission is read (`odk.instances`), its form version and assignment are found
-from the device's enumerator, and the interview goes through the same per-interview path
-as a tablet sync (`collect.sync.sync_interviews`, with channel ``odk``): the same
-validation, idempotency on the instance id, quota flags, and ``replaces`` (here
-``meta/deprecatedID``) allowed only for an interview the supervisor sent back. Attachments
-are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added across split uploads.
+An OpenRosa submission is read (`odk.instances`); its form version, the enumerator's work
+in its survey and any interview stored under its instance id are found in one query
+(`collect.sync_one.find_for_form`), and the interview goes through the per-interview path
+of a tablet (`collect.sync_one.store`, with channel ``odk``), which checks it as a batch
+does (`collect.sync`): the same validation, idempotency on the instance id, quota flags,
+and ``replaces`` (here ``meta/deprecatedID``) allowed only for an interview the supervisor
+sent back. Attachments are kept privately under ``MEDIA_ROOT/odk-attachments/`` and added
+across split uploads.
 """
 
 from __future__ import annotations
@@ -26,8 +28,9 @@ from django.utils.translation import gettext
 from collect.models import Assignment, Device
 from collect.selectors import form_versions
 from collect.services import enrol_device
-from collect.sync import SyncStatus, sync_interviews
-from odk.instances import InstanceError, parse, parse_instance, read_header
+from collect.sync import SyncStatus
+from collect.sync_one import Found, find_for_form, store
+from odk.instances import InstanceError, instance_id_of, parse, parse_instance, read_header
 from odk.models import Attachment
 from odk.xforms import meta_names_for
 from surveys.definition import INTERFACE_LANGUAGES
@@ -123,7 +126,15 @@ def receive_submission(
         form_id, version_text = read_header(root)
     except InstanceError as exc:
         return Receipt(400, _instance_message(exc))
-    version, assignments = _version_for(device, form_id, version_text)
+    version_key, work, known = find_for_form(
+        enumerator=device.enumerator, form_id=form_id, version=version_text,
+        instance=instance_id_of(root),
+    )  # fmt: skip
+    version = (
+        form_versions([version_key[0]], known={version_key[0]: version_key}).get(version_key[0])
+        if version_key
+        else None
+    )
     if version is None:
         return Receipt(
             404,
@@ -140,7 +151,7 @@ def receive_submission(
         return Receipt(413, too_large, str(instance.instance_id))
     if language not in version.languages:
         language = version.default_language
-    assignment = _assignment_for(assignments, instance.answers)
+    assignment, record_gps = _assignment_for(work, instance.answers)
     if assignment is None:
         return Receipt(403, gettext("You have no assignment in this survey."))
     paradata: dict[str, Any] = {
@@ -157,7 +168,8 @@ def receive_submission(
         "paradata": paradata,
         "replaces": str(instance.deprecated_id) if instance.deprecated_id else None,
     }
-    (result,) = sync_interviews(device=device, items=[item], channel=Channel.ODK)
+    found = Found(assignment, version_key, record_gps, known)
+    result = store(device=device, item=item, found=found, channel=Channel.ODK)
     status = result["status"]
     if status in (SyncStatus.STORED, SyncStatus.DUPLICATE):
         if files:
@@ -195,41 +207,17 @@ def _instance_message(exc: InstanceError) -> str:
     return gettext("The interview could not be read: %(reason)s") % {"reason": exc.message}
 
 
-def _version_for(
-    device: Device, form_id: str, version_text: str
-) -> tuple[FormVersion | None, list[Assignment]]:
-    """The version the instance names, when the enumerator has work in its survey, with
-    that work (the enumerator's assignments in the survey). Versions come from the
-    process's cache of parsed versions (`collect.selectors.form_versions`)."""
-    candidates = list(
-        FormVersion.objects.filter(form_id=form_id, version=version_text).values_list(
-            "pk", "survey_id"
-        )
-    )
-    if not candidates:
-        return None, []
-    work = list(
-        Assignment.objects.filter(
-            enumerator=device.enumerator, wave__survey_id__in={s for _, s in candidates}
-        )
-        .select_related("region", "wave")
-        .order_by("-wave__is_open", "pk")
-    )
-    for pk, survey_id in candidates:
-        mine = [a for a in work if a.wave.survey_id == survey_id]
-        if mine:
-            return form_versions([pk]).get(pk), mine
-    return None, []
-
-
-def _assignment_for(assignments: list[Assignment], answers: dict[str, Any]) -> Assignment | None:
-    """The enumerator's assignment this interview belongs to: in the version's survey, the
-    one of the answered region when there are several (ODK Collect cannot say which)."""
+def _assignment_for(
+    work: list[tuple[Assignment, bool]], answers: dict[str, Any]
+) -> tuple[Assignment | None, bool]:
+    """The enumerator's assignment this interview belongs to (with its survey's GPS
+    setting): in the version's survey, the one of the answered region when there are
+    several (ODK Collect cannot say which)."""
     region = answers.get("REGION")
-    for assignment in assignments:
+    for assignment, record_gps in work:
         if region and assignment.region.code == region:
-            return assignment
-    return assignments[0] if assignments else None
+            return assignment, record_gps
+    return work[0] if work else (None, False)
 
 
 def _too_large(files: list[UploadedFile]) -> str:

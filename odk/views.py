@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from collect.models import Device
+from collect.selectors import device_with_prefix
 from collect.services import EnrolmentRefused, touch_device
 from collect.tokens import split_token, token_matches
 from odk import openrosa, services
@@ -40,7 +41,7 @@ def _device_for_token(token: str) -> Device | None:
     prefix = split_token(token)
     if prefix is None:
         return None
-    device = Device.objects.select_related("enumerator").filter(token_prefix=prefix).first()
+    device = device_with_prefix(prefix)
     if device is None or not token_matches(token, device.token_hash):
         return None
     return device
@@ -171,19 +172,22 @@ def submission(request: HttpRequest, device: Device) -> HttpResponse:
         response = HttpResponse(status=204)
         response["X-OpenRosa-Accept-Content-Length"] = str(limit)
         return response
-    too_large = openrosa.message(
-        gettext("The upload is larger than %(mb)d MB.") % {"mb": limit // 1_000_000},
-        status=413,
-    )
+
+    def too_large() -> HttpResponse:
+        return openrosa.message(
+            gettext("The upload is larger than %(mb)d MB.") % {"mb": limit // 1_000_000},
+            status=413,
+        )
+
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared.isdigit() and int(declared) > limit:
-        return too_large
+        return too_large()
     try:
         files = _uploaded_files(request, limit)
     except MultiPartParserError:
         return openrosa.message(gettext("The upload could not be read."), status=400)
     if files is None:
-        return too_large
+        return too_large()
     parts = files.getlist("xml_submission_file")
     if len(parts) != 1:
         return openrosa.message(

@@ -113,6 +113,8 @@ def test_groups_repeats_and_blank_questions():
             b'<?xml version="1.0"?><!DOCTYPE d [<!ENTITY a "aaaa">]><data id="f">&a;</data>',
             "xml_forbidden",
         ),
+        (b'<!DOCTYPE data SYSTEM "http://127.0.0.1:9/x.dtd"><data id="f"/>', "xml_forbidden"),
+        (b"<data id='f'>&undeclared;</data>", "xml_invalid"),
     ],
 )
 def test_unreadable_instances_are_refused_with_a_reason(xml, code):

@@ -141,6 +141,26 @@ def test_a_valid_instance_is_stored_once_as_an_odk_interview(client, field):
     assert Submission.objects.count() == 1
 
 
+def test_a_submission_takes_the_device_a_lookup_and_an_insert(
+    client, field, django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    from django.db import connection
+
+    from tests.conftest import need
+
+    need(connection.vendor == "postgresql", "the one-statement path needs PostgreSQL")
+    xform = the_form(client, field)
+    post(client, field["base"], fill(xform, {"q1": "1", "age": "41"}, instance_id=uuid.uuid4()))
+    # The device, the version with the enumerator's work and the stored instance, then the
+    # interview and its paradata in one statement.
+    with django_capture_on_commit_callbacks() as marks, django_assert_num_queries(3):
+        response = post(
+            client, field["base"], fill(xform, {"q1": "2", "age": "52"}, instance_id=uuid.uuid4())
+        )
+    assert response.status_code == 201 and len(marks) == 1
+    assert Submission.objects.count() == 2
+
+
 def test_the_same_instance_id_with_other_answers_is_409(client, field):
     xform = the_form(client, field)
     instance_id = uuid.uuid4()
