@@ -29,7 +29,14 @@ from django.db import connection, transaction
 
 from collect.models import UNLIMITED, Assignment, CollectSettings, Device, TabletInterview
 from collect.selectors import form_versions
-from collect.sync import _Batch, _Known, _stored_interviews, _sync_one, interviews_stored
+from collect.sync import (
+    _Batch,
+    _Known,
+    _Languages,
+    _stored_interviews,
+    _sync_one,
+    interviews_stored,
+)
 from collect.sync import sync_interviews as sync_batch
 from config import rows
 from surveys.models import FormVersion, Region, Submission, Wave
@@ -254,19 +261,28 @@ def store(*, device: Device, item: dict[str, Any], found: Found, channel: str) -
     known = found.known
     for _attempt in (1, 2):
         batch = _Batch(existing={instance: known} if instance and known else {})
-        result = _sync_one(
-            item,
-            device=device,
-            enumerator=device.enumerator,
-            assignments={assignment.pk: assignment} if assignment is not None else {},
-            versions=versions,
-            gps_surveys={assignment.wave.survey_id} if assignment and found.record_gps else set(),
-            batch=batch,
-            channel=channel,
-        )
+        languages = _Languages()
+        try:
+            result = _sync_one(
+                item,
+                instance,
+                device=device,
+                enumerator=device.enumerator,
+                assignments={assignment.pk: assignment} if assignment is not None else {},
+                versions=versions,
+                gps_surveys=(
+                    {assignment.wave.survey_id} if assignment and found.record_gps else set()
+                ),
+                batch=batch,
+                channel=channel,
+                languages=languages,
+            )
+        finally:
+            languages.restore()
         if not batch.pending:
             return result
-        (tablet,) = batch.pending
+        ((submission_fields, tablet_fields),) = batch.pending
+        tablet = TabletInterview(submission=Submission(**submission_fields), **tablet_fields)
         if _insert(tablet):
             transaction.on_commit(partial(interviews_stored, wave_ids={tablet.submission.wave_id}))
             return result
