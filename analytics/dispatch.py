@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -136,6 +137,10 @@ def _task(app, name: str):  # type: ignore[no-untyped-def]
     return app.tasks[name]
 
 
+# Seconds the background thread may hold the interpreter while a request waits for it.
+SWITCH_INTERVAL = 0.0005
+
+
 class BackgroundRunner:
     """Embedded mode's worker: one daemon thread of this process running the tasks handed
     to it, each when its countdown has passed, one at a time. A task already waiting with
@@ -154,6 +159,10 @@ class BackgroundRunner:
             if key not in self._due:
                 self._due[key] = time.monotonic() + max(countdown, 0.0)
             if self._thread is None or not self._thread.is_alive():
+                # A request thread waiting on the database gets the interpreter back within
+                # this interval of its reply, not the default 5 ms the busy thread would
+                # otherwise keep it: a request makes a few dozen such waits.
+                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                 self._thread = threading.Thread(
                     target=self._loop, name="tanys-background", daemon=True
                 )

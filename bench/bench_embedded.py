@@ -33,6 +33,8 @@ def complete_answers() -> dict[str, str]:
         **{f"C_{s}": "2" for s in SPHERES},
         "E1": "3", "E2": "4", "T1": "2", "R1": "2", "A1": "1", "A2": "3", "A3": "2",
         **{item: "2" for item in TRUST},
+        # the indirect designs: the server draws the arm, the other arm's count is dropped
+        "LE_C": "1", "LE_T": "1", "RR_E1": "2", "CW_E1": "1",
     }  # fmt: skip
 
 
