@@ -159,10 +159,6 @@ class BackgroundRunner:
             if key not in self._due:
                 self._due[key] = time.monotonic() + max(countdown, 0.0)
             if self._thread is None or not self._thread.is_alive():
-                # A request thread waiting on the database gets the interpreter back within
-                # this interval of its reply, not the default 5 ms the busy thread would
-                # otherwise keep it: a request makes a few dozen such waits.
-                sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
                 self._thread = threading.Thread(
                     target=self._loop, name="tanys-background", daemon=True
                 )
@@ -186,11 +182,17 @@ class BackgroundRunner:
     def _loop(self) -> None:
         while True:
             task_name, args = self._next()
+            # While the task runs, a request thread waiting on the database gets the
+            # interpreter back within SWITCH_INTERVAL of its reply, not the default 5 ms
+            # this busy thread would otherwise keep it: a request makes a few dozen waits.
+            interval = sys.getswitchinterval()
+            sys.setswitchinterval(min(interval, SWITCH_INTERVAL))
             try:
                 _task(_app(), task_name).apply(args=list(args))
             except Exception:
                 log.exception("running %s%s in the background failed", task_name, args)
             finally:
+                sys.setswitchinterval(interval)
                 connection.close()  # this thread's own connection; the next run opens one
                 with self._changed:
                     self._running = None
