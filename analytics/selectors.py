@@ -8,6 +8,7 @@ from typing import Any
 from django.db import models
 from django.db.models import Count, Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils.translation import gettext_lazy as _
 
 from analytics.computation import BOUNDARY_NOTES, REVIEW_FLAGS, SUPPRESSION_REASONS
 from analytics.dashboard import EstimateRecord, RegionRecord
@@ -44,6 +45,19 @@ def current_estimates(
     return qs
 
 
+# What a recomputation is doing, as its stage is recorded (`services.recompute_wave`,
+# `computation.compute_wave`), for the pages that show it.
+COMPUTATION_STAGES = {
+    "reading": _("reading new interviews"),
+    "weights": _("weighting"),
+    "estimates": _("estimating the indicators"),
+    "comparisons": _("comparing regions and waves"),
+    "storing": _("storing the results"),
+    "done": _("done"),
+    "failed": _("failed"),
+}
+
+
 def computation_status(wave: Wave | int) -> dict[str, Any]:
     """What a page shows about freshness: stage, progress (0..1), as_of (when the current
     estimates were computed), n_interviews in them, and whether a recomputation is
@@ -56,6 +70,9 @@ def computation_status(wave: Wave | int) -> dict[str, Any]:
     )
     return {
         "stage": computation.stage if computation else "",
+        "stage_label": str(COMPUTATION_STAGES.get(computation.stage, computation.stage))
+        if computation
+        else "",
         "progress": computation.progress if computation else 0.0,
         "as_of": current.computed_at if current else None,
         "n_interviews": current.n_interviews if current else 0,

@@ -331,6 +331,7 @@ def freshness(request: HttpRequest) -> JsonResponse:
                 "recomputing": status["recomputing"],
                 "running": status["running"],
                 "stage": status["stage"],
+                "stage_label": status["stage_label"],
                 "progress": status["progress"],
             }
         )

@@ -225,7 +225,14 @@ def test_freshness_reports_a_running_recomputation(researcher_client, waves):
         {"waves": [later.pk], "indicator": "PERC_BRIBE"},
         HTTP_ACCEPT_LANGUAGE="en",
     ).content.decode()
-    assert "Recomputing: estimates, 40% done." in page
+    assert "Recomputing: estimating the indicators, 40% done." in page
+    assert data["waves"][0]["stage_label"] == "көрсеткіштер бағалануда"  # the default language
+    russian = researcher_client.get(
+        reverse("analytics:dashboard"),
+        {"waves": [later.pk], "indicator": "PERC_BRIBE"},
+        HTTP_ACCEPT_LANGUAGE="ru",
+    ).content.decode()
+    assert "Идёт пересчёт: оценка показателей, выполнено 40%." in russian
 
 
 @pytest.mark.parametrize("file_format", ["csv", "xlsx", "json", "parquet"])

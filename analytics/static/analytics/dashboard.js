@@ -14,7 +14,7 @@
         ? fill(box.dataset.textAsof, { wave: wave.wave, as_of: wave.as_of.slice(0, 16).replace("T", " "), n: wave.n_interviews })
         : fill(box.dataset.textNone, { wave: wave.wave });
       if (wave.running) {
-        text += " " + fill(box.dataset.textRunning, { stage: wave.stage, progress: Math.round(wave.progress * 100) });
+        text += " " + fill(box.dataset.textRunning, { stage: wave.stage_label, progress: Math.round(wave.progress * 100) });
       } else if (wave.recomputing) {
         text += " " + box.dataset.textQueued;
       }
