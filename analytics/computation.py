@@ -33,6 +33,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -43,7 +44,6 @@ from analytics.breakdown_cells import BreakdownCellEngine, BreakdownRowEngine
 from analytics.indicators import INDICATORS, Indicator, Indirect, definitions_hash
 from analytics.indirect_cells import IndirectEngine, as_declared
 from analytics.models import BreakdownEstimate, IndicatorEstimate, PopulationMargins
-from analytics.snapshot import Snapshot
 from analytics.stats.cells import (
     Calibrated,
     CellCalibration,
@@ -99,6 +99,9 @@ BOUNDARY_NOTES = {
 Progress = Callable[[str, float], None]
 # The row path for every wave (the reference the cell path is checked against).
 ROW_PATH_ONLY = False
+
+if TYPE_CHECKING:  # the snapshot reads the store, whose package reads the estimates
+    from analytics.snapshot import Snapshot
 
 
 @dataclass

@@ -1,5 +1,5 @@
 """Owner-only files and folders for what the platform keeps on disk: export files, the
-estimation snapshots and the export caches hold interviews' answers, so nobody but the
+the waves' stores hold interviews' answers, so nobody but the
 account that runs the platform may read them (0o600 files in 0o700 folders)."""
 
 from __future__ import annotations

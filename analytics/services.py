@@ -21,6 +21,7 @@ How recomputation is coalesced and made safe against dying workers:
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -28,7 +29,7 @@ from functools import cache, partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -168,15 +169,16 @@ def _covered(wave_id: int, now: Any) -> bool:
 
 
 def schedule_export_cache_update(*, wave_id: int) -> bool:
-    """Have a worker parse the wave's new interviews into its export cache, at most once
-    per EXPORT_CACHE_DELAY: the first call of a period queues the update at its end, and
-    the calls until then are covered by it. Returns whether an update was queued."""
+    """Have a worker merge the small segments the period's recomputations appended to
+    the wave's store (and add any interview still missing), at most once per
+    EXPORT_CACHE_DELAY: the first call of a period queues the update at its end, and the
+    calls until then are covered by it. Returns whether an update was queued."""
     from django.core.cache import cache
 
     delay = settings.EXPORT_CACHE_DELAY
     if delay > 0 and not cache.add(f"tanys:export-cache:{wave_id}", 1, timeout=delay):
         return False
-    # Only a head start: an export brings the cache up to date itself.
+    # Housekeeping only: every recomputation and export brings the store up to date.
     return dispatch.run_or_queue(UPDATE_EXPORT_CACHE, wave_id, countdown=delay)
 
 
@@ -198,8 +200,8 @@ def schedule_summaries_warmup(*, wave_id: int) -> bool:
 
 def run_recomputation(*, wave_id: int, force: bool = False) -> str:
     """What the worker does for a wave (see `recompute_wave`), and what follows from it:
-    new interviews are parsed for exports and the question summaries computed ahead of
-    time, not when a researcher waits;
+    the store's small segments merged a while later and the question summaries computed
+    ahead of time, not when a researcher waits;
     a wave held by another run is tried again once that run's claim could go stale."""
     outcome = recompute_wave(wave_id=wave_id, force=force)
     if outcome == "computed":
@@ -379,15 +381,14 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
             _finish(wave_id, generation, error="")
             return "up to date"
         started = time.perf_counter()
-        snapshot, how = snapshots.refresh(wave_id, epoch=computation.data_epoch, save_changes=False)
+        with _Reading(wave_id) as reading:
+            snapshot, how = snapshots.refresh(
+                wave_id, epoch=computation.data_epoch, preparing=reading
+            )
         _beat(wave_id, "estimates", 0.1)
-        try:
-            computed = compute_wave(wave, snapshot, progress=_Progress(wave_id))
-            _beat(wave_id, "storing", 0.95)
-            result_set = store_result_set(computed)
-        finally:
-            if how != "current":  # written after the estimates, which readers wait for
-                snapshots.save(snapshot)
+        computed = compute_wave(wave, snapshot, progress=_Progress(wave_id))
+        _beat(wave_id, "storing", 0.95)
+        result_set = store_result_set(computed)
         log.info(
             "wave %s: result set %s, %s interviews (snapshot %s) in %.2f s",
             wave_id,
@@ -415,16 +416,52 @@ def recompute_wave(*, wave_id: int, force: bool = False) -> str:
 
 
 class _Progress:
-    """Writes stage and progress (and the heartbeat) when the stage changes or progress
-    has moved by a tenth: a handful of updates per run, not one per indicator."""
+    """Writes stage and progress (and the heartbeat) when the stage changes, progress
+    has moved by a tenth or a second has passed: a handful of updates per run, not one
+    per indicator."""
 
     def __init__(self, wave_id: int) -> None:
-        self.wave_id, self.stage, self.fraction = wave_id, "", -1.0
+        self.wave_id, self.stage, self.fraction, self.at = wave_id, "", -1.0, 0.0
 
     def __call__(self, stage: str, fraction: float) -> None:
-        if stage != self.stage or fraction - self.fraction >= 0.1:
-            self.stage, self.fraction = stage, fraction
+        now = time.monotonic()
+        if stage != self.stage or fraction - self.fraction >= 0.1 or now - self.at >= 1.0:
+            self.stage, self.fraction, self.at = stage, fraction, now
             _beat(self.wave_id, stage, fraction)
+
+
+class _Reading:
+    """Progress of the store's update before the estimates (the first tenth of a run),
+    told (interviews parsed, interviews to parse) while the run's connection is busy
+    reading: written once a second from a thread and connection of its own, which also
+    keeps the run's heartbeat while a large wave is read."""
+
+    def __init__(self, wave_id: int) -> None:
+        self.wave_id = wave_id
+        self.fraction = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tanys-reading", daemon=True)
+
+    def __call__(self, done: int, total: int) -> None:
+        self.fraction = 0.1 * done / max(total, 1)
+
+    def __enter__(self) -> _Reading:
+        _beat(self.wave_id, "reading", 0.0)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.wait(1.0):
+                _beat(self.wave_id, "reading", self.fraction)
+        except DatabaseError:  # progress only: the run itself goes on and beats again
+            log.warning("wave %s: reading progress not recorded", self.wave_id, exc_info=True)
+        finally:
+            connection.close()
 
 
 def _finish(wave_id: int, generation: int, *, error: str) -> None:

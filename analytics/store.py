@@ -1,10 +1,13 @@
-"""The export cache of a wave: its interviews fetched and parsed once, as Arrow segments.
+"""The store of a wave: its interviews fetched and parsed once, as Arrow segments.
 
-Parsing a million JSON documents is most of an export's cost (the database prints about
-70,000 rows a second, the parsing halves that), and interviews never change once stored
-(review only accepts or rejects them), so each interview is parsed once: the worker
-appends new interviews after each recomputation, and every export first brings the cache
-up to date. Kept per wave under ``MEDIA_ROOT/exportcache/``, owner-only.
+One columnar store per wave, read by both the estimation (`analytics.snapshot` projects
+its design fields and answer codes) and the exports (`analytics.exports.batches`).
+Parsing a million JSON documents is most of the cost of either (the database prints
+about 100,000 rows a second, the parsing halves that), so each interview is parsed once:
+every recomputation brings the store up to date before it reads, and so does every
+export. Interviews never change once stored (review only accepts or rejects them; an
+edit in place bumps the wave's data epoch, which starts a new store). Kept per wave
+under ``MEDIA_ROOT/store/``, owner-only.
 """
 
 from __future__ import annotations
@@ -23,11 +26,12 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 from django.conf import settings
-from django.db import models
+from django.db import connection, models, transaction
 
+from analytics.breakdowns import ANSWER_COLUMNS as BREAKDOWN_COLUMNS
 from analytics.exports.reader import (
     BATCH_ROWS,
-    QUERY_FIELDS,
+    FETCHED_FIELDS,
     Preparing,
     RawBatch,
     fetch_batches,
@@ -37,6 +41,7 @@ from analytics.exports.reader import (
     return_freed_memory,
     wave_answers_schema,
 )
+from analytics.indicators import ITEM_COLUMNS
 from analytics.private_files import private_file, private_folder
 from surveys.models import Submission, Wave
 from surveys.selectors import wave_token
@@ -44,20 +49,36 @@ from surveys.selectors import wave_token
 logger = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
-# --------------------------------------------------------------------------------------
-# The export cache of a wave
-# --------------------------------------------------------------------------------------
+STORE_FORMAT = 1
+ANSWER_PREFIX = "answer:"  # stored answer columns, apart from the design fields
+# The answers the estimation reads (`analytics.snapshot`): what the indicators read, plus
+# what calibration and the breakdowns need, and the motives' select-multiple M. Stored
+# even where no questionnaire version of the wave asks them (then empty), typed as codes
+# where the questionnaire does not type them.
+ESTIMATION_ANSWERS: list[str] = sorted(
+    {c for c in ITEM_COLUMNS if c != "M_MASK"} | {"SEX", "AGE", "BIRTH_YEAR", *BREAKDOWN_COLUMNS}
+)
+MOTIVES = "M"
 
-CACHE_FORMAT = 1
-ANSWER_PREFIX = "answer:"  # cached answer columns, apart from the design fields
+
+def store_schema(wave_id: int) -> pa.Schema:
+    """The stored answer columns of a wave: its questionnaire versions' (as the exports
+    print them), then any the estimation reads that those do not have."""
+    schema = wave_answers_schema(wave_id)
+    extra = [pa.field(name, pa.int64()) for name in ESTIMATION_ANSWERS if name not in schema.names]
+    if MOTIVES not in schema.names:
+        extra.append(pa.field(MOTIVES, pa.list_(pa.string())))
+    return pa.schema([*schema, *extra])
+
+
 # Interviews whose ids are looked up in one query while reconciling.
 ID_CHUNK = 5_000
-# Segments a wave's cache may hold before its smaller ones are merged.
+# Segments a wave's store may hold before its smaller ones are merged.
 MAX_SEGMENTS = 16
 
 
-def cache_root() -> Path:
-    return Path(settings.MEDIA_ROOT) / "exportcache"
+def store_root() -> Path:
+    return Path(settings.MEDIA_ROOT) / "store"
 
 
 def _data_epoch(wave_id: int) -> int:
@@ -77,54 +98,66 @@ class _Segment:
 
 
 @dataclass
-class WaveCache:
+class WaveStore:
     """A wave's interviews, fetched and parsed once, as append-only Arrow IPC segments.
 
-    Every interview of the wave is cached whatever its review status (review can accept
-    a rejected interview again); readers leave out those not feeding the estimates. The folder's name
-    holds what the cached columns depend on (the cache format, the wave's creation time,
-    its data epoch, bumped when stored answers are edited in place, and the answer
-    columns of its questionnaire versions): when any of them changes, a new folder is
-    filled and the old one removed.
+    Every interview of the wave is stored whatever its review status (review can accept
+    a rejected interview again); readers leave out those not feeding the estimates
+    (`excluded_ids`). The folder's name holds what the stored columns depend on (the
+    store format, the wave's creation time, its data epoch, bumped when stored answers
+    are edited in place, and the answer columns of its questionnaire versions): when any
+    of them changes, a new folder is filled and the old one removed.
 
     Segments are written to a temporary name and renamed, with their ids beside them in
     a small ``.npz`` written first, so a reader never sees half a segment. Two processes
-    bringing the cache up to date at once may both append the same interviews; readers
+    bringing the store up to date at once may both append the same interviews; readers
     keep the first copy of each id. Interviews deleted from the database are recorded in
-    ``deleted-*.npy`` files and left out. Whether the cache holds exactly the database's
-    interviews is checked with one aggregate query (count and sum of ids), as the
-    estimation snapshot does.
+    ``deleted-*.npy`` files and left out. Whether the store holds exactly the database's
+    interviews is checked with one aggregate query (count and sum of ids).
     """
 
     wave_id: int
+    # The wave's data epoch; read from its computation record when not given.
+    epoch: int | None = None
     schema: pa.Schema = field(init=False)
     folder: Path = field(init=False)
 
     def __post_init__(self) -> None:
-        self.schema = wave_answers_schema(self.wave_id)
+        self.schema = store_schema(self.wave_id)
         fetched = fetch_schema()
         columns = fetched.remove(len(fetched) - 1)
         key = hashlib.sha256(
-            f"{CACHE_FORMAT}|{columns.to_string()}|{self.schema.to_string()}".encode()
+            f"{STORE_FORMAT}|{columns.to_string()}|{self.schema.to_string()}".encode()
         ).hexdigest()[:16]
         token = wave_token(self.wave_id)
-        self.folder = (
-            cache_root() / f"wave-{self.wave_id}-{token}-{_data_epoch(self.wave_id)}-{key}"
-        )
+        if self.epoch is None:
+            self.epoch = _data_epoch(self.wave_id)
+        self.folder = store_root() / f"wave-{self.wave_id}-{token}-{self.epoch}-{key}"
 
     # ---------------------------------------------------------------- writing
 
     def update(self, progress: Preparing | None = None) -> int:
-        """Append the wave's interviews the cache lacks; returns how many were added."""
+        """Append the wave's interviews the store lacks; returns how many were added."""
+        added, upto, total, parsed = self._reconcile(progress, count_newer=True)
+        newer = Submission.objects.filter(wave_id=self.wave_id, id__gt=upto)
+        return added + self._append(newer, lambda rows: parsed(added + rows, total))
+
+    def _reconcile(
+        self, progress: Preparing | None, *, count_newer: bool
+    ) -> tuple[int, int, int, Callable[[int, int], None]]:
+        """Record interviews deleted from the database and fetch those committed late
+        (below the highest stored id). Returns how many were added, the highest stored
+        id, how many are to parse (counting the newer ones if asked) and the progress
+        callback for the newer ones."""
         return_freed_memory()
-        private_folder(cache_root())
+        private_folder(store_root())
         private_folder(self.folder)
         self._remove_stale_folders()
         segments = self._segments()
-        cached = np.unique(np.concatenate([s.ids for s in segments] or [np.zeros(0, np.int64)]))
+        cached = _Positions(segments).unique_ids
         deleted = self._deleted()
         present = np.setdiff1d(cached, deleted, assume_unique=True) if len(deleted) else cached
-        upto = int(present[-1]) if len(present) else 0
+        upto = int(cached[-1]) if len(cached) else 0
         wave_rows = Submission.objects.filter(wave_id=self.wave_id)
         added = 0
         missing = np.zeros(0, np.int64)
@@ -137,22 +170,29 @@ class WaveCache:
                     wave_rows.filter(id__lte=upto).order_by().values_list("id", flat=True),
                     dtype=np.int64,
                 )
+                if len(deleted) and np.isin(deleted, in_database).any():
+                    # An interview deleted before is back under its id (restored from a
+                    # backup, say): its stored copy may be stale, so read everything again.
+                    shutil.rmtree(self.folder, ignore_errors=True)
+                    return self._reconcile(progress, count_newer=count_newer)
                 gone = np.setdiff1d(present, in_database)
                 if len(gone):
                     self._write_deleted(gone)
                 missing = np.setdiff1d(in_database, cached)
-        newer = wave_rows.filter(id__gt=upto)
-        total = len(missing) + (newer.count() if progress else 0)
+        newer = wave_rows.filter(id__gt=upto).count() if progress and count_newer else 0
+        total = len(missing) + newer
 
-        def parsed(rows: int) -> None:
+        def parsed(done: int, expected: int) -> None:
             if progress:
-                progress(added + rows, max(total, added + rows))
+                progress(done, max(expected, done))
 
         for start in range(0, len(missing), ID_CHUNK):
             chunk = missing[start : start + ID_CHUNK].tolist()
-            added += self._append(wave_rows.filter(id__in=chunk), parsed)
-        added += self._append(newer, parsed)
-        return added
+            added += self._append(
+                wave_rows.filter(id__in=chunk),
+                lambda rows: parsed(added + rows, total),  # noqa: B023 (called at once)
+            )
+        return added, upto, total, parsed
 
     def _append(
         self,
@@ -160,20 +200,28 @@ class WaveCache:
         progress: Callable[[int], None] | None = None,
     ) -> int:
         """Fetch, parse and store these interviews as one segment."""
-        return self._write_segment(
-            (
-                self._to_cache_table(parse_raw(record_batch, self.schema))
-                for record_batch in fetch_batches(submissions, BATCH_ROWS)
-            ),
-            progress,
-        )
+        return self._write_segment(self._fetched(submissions), progress)
+
+    def _fetched(self, submissions: models.QuerySet[Submission]) -> Iterator[pa.Table]:
+        """These interviews, fetched and parsed, as tables of the stored columns."""
+        for record_batch in fetch_batches(submissions, BATCH_ROWS):
+            yield self._to_stored_table(parse_raw(record_batch, self.schema))
 
     def _write_segment(
         self, tables: Iterator[pa.Table], progress: Callable[[int], None] | None = None
     ) -> int:
-        """Store tables of cached columns as one segment; returns its row count.
+        """Store tables of stored columns as one segment; returns its row count.
 
         `progress` hears the rows stored so far, after each table."""
+        return sum(table.num_rows for table in self._storing(tables, progress))
+
+    def _storing(
+        self, tables: Iterator[pa.Table], progress: Callable[[int], None] | None = None
+    ) -> Iterator[pa.Table]:
+        """Store tables of stored columns as one segment, handing each on once written.
+
+        The segment is in place when the iteration ends; an iteration abandoned midway
+        stores nothing. `progress` hears the rows stored so far, after each table."""
         name = f"seg-{os.urandom(8).hex()}"
         tmp = self.folder / f".{name}.arrow.part"
         ids: list[np.ndarray] = []
@@ -193,8 +241,9 @@ class WaveCache:
                     offsets.append(offsets[-1] + table.num_rows)
                     if progress:
                         progress(offsets[-1])
+                    yield table
                 if writer is None:
-                    return 0
+                    return
                 writer.close()
             np.savez(
                 private_file(self.folder / f"{name}.npz"),
@@ -205,7 +254,6 @@ class WaveCache:
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
-        return offsets[-1]
 
     def compact(self) -> bool:
         """Merge the smaller segments into one once there are more than MAX_SEGMENTS, or
@@ -236,11 +284,11 @@ class WaveCache:
             segment.path.with_suffix(".npz").unlink(missing_ok=True)
         return True
 
-    def _to_cache_table(self, raw: RawBatch) -> pa.Table:
-        arrays = [raw.ids, *(raw.fetched[name] for name in QUERY_FIELDS), *raw.answers.columns]
+    def _to_stored_table(self, raw: RawBatch) -> pa.Table:
+        arrays = [raw.ids, *(raw.fetched[name] for name in FETCHED_FIELDS), *raw.answers.columns]
         names = [
             "id",
-            *QUERY_FIELDS,
+            *FETCHED_FIELDS,
             *(ANSWER_PREFIX + name for name in raw.answers.column_names),
         ]
         return pa.Table.from_arrays(
@@ -257,7 +305,7 @@ class WaveCache:
 
     def _remove_stale_folders(self) -> None:
         """Folders of this wave under another key are left by an older state: remove them."""
-        for other in cache_root().glob(f"wave-{self.wave_id}-*"):
+        for other in store_root().glob(f"wave-{self.wave_id}-*"):
             if other != self.folder:
                 shutil.rmtree(other, ignore_errors=True)
 
@@ -282,7 +330,7 @@ class WaveCache:
                 return read()
             except FileNotFoundError:
                 continue
-        raise OSError(f"the export cache of wave {self.wave_id} keeps changing; try again")
+        raise OSError(f"the store of wave {self.wave_id} keeps changing; try again")
 
     def _deleted(self) -> np.ndarray:
         parts = [np.load(path) for path in sorted(self.folder.glob("deleted-*.npy"))]
@@ -298,39 +346,89 @@ class WaveCache:
     ) -> Iterator[RawBatch]:
         """The wave's accepted interviews in id order, in the columns of `schema`.
 
-        Brings the cache up to date first. A selection whose answer columns disagree in
-        type with the cache's (which the import of questionnaires prevents) is read live.
+        Brings the store up to date first. A selection whose answer columns disagree in
+        type with the store's (which the import of questionnaires prevents) is read live.
         """
         for name in schema.names:
             index = self.schema.get_field_index(name)
             if index >= 0 and self.schema.field(index).type != schema.field(name).type:
-                logger.warning("export cache of wave %s: %s differs in type", self.wave_id, name)
+                logger.warning("store of wave %s: %s differs in type", self.wave_id, name)
                 accepted = Submission.objects.feeding_estimates().filter(wave_id=self.wave_id)
                 yield from live_raw_batches(accepted, schema, batch_size=batch_size, limit=limit)
                 return
-        try:
-            self.update(preparing)
-            reader = self._open()
-        except (OSError, ValueError, pa.ArrowException):
-            # An unreadable cache (a disk full, a file damaged) is dropped and rebuilt.
-            logger.exception("export cache of wave %s unreadable; rebuilding", self.wave_id)
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.update(preparing)
-            reader = self._open()
-        rejected = np.fromiter(  # and those awaiting a review their survey asks for
+        if limit is not None:  # the first interviews only: no need to fetch the rest
+            reader, _upto = self._current(preparing)
+            with reader, self._damage_drops_the_store():
+                yield from self._read(
+                    reader, schema, self._deleted(), self.held_back_ids(), batch_size, limit
+                )
+            return
+        # Interviews newer than the store are fetched, parsed, stored and handed on in one
+        # pass, after the stored ones: an export of a wave whose store is empty or behind
+        # reads the database once, while it writes.
+        reader, upto = self._current(preparing, newer=False)
+        with reader, self._damage_drops_the_store():
+            newer = Submission.objects.filter(wave_id=self.wave_id, id__gt=upto)
+            with _one_view() if newer.exists() else contextlib.nullcontext():
+                held_back = self.held_back_ids()
+                yield from self._read(reader, schema, self._deleted(), held_back, batch_size, None)
+                for table in self._storing(self._fetched(newer)):
+                    if len(held_back):
+                        keep = ~np.isin(table.column("id").to_numpy(), held_back)
+                        if not keep.all():
+                            table = table.filter(pa.array(keep))
+                    for start in range(0, table.num_rows, batch_size):
+                        yield self._from_stored_table(table.slice(start, batch_size), schema)
+
+    @contextlib.contextmanager
+    def reading(self, preparing: Preparing | None = None) -> Iterator[StoreView]:
+        """The store brought up to date, open for reading by id (what the estimation
+        reads: `StoreView.accepted_ids`, `StoreView.tables`)."""
+        reader, _upto = self._current(preparing)
+        with reader, self._damage_drops_the_store():
+            yield StoreView(reader, np.union1d(self._deleted(), self.held_back_ids()))
+
+    def held_back_ids(self) -> np.ndarray:
+        """The wave's interviews that feed no estimate and no export: rejected, or
+        awaiting a review their survey asks for (few: a partial index finds them)."""
+        return np.fromiter(
             Submission.objects.held_back()
             .filter(wave_id=self.wave_id)
             .values_list("id", flat=True),
             dtype=np.int64,
         )
-        with reader:
+
+    def _current(
+        self, preparing: Preparing | None, *, newer: bool = True
+    ) -> tuple[_BatchReader, int]:
+        """Bring the store up to date (`newer` off: all but the interviews above its
+        highest id) and open its segments; returns them and, with `newer` off, that
+        highest id. An unreadable store (a disk full, a file damaged) is dropped and
+        rebuilt."""
+        for attempt in (1, 2):
             try:
-                yield from self._read(reader, schema, self._deleted(), rejected, batch_size, limit)
-            except (ValueError, pa.ArrowException):
-                # A batch damaged past its file's footer. Rows may already be written:
-                # fail this export, and let the next one rebuild.
+                if newer:
+                    self.update(preparing)
+                    upto = 0
+                else:
+                    _added, upto, _total, _parsed = self._reconcile(preparing, count_newer=False)
+                return self._open(), upto
+            except (OSError, ValueError, pa.ArrowException):
+                if attempt == 2:
+                    raise
+                logger.exception("store of wave %s unreadable; rebuilding", self.wave_id)
                 shutil.rmtree(self.folder, ignore_errors=True)
-                raise
+        raise AssertionError("unreachable")
+
+    @contextlib.contextmanager
+    def _damage_drops_the_store(self) -> Iterator[None]:
+        """A batch damaged past its file's footer fails this read (an export may have
+        written rows already) and drops the store, so the next read rebuilds it."""
+        try:
+            yield
+        except (ValueError, pa.ArrowException):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise
 
     def _open(self) -> _BatchReader:
         """The segments, opened (see `_stable`)."""
@@ -365,7 +463,7 @@ class WaveCache:
             order = order[:limit]
         for chunk in _chunks(order, batch_size):
             table = reader.take(positions.segment_of[chunk], positions.row_of[chunk])
-            yield self._from_cache_table(table, schema)
+            yield self._from_stored_table(table, schema)
 
     def _read_in_order(
         self,
@@ -390,9 +488,9 @@ class WaveCache:
                     batch = batch.slice(0, remaining)
                     remaining -= batch.num_rows
                 if batch.num_rows:
-                    yield self._from_cache_table(pa.Table.from_batches([batch]), schema)
+                    yield self._from_stored_table(pa.Table.from_batches([batch]), schema)
 
-    def _from_cache_table(self, table: pa.Table, schema: pa.Schema) -> RawBatch:
+    def _from_stored_table(self, table: pa.Table, schema: pa.Schema) -> RawBatch:
         present = set(table.column_names)
         answers = pa.table(
             {
@@ -405,9 +503,58 @@ class WaveCache:
         )
         return RawBatch(
             ids=table.column("id").combine_chunks(),
-            fetched={name: table.column(name).combine_chunks() for name in QUERY_FIELDS},
+            fetched={name: table.column(name).combine_chunks() for name in FETCHED_FIELDS},
             answers=answers,
         )
+
+
+class StoreView:
+    """An up-to-date store, open: its accepted interviews' ids and their columns."""
+
+    def __init__(self, reader: _BatchReader, excluded: np.ndarray) -> None:
+        self._reader = reader
+        self._positions = _Positions(reader.segments)
+        unique = self._positions.unique_ids
+        self.accepted_ids: np.ndarray = (
+            unique[~np.isin(unique, excluded)] if len(excluded) else unique
+        )
+
+    def tables(
+        self, ids: np.ndarray, columns: list[str], batch_size: int = BATCH_ROWS
+    ) -> Iterator[pa.Table]:
+        """These columns (those the store has) of these interviews, accepted ids in
+        ascending order, in that order."""
+        if not len(ids):
+            return
+        unique = self._positions.unique_ids
+        at = np.minimum(np.searchsorted(unique, ids), len(unique) - 1)
+        if (unique[at] != ids).any():
+            raise ValueError("asked for interviews the store does not hold")
+        present = set(self._reader.column_names)
+        wanted = [name for name in columns if name in present]
+        order = self._positions.first[at]
+        for chunk in _chunks(order, batch_size):
+            rows = self._reader.take(
+                self._positions.segment_of[chunk], self._positions.row_of[chunk]
+            )
+            yield rows.select(wanted)
+
+
+@contextlib.contextmanager
+def _one_view() -> Iterator[None]:
+    """On PostgreSQL, one view of the database for the queries inside (which interviews
+    are held back, which are newer than the store): an interview committed meanwhile
+    waits for the next read. SQLite (one process, embedded mode) reads without one: its
+    transactions take the write lock, which would hold up submissions while an export
+    reads."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        if len(connection.atomic_blocks) == 1:  # not inside another, already begun
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+        yield
 
 
 def _in_id_order(segments: list[_Segment]) -> bool:
@@ -431,12 +578,19 @@ class _Positions:
     row_of: np.ndarray
 
     def __init__(self, segments: list[_Segment]) -> None:
-        ids = np.concatenate([s.ids for s in segments])
+        empty = [np.zeros(0, np.int64)]
+        ids = np.concatenate([s.ids for s in segments] or empty)
         self.segment_of = np.concatenate(
-            [np.full(len(s.ids), i, dtype=np.int32) for i, s in enumerate(segments)]
+            [np.full(len(s.ids), i, dtype=np.int32) for i, s in enumerate(segments)] or empty
+        ).astype(np.int32)
+        self.row_of = np.concatenate(
+            [np.arange(len(s.ids), dtype=np.int64) for s in segments] or empty
         )
-        self.row_of = np.concatenate([np.arange(len(s.ids), dtype=np.int64) for s in segments])
-        self.unique_ids, self.first = np.unique(ids, return_index=True)
+        if len(ids) < 2 or (np.diff(ids) > 0).all():
+            # the usual case: segments in id order, no copies (no hashing of a million ids)
+            self.unique_ids, self.first = ids, np.arange(len(ids))
+        else:
+            self.unique_ids, self.first = np.unique(ids, return_index=True)
 
 
 def _chunks(order: np.ndarray, size: int) -> Iterator[np.ndarray]:
@@ -468,6 +622,10 @@ class _BatchReader:
 
     def __enter__(self) -> _BatchReader:
         return self
+
+    @property
+    def column_names(self) -> list[str]:
+        return list(self._readers[0].schema.names) if self._readers else []
 
     def __exit__(self, *exc: object) -> None:
         self.close()
@@ -513,12 +671,13 @@ class _BatchReader:
         self._batches.clear()
 
 
-def update_wave_cache(wave_id: int) -> int:
-    """Bring a wave's export cache up to date and merge its small segments (the worker
-    calls this after recomputing). Returns how many interviews were added."""
+def update_wave_store(wave_id: int) -> int:
+    """Bring a wave's store up to date and merge its small segments (the worker calls
+    this a while after recomputing, when the runs of that while have each appended a
+    segment). Returns how many interviews were added."""
     if not Wave.objects.filter(pk=wave_id).exists():
         return 0
-    cache = WaveCache(wave_id)
-    added = cache.update()
-    cache.compact()
+    store = WaveStore(wave_id)
+    added = store.update()
+    store.compact()
     return added

@@ -416,12 +416,8 @@ def compute_summaries(
 
 
 def _inputs(wave: Wave, codebook: Codebook, selection: MicrodataSelection) -> _Inputs:
-    snapshot = snapshots.load(wave.pk)
-    if snapshot is None:
-        computation = WaveComputation.objects.filter(wave_id=wave.pk).first()
-        snapshot, _how = snapshots.refresh(
-            wave.pk, epoch=computation.data_epoch if computation else 0, save_changes=False
-        )
+    computation = WaveComputation.objects.filter(wave_id=wave.pk).first()
+    snapshot, _how = snapshots.refresh(wave.pk, epoch=computation.data_epoch if computation else 0)
     cols = snapshot.columns
     sets = domain_sets(wave, cols["region_id"])
     region_code_of_row = (

@@ -1,8 +1,8 @@
 """Scale-out: 4 waves of 250,000 SYNTHETIC interviews recomputed by 1 and then by 2 Celery worker processes on one queue (prefetch 1, as deployed), wall time from queuing the 4 runs until all 4 waves have new current estimates.
 
-The waves (BENCHQ1..4) are generated once per bench database and their snapshots built
+The waves (BENCHQ1..4) are generated once per bench database and their stores built
 beforehand, so both rounds start from the same state: fresh worker processes (no cell
-sums kept), snapshots on disk. The ratio of the two wall times is the figure; this
+sums kept, snapshots projected from the stores on disk). The ratio of the two wall times is the figure; this
 machine has 2 cores shared with other work.
 """
 
@@ -84,7 +84,7 @@ def run() -> list[str]:
         dirty=False, scheduled_at=None, running_since=None, heartbeat_at=None, run_generation=None
     )
     lines = [
-        f"{WAVES} waves of {N:,} SYNTHETIC interviews, snapshots on disk "
+        f"{WAVES} waves of {N:,} SYNTHETIC interviews, stores on disk "
         f"({time.perf_counter() - started:.0f} s to find or generate and read)"
     ]
     log_dir = Path(tempfile.mkdtemp(prefix="tanys-scale-"))

@@ -28,10 +28,10 @@ def run() -> list[str]:
 
     from analytics import snapshot, summaries
     from analytics.computation import compute_wave
-    from analytics.exports.cache import update_wave_cache
     from analytics.exports.reader import MicrodataSelection
     from analytics.services import store_result_set
     from analytics.stats.summaries import multiple_choice, single_choice
+    from analytics.store import update_wave_store
     from bench.bench_estimates import PeakMemory, bench_wave
 
     lines = []
@@ -45,7 +45,7 @@ def run() -> list[str]:
         os.environ.get("BENCH_MEDIA", tempfile.mkdtemp(prefix="tanys-bench-"))
     )
     started = time.perf_counter()
-    added = update_wave_cache(wave.pk)
+    added = update_wave_store(wave.pk)
     lines.append(
         f"export cache brought up to date ({added:,} interviews parsed, once per wave): {time.perf_counter() - started:.1f} s"
     )

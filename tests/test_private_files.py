@@ -24,9 +24,8 @@ def debug_urls(settings):
 @pytest.mark.parametrize(
     "relative",
     [
-        "snapshots/wave-1-upto-000000000857.npz",
         "exports/tanys-microdata-13.csv",
-        "exportcache/wave-1/segment-0.arrow",
+        "store/wave-1-3-0-0123456789abcdef/seg-0123456789abcdef.arrow",
         "xlsforms/informal_networks.xlsx",
     ],
 )

@@ -1,6 +1,6 @@
 """The codebook's columns of a selection's interviews, from either source of `reader`.
 
-`iter_microdata_batches` turns the live reader or a wave's export cache into the codebook's
+`iter_microdata_batches` turns the live reader or a wave's store (`analytics.store`) into the codebook's
 columns: special codes in place of missing answers, select_multiple options as 0/1,
 enumerators numbered within the selection.
 """
@@ -14,7 +14,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics.exports.cache import WaveCache
 from analytics.exports.codebook import NOT_APPLICABLE, NOT_ASKED, Codebook, Variable
 from analytics.exports.reader import (
     BATCH_ROWS,
@@ -29,6 +28,7 @@ from analytics.exports.reader import (
     live_raw_batches,
     return_freed_memory,
 )
+from analytics.store import WaveStore
 from surveys.models import Submission
 
 
@@ -71,7 +71,7 @@ def iter_microdata_batches(
 
     Interviews come wave by wave (in wave id order), each wave in interview id order.
     `preparing` hears how many of a wave's new interviews have been parsed into its
-    export cache, out of how many, before that wave's rows come.
+    store, out of how many, before that wave's rows come.
     """
     return_freed_memory()
     schema = answers_schema(codebook)
@@ -90,7 +90,7 @@ def iter_microdata_batches(
         if remaining is not None and remaining <= 0:
             return
         if use_cache:
-            raws = WaveCache(wave_id).raw_batches(
+            raws = WaveStore(wave_id).raw_batches(
                 schema, batch_size=batch_size, limit=remaining, preparing=preparing
             )
         else:

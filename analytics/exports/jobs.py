@@ -325,7 +325,7 @@ class _JobProgress:
         self._set((ExportJob.Stage.WRITING, done, self.total))
 
     def preparing(self, done: int, total: int) -> None:
-        """New interviews parsed into the export cache so far, out of `total`."""
+        """New interviews parsed into the wave's store so far, out of `total`."""
         self._set((ExportJob.Stage.PREPARING, done, total))
 
     def _set(self, state: tuple[str, int, int]) -> None:

@@ -1,10 +1,10 @@
-"""Interviews read from the database as typed Arrow columns: what a wave's export cache
-stores and what an export reads when it reads live.
+"""Interviews read from the database as typed Arrow columns: what a wave's store holds
+and what an export reads when it reads live.
 
 On PostgreSQL through COPY, driven by a second thread so the database prints rows while the
 previous ones are decoded; the answers JSON is fetched as text and parsed a batch at a time
-by Arrow's JSON reader into typed columns, so no Python code runs per cell. The export
-cache (`analytics.exports.cache`) keeps the same columns, already parsed; `batches` turns
+by Arrow's JSON reader into typed columns, so no Python code runs per cell. The wave's
+store (`analytics.store`) keeps the same columns, already parsed; `batches` turns
 either into the codebook's columns.
 """
 
@@ -88,6 +88,9 @@ QUERY_FIELDS = [
     {"started_at": "started_epoch", "ended_at": "ended_epoch"}.get(name, name)
     for name in DESIGN_SOURCES
 ]
+# Everything fetched besides the id and the answers: the design variables, then what the
+# estimation reads that no export prints (the region's key).
+FETCHED_FIELDS = [*QUERY_FIELDS, "region_id"]
 
 
 @dataclass(frozen=True)
@@ -227,7 +230,7 @@ def _parse_answers(texts: pa.Array, schema: pa.Schema) -> pa.Table:
         return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in schema})
 
 
-# Arrow types of the fetched columns (QUERY_FIELDS order, then the answers text).
+# Arrow types of the fetched columns (FETCHED_FIELDS order, then the answers text).
 FETCH_TYPES = {
     "instance_id": pa.string(),
     "urban_rural": pa.int64(),
@@ -237,6 +240,7 @@ FETCH_TYPES = {
     "ended_epoch": pa.float64(),
     "duration_seconds": pa.int64(),
     "is_synthetic": pa.int64(),
+    "region_id": pa.int64(),
 }
 
 
@@ -257,7 +261,7 @@ def fetch_queryset(
             "id",
             *[
                 {"is_synthetic": "is_synthetic_int", "instance_id": "instance_text"}.get(f, f)
-                for f in QUERY_FIELDS
+                for f in FETCHED_FIELDS
             ],
             "answers_text",
         )
@@ -268,7 +272,7 @@ def fetch_queryset(
 def fetch_schema() -> pa.Schema:
     return pa.schema(
         [("id", pa.int64())]
-        + [(name, FETCH_TYPES.get(name, pa.string())) for name in QUERY_FIELDS]
+        + [(name, FETCH_TYPES.get(name, pa.string())) for name in FETCHED_FIELDS]
         + [("answers_text", pa.string())]
     )
 
@@ -411,7 +415,7 @@ class RawBatch:
     """Interviews as fetched and parsed, before the codebook's rules are applied."""
 
     ids: pa.Array
-    fetched: dict[str, pa.Array]  # QUERY_FIELDS
+    fetched: dict[str, pa.Array]  # FETCHED_FIELDS
     answers: pa.Table  # one column per answer source of the answers schema
 
     @property
@@ -424,12 +428,12 @@ def parse_raw(record_batch: pa.RecordBatch, schema: pa.Schema) -> RawBatch:
     columns = record_batch.columns
     return RawBatch(
         ids=columns[0],
-        fetched=dict(zip(QUERY_FIELDS, columns[1:-1], strict=True)),
+        fetched=dict(zip(FETCHED_FIELDS, columns[1:-1], strict=True)),
         answers=_parse_answers(columns[-1], schema),
     )
 
 
-# Told (interviews parsed, interviews to parse) while a wave's export cache is brought up
+# Told (interviews parsed, interviews to parse) while a wave's store is brought up
 # to date.
 Preparing = Callable[[int, int], None]
 

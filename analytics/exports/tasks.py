@@ -1,6 +1,6 @@
-"""Celery tasks of exports: build an export file, keep a wave's export cache current,
+"""Celery tasks of exports: build an export file, merge a wave's store's small segments,
 expire old export files. Each takes ids, calls `analytics.exports.jobs` or
-`analytics.exports.cache`, and returns."""
+`analytics.store`, and returns."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from celery import shared_task
 from django.conf import settings
 
 from analytics.dispatch import TRANSIENT_ERRORS
-from analytics.exports.cache import update_wave_cache
 from analytics.exports.jobs import expire_export_files, run_export_job
+from analytics.store import update_wave_store
 
 
 @shared_task(
@@ -33,8 +33,8 @@ def build_export(job_id: int) -> None:
     time_limit=settings.CELERY_TASK_TIME_LIMIT,
 )
 def update_export_cache(wave_id: int) -> int:
-    """Parse the wave's new interviews into its export cache (idempotent: only missing ones)."""
-    return update_wave_cache(wave_id)
+    """Bring the wave's store up to date and merge its small segments (idempotent)."""
+    return update_wave_store(wave_id)
 
 
 @shared_task(acks_late=True, autoretry_for=TRANSIENT_ERRORS, retry_backoff=2, max_retries=3)

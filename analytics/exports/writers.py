@@ -1,7 +1,7 @@
 """Microdata files: CSV, XLSX, SPSS .sav and Stata .dta, written column by column.
 
 One row per interview, the columns of `analytics.exports.codebook`, read as typed Arrow
-columns by `analytics.exports.batches` (from each wave's export cache, so an interview's
+columns by `analytics.exports.batches` (from each wave's store, so an interview's
 answers JSON is parsed once, not at every export) and mapped from codes to labels column by
 column (a numpy lookup table per variable), so no Python code runs per cell on the hot
 path. CSV (Arrow's writer) and XLSX (`analytics.exports.xlsx`, column-wise as well) are
@@ -417,7 +417,7 @@ def write_microdata(
     """Write the selection's interviews to `path` in `file_format`. Returns the rows written.
 
     `progress` hears the rows written so far; `preparing`, before that, how many new
-    interviews have been parsed into the waves' export caches (see `analytics.exports.cache`).
+    interviews have been parsed into the waves' stores (see `analytics.store`).
     """
     codebook = codebook or selection.codebook()
     if file_format == "csv":

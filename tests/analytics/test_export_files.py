@@ -15,11 +15,11 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 from django.utils import timezone
 
-from analytics import services, snapshot
-from analytics.exports.cache import WaveCache, cache_root
+from analytics import services
 from analytics.exports.jobs import request_export
 from analytics.exports.tasks import expire_exports
 from analytics.models import ExportJob
+from analytics.store import WaveStore, store_root
 from tests.analytics.factories_estimates import grant_everywhere, instrument_wave, make_user
 
 pytestmark = pytest.mark.django_db
@@ -141,7 +141,7 @@ def test_finished_export_files_are_deleted_after_the_retention_period(
     assert status["status"] == "expired" and status["download_url"] is None
 
 
-def test_export_files_snapshots_and_caches_are_owner_only(researcher, settings):
+def test_export_files_and_the_wave_store_are_owner_only(researcher, settings):
     import os
 
     previous = os.umask(0o022)  # the usual umask: files readable by everyone unless made private
@@ -156,12 +156,9 @@ def test_export_files_snapshots_and_caches_are_owner_only(researcher, settings):
         os.umask(previous)
     export = Path(job.file.path)
     assert mode(export) == 0o600 and mode(export.parent) == 0o700
-    cache = WaveCache(wave.pk).folder
-    assert mode(cache_root()) == 0o700 and mode(cache) == 0o700
-    cached = list(cache.iterdir())
-    assert cached and all(mode(path) == 0o600 for path in cached)
-    snapshots = list(snapshot.snapshot_dir().glob("*.npz"))
-    assert snapshots and all(mode(path) == 0o600 for path in snapshots)
-    assert mode(snapshot.snapshot_dir()) == 0o700
+    store = WaveStore(wave.pk).folder
+    assert mode(store_root()) == 0o700 and mode(store) == 0o700
+    stored = list(store.iterdir())
+    assert stored and all(mode(path) == 0o600 for path in stored)
     uploaded = Path(default_storage.path(upload))
     assert mode(uploaded) == 0o600 and mode(uploaded.parent) == 0o700

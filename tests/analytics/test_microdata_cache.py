@@ -1,4 +1,5 @@
-"""The export cache of a wave: interviews parsed once, exports equal to reading them live."""
+"""The store of a wave as the exports read it: interviews parsed once, exports equal to
+reading them live."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from analytics.exports.batches import iter_microdata_batches
-from analytics.exports.cache import MAX_SEGMENTS, WaveCache, update_wave_cache
-from analytics.exports.reader import MicrodataSelection
+from analytics.exports.reader import MicrodataSelection, wave_answers_schema
 from analytics.services import interviews_changed
+from analytics.store import MAX_SEGMENTS, WaveStore, update_wave_store
 from surveys.models import Submission
 from surveys.services import review_interviews
 from tests.analytics.factories_estimates import instrument_wave
@@ -37,7 +38,7 @@ def _ids(table: pa.Table) -> list[str]:
 
 
 def _segments(wave) -> int:
-    return len(list(WaveCache(wave.pk).folder.glob("seg-*.arrow")))
+    return len(list(WaveStore(wave.pk).folder.glob("seg-*.arrow")))
 
 
 @pytest.fixture
@@ -108,7 +109,7 @@ def test_interviews_committed_late_with_a_lower_id_and_deleted_ones_are_reconcil
 
 def test_answers_edited_in_place_start_a_new_cache(wave):
     _export(wave, values="codes")
-    old_folder = WaveCache(wave.pk).folder
+    old_folder = WaveStore(wave.pk).folder
     target = Submission.objects.filter(wave=wave).order_by("id").first()
     target.answers = {**target.answers, "HH_SIZE": 11}
     target.save()
@@ -116,13 +117,13 @@ def test_answers_edited_in_place_start_a_new_cache(wave):
 
     table = _export(wave, values="codes")
 
-    assert WaveCache(wave.pk).folder != old_folder
+    assert WaveStore(wave.pk).folder != old_folder
     assert not old_folder.exists()
     assert table.column("HH_SIZE").to_pylist()[0] == 11
 
 
 def test_two_processes_appending_the_same_interviews_give_each_interview_once(wave):
-    cache = WaveCache(wave.pk)
+    cache = WaveStore(wave.pk)
     cache.folder.mkdir(parents=True)
     everything = Submission.objects.filter(wave=wave)
     assert cache._append(everything) == cache._append(everything) == 40
@@ -130,14 +131,14 @@ def test_two_processes_appending_the_same_interviews_give_each_interview_once(wa
     table = _export(wave)
 
     assert len(table) == 40 and len(set(_ids(table))) == 40
-    update_wave_cache(wave.pk)  # the worker merges the copies away
+    update_wave_store(wave.pk)  # the worker merges the copies away
     assert _segments(wave) == 1
     assert _export(wave).equals(table)
 
 
 def test_a_damaged_cache_is_rebuilt_and_the_export_goes_on(wave):
     expected = _export(wave)
-    segment = next(WaveCache(wave.pk).folder.glob("seg-*.arrow"))
+    segment = next(WaveStore(wave.pk).folder.glob("seg-*.arrow"))
     segment.write_bytes(segment.read_bytes()[:200])
     assert _export(wave).equals(expected)
     assert not segment.exists()
@@ -145,12 +146,12 @@ def test_a_damaged_cache_is_rebuilt_and_the_export_goes_on(wave):
 
 def test_small_segments_are_merged_and_exports_are_unchanged(wave):
     expected = _export(wave)
-    cache = WaveCache(wave.pk)
+    cache = WaveStore(wave.pk)
     template = Submission.objects.filter(wave=wave).first()
     for _ in range(MAX_SEGMENTS + 2):  # one new interview after each recomputation
         template.pk, template.instance_id = None, uuid.uuid4()
         template.save()
-        update_wave_cache(wave.pk)
+        update_wave_store(wave.pk)
     assert _segments(wave) <= MAX_SEGMENTS  # 19 without merging
     table = _export(wave)
     assert _ids(table)[:40] == _ids(expected) and len(table) == 40 + MAX_SEGMENTS + 2
@@ -163,12 +164,12 @@ def test_merging_while_an_export_reads_does_not_disturb_it(wave):
         template = Submission.objects.filter(wave=wave).first()
         template.pk, template.instance_id = None, uuid.uuid4()
         template.save()
-        WaveCache(wave.pk).update()
+        WaveStore(wave.pk).update()
     reading = iter_microdata_batches(
         MicrodataSelection(wave_ids=(wave.pk,)), MicrodataSelection(wave_ids=(wave.pk,)).codebook()
     )
     first = next(reading)
-    assert WaveCache(wave.pk).compact()
+    assert WaveStore(wave.pk).compact()
     rest = sum(batch.length for batch in reading)
     assert first.length + rest == 40 + MAX_SEGMENTS + 1
 
@@ -180,7 +181,29 @@ def test_a_limit_spans_waves_in_order():
     assert table.column("wave").to_pylist() == [2013] * 6 + [2026] * 3
 
 
-def test_the_worker_parses_new_interviews_after_recomputing(wave, embedded_tasks, settings):
+def test_an_export_of_an_empty_store_fills_it_in_the_same_pass(wave):
+    rejected = list(Submission.objects.filter(wave=wave).values_list("pk", flat=True)[:4])
+    review_interviews(submissions=rejected, status="rejected", actor=None)
+    assert not WaveStore(wave.pk).folder.exists()
+
+    table = _export(wave)
+
+    assert len(table) == 36
+    assert table.equals(_columns(MicrodataSelection(wave_ids=(wave.pk,)), use_cache=False))
+    assert _segments(wave) == 1
+    assert WaveStore(wave.pk).update() == 0  # every interview stored, the rejected too
+    assert _export(wave).equals(table)
+
+
+def test_an_export_abandoned_midway_stores_nothing_and_the_next_one_is_whole(wave):
+    reading = WaveStore(wave.pk).raw_batches(wave_answers_schema(wave.pk))
+    next(reading)
+    reading.close()
+    assert _segments(wave) == 0
+    assert len(_export(wave)) == 40
+
+
+def test_the_recomputation_fills_the_store_the_exports_read(wave, embedded_tasks, settings):
     from django.core.cache import cache
 
     from analytics.services import schedule_export_cache_update
@@ -188,9 +211,9 @@ def test_the_worker_parses_new_interviews_after_recomputing(wave, embedded_tasks
 
     cache.clear()
     settings.EXPORT_CACHE_DELAY = 60
-    assert not WaveCache(wave.pk).folder.exists()
+    assert not WaveStore(wave.pk).folder.exists()
     recompute_wave_estimates(wave.pk, force=True)
     assert _segments(wave) == 1
-    assert WaveCache(wave.pk).update() == 0  # already holds every interview
+    assert WaveStore(wave.pk).update() == 0  # already holds every interview
     # within the period, later recomputations are covered by the update already queued
     assert not schedule_export_cache_update(wave_id=wave.pk)

@@ -1,4 +1,5 @@
-"""The per-wave columnar snapshot: extraction in SQL, incremental appends, reconciliation."""
+"""The estimation's snapshot of a wave, projected from the wave's store: codes, incremental
+appends, reconciliation, and one parse of each interview for estimates and exports."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import numpy as np
 import pytest
 
 from analytics import snapshot
+from analytics.exports.reader import wave_answers_schema
 from analytics.indicators import NOT_ASKED
+from analytics.store import WaveStore
 from surveys.models import Region, Submission
 from tests.factories import SubmissionFactory, WaveFactory
 
@@ -42,18 +45,38 @@ def test_codes_are_extracted_with_missing_and_odd_answers_as_not_asked():
     assert cols["weight"].tolist() == [1.0, 1.0, 1.0]
 
 
-def test_new_interviews_are_appended_and_the_file_is_keyed_by_the_highest_id():
+def segments(wave):
+    return sorted(WaveStore(wave.pk).folder.glob("seg-*.arrow"))
+
+
+def test_new_interviews_are_appended_from_one_new_segment_of_the_store():
     wave = WaveFactory()
-    first = [interview(wave, P1=1) for _ in range(3)]
-    snapshot.refresh(wave.pk)
-    assert [p.name for p in snapshot._files(wave.pk)] == [
-        f"wave-{wave.pk}-upto-{first[-1].pk:012d}.npz"
-    ]
+    [interview(wave, P1=1) for _ in range(3)]
+    snap, how = snapshot.refresh(wave.pk)
+    assert how == "rebuilt" and snap.n == 3 and len(segments(wave)) == 1
     later = interview(wave, P1=4)
     snap, how = snapshot.refresh(wave.pk)
     assert how == "appended" and snap.n == 4 and snap.max_id == later.pk
-    assert len(snapshot._files(wave.pk)) == 1
+    assert snap.columns["P1"].tolist() == [1, 1, 1, 4]
+    assert len(segments(wave)) == 2
     assert snapshot.refresh(wave.pk)[1] == "current"
+    assert len(segments(wave)) == 2
+
+
+def test_each_interview_is_parsed_once_for_the_estimates_and_the_exports():
+    wave = WaveFactory()
+    rows = [interview(wave, P1=k % 4 + 1) for k in range(5)]
+    snapshot.refresh(wave.pk)
+    stored = segments(wave)
+    # an export reads what the estimation brought into the store: nothing new is parsed
+    exported = list(WaveStore(wave.pk).raw_batches(wave_answers_schema(wave.pk)))
+    assert [int(i) for batch in exported for i in batch.ids.to_pylist()] == [r.pk for r in rows]
+    assert segments(wave) == stored
+    # a process that has no snapshot projects the store, without reading answers again
+    snapshot._MEMORY.clear()
+    snap, how = snapshot.refresh(wave.pk)
+    assert how == "rebuilt" and snap.columns["P1"].tolist() == [1, 2, 3, 4, 1]
+    assert segments(wave) == stored
 
 
 def test_rejected_deleted_and_late_interviews_are_reconciled():
@@ -87,11 +110,12 @@ def test_a_new_data_epoch_rebuilds():
     assert how == "rebuilt" and snap.columns["P1"].tolist() == [3]
 
 
-def test_an_unreadable_snapshot_file_is_rebuilt():
+def test_an_unreadable_store_is_rebuilt():
     wave = WaveFactory()
     interview(wave, P1=2)
     snapshot.refresh(wave.pk)
-    snapshot._files(wave.pk)[0].write_bytes(b"not a snapshot")
+    segments(wave)[0].write_bytes(b"not a segment")
+    snapshot._MEMORY.clear()
     snap, how = snapshot.refresh(wave.pk)
     assert how == "rebuilt" and snap.columns["P1"].tolist() == [2]
 
