@@ -31,8 +31,9 @@ with the same rules: from their terms' cell sums (``analytics.stats.cell_contras
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -184,6 +185,8 @@ class BreakdownCellEngine:
         self.weight = columns["weight"]
         self.plans = plans
         self.layouts = [self._layout(index, plan) for plan in plans]
+        self._df_cache: dict[tuple[bytes, int], tuple[Pairs, Pairs]] = {}
+        self.positive = bool((self.weight != 0).all())
 
     @staticmethod
     def _layout(index: CellIndex, plan: Plan) -> _Layout:
@@ -209,146 +212,166 @@ class BreakdownCellEngine:
     def indicators(
         self, indicators: list[Indicator]
     ) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
-        return {i.code: self.indicator(i) for i in indicators}
+        indirect = [i for i in indicators if isinstance(i, Indirect)]
+        out = {i.code: self.indicator(i) for i in indicators if not isinstance(i, Indirect)}
+        out |= self._indirect(indirect)
+        return {i.code: out[i.code] for i in indicators}
 
     def indicator(self, indicator: Indicator) -> list[tuple[Stats, Stats, Stats]]:
         if isinstance(indicator, Indirect):
-            return self._indirect(indicator)
+            return self._indirect([indicator])[indicator.code]
         num, den = indicator.values(self.columns)
         d = den if indicator.kind == "ratio" else None
         prepared = _prepare(self.weight, num, d)  # shared by every breakdown
         out = []
-        for plan, layout in zip(self.plans, self.layouts, strict=True):
+        for i, (plan, layout) in enumerate(zip(self.plans, self.layouts, strict=True)):
             design, group, crossed, pairs = (
                 layout.design,
                 layout.group,
                 layout.crossed,
                 layout.pairs,
             )
-            sums = _sums(layout.row_cell, layout.n_cells, prepared)
+            sums = _sums(layout.row_cell, layout.n_cells, prepared, self.positive)
             k, kr = plan.k, plan.k * len(plan.regions)
-            own, own_crossed = (
-                _valid_df(design, pairs[0], sums, k),
-                _valid_df(design, pairs[1], sums, kr),
-            )
+            own, own_crossed = self._valid_pairs(prepared[3], i, layout, sums["n"], k, kr)
             national = design.estimate(sums, group, k, ci=_ci(indicator), pairs=own)
             versus = design.versus_rest(sums, group, k, pairs=pairs[0])
             by_region = design.estimate(sums, crossed, kr, ci=_ci(indicator), pairs=own_crossed)
             out.append((national, versus, by_region))
         return out
 
-    def _indirect(self, indicator: Indirect) -> list[tuple[Stats, Stats, Stats]]:
-        """A contrast of the terms' means, from their sums per cell of each layout."""
-        terms, constant = indicator.terms(self.columns, None)
-        w = self.weight
-        per_row, counted = [], np.zeros(len(w), dtype=bool)
-        for term in terms:
-            y = np.asarray(term.values, dtype=float)
-            rows = np.asarray(term.rows, dtype=bool) & ~np.isnan(y) & (w > 0)
-            x = np.where(rows, y, 0.0)
-            wr = np.where(rows, w, 0.0)
-            per_row.append((term.coefficient, (wr, wr * x, wr * x * x, rows.astype(float))))
-            counted |= rows
-        out = []
+    def _valid_pairs(
+        self, pattern: bytes, i: int, layout: _Layout, n: np.ndarray, k: int, kr: int
+    ) -> tuple[Pairs, Pairs]:
+        """The layout's pairs with the df of the PSUs holding valid answers, once per set
+        of valid rows (indicators asked of the same respondents share it)."""
+        key = (pattern, i)
+        found = self._df_cache.get(key)
+        if found is None:
+            design, pairs = layout.design, layout.pairs
+            found = self._df_cache[key] = (
+                design.valid_df(pairs[0], n, k),
+                design.valid_df(pairs[1], n, kr),
+            )
+        return found
+
+    def _indirect(self, indicators: list[Indirect]) -> dict[str, list[tuple[Stats, Stats, Stats]]]:
+        """Contrasts of the terms' means, from their sums per cell of each layout; each
+        distinct term summed once per layout (`cell_contrasts.TermTable`)."""
+        table = cell_contrasts.TermTable(self.weight)
+        parsed = []
+        for indicator in indicators:
+            terms, constant = indicator.terms(self.columns, None)
+            refs = [(term.coefficient, table.index(term)) for term in terms]
+            parsed.append((indicator, refs, constant))
+        out: dict[str, list[tuple[Stats, Stats, Stats]]] = {i.code: [] for i in indicators}
         for plan, layout in zip(self.plans, self.layouts, strict=True):
             cell, size = layout.row_cell, layout.n_cells
-            sums = [
-                cell_contrasts.TermSums(
-                    c, *(np.bincount(cell, weights=values, minlength=size) for values in v)
-                )
-                for c, v in per_row
-            ]
-            held = np.bincount(cell, weights=counted.astype(float), minlength=size)
+            distinct = [table.cell_sums(j, cell, size) for j in range(len(table.rows))]
             design, pairs = layout.design, layout.pairs
             k, kr = plan.k, plan.k * len(plan.regions)
-            national = cell_contrasts.contrasts(design, sums, held, pairs[0], k, constant=constant)
-            versus = cell_contrasts.contrasts_vs_rest(design, sums, pairs[0], k)
-            crossed = cell_contrasts.contrasts(design, sums, held, pairs[1], kr, constant=constant)
-            national["df"] = _valid_df(design, pairs[0], {"n": held}, k).df
-            crossed["df"] = _valid_df(design, pairs[1], {"n": held}, kr).df
-            out.append((contrast_stats(national), versus, contrast_stats(crossed)))
+            held_of: dict[frozenset[int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+            for indicator, refs, constant in parsed:
+                sums = [cell_contrasts.TermSums(c, *distinct[j]) for c, j in refs]
+                which = frozenset(j for _, j in refs)
+                if which not in held_of:
+                    held = np.bincount(cell, weights=table.counted(which), minlength=size)
+                    held_of[which] = (
+                        held,
+                        design.valid_df(pairs[0], held, k).df,
+                        design.valid_df(pairs[1], held, kr).df,
+                    )
+                held, df, df_crossed = held_of[which]
+                national = cell_contrasts.contrasts(
+                    design, sums, held, pairs[0], k, constant=constant
+                )
+                versus = cell_contrasts.contrasts_vs_rest(design, sums, pairs[0], k)
+                crossed = cell_contrasts.contrasts(
+                    design, sums, held, pairs[1], kr, constant=constant
+                )
+                national["df"] = df
+                crossed["df"] = df_crossed
+                out[indicator.code].append(
+                    (contrast_stats(national), versus, contrast_stats(crossed))
+                )
         return out
+
+
+# A power of two above any cell's row count: a cell's respondents and its numerator count
+# summed as one float (n + COUNT_SHIFT x n_num) and parted exactly.
+COUNT_SHIFT = float(2**24)
 
 
 def _prepare(
     weight: np.ndarray, num: np.ndarray, den: np.ndarray | None
-) -> tuple[dict[str, np.ndarray], bool, bool]:
+) -> tuple[dict[str, np.ndarray], bool, bool, bytes]:
     """The per-row terms of ``cells.cell_sums``, made once per indicator for every
-    breakdown's cells (the same arithmetic, so the sums are identical)."""
+    breakdown's cells (the same arithmetic, so the sums are identical), and a digest of
+    the rows counted (those with a valid answer and a weight)."""
     valid = ~np.isnan(num) if den is None else ~(np.isnan(num) | np.isnan(den))
     x = np.where(valid, num, 0.0)
     wv = np.where(valid, weight, 0.0)
     binary = bool(((x == 0.0) | (x == 1.0)).all())  # x is 0 outside the valid rows
-    terms = {
-        "x": wv * x,
-        "n": (valid & (weight != 0)).astype(float),
-        "n_num": (valid & (x > 0)).astype(float),
-        "w": wv,
-    }
+    counted = valid & (weight != 0)
+    terms = {"x": wv * x, "w": wv}
+    if len(counted) < COUNT_SHIFT:
+        # both counts in one sum: each is an integer below the shift, so the sum is exact
+        terms["counts"] = counted + COUNT_SHIFT * (valid & (x > 0)).astype(float)
+    else:
+        terms |= {"n": counted.astype(float), "n_num": (valid & (x > 0)).astype(float)}
     if not binary:
         terms["xx"] = wv * x * x
     if den is not None:
         d = np.where(valid, den, 0.0)
         terms |= {"d": wv * d, "xd": wv * x * d, "dd": wv * d * d}
-    return terms, binary, den is None
+    pattern = hashlib.blake2b(np.packbits(counted).tobytes(), digest_size=16).digest()
+    return terms, binary, den is None, pattern + len(counted).to_bytes(8, "little")
 
 
 def _sums(
-    row_cell: np.ndarray, n_cells: int, prepared: tuple[dict[str, np.ndarray], bool, bool]
+    row_cell: np.ndarray,
+    n_cells: int,
+    prepared: tuple[dict[str, np.ndarray], bool, bool, bytes],
+    zero_when_empty: bool = False,
 ) -> dict[str, np.ndarray]:
-    terms, binary, is_mean = prepared
+    """The cell sums (``zero_when_empty``: no row has a zero weight, so a cell counting no
+    valid answer has only zero sums)."""
+    terms, binary, is_mean, _ = prepared
     out = {k: np.bincount(row_cell, weights=v, minlength=n_cells) for k, v in terms.items()}
+    if "counts" in out:
+        counts = out.pop("counts")
+        out["n_num"] = np.floor(counts / COUNT_SHIFT)
+        out["n"] = counts - COUNT_SHIFT * out["n_num"]
     if binary:
         out["xx"] = out["x"]
     if is_mean:
         out["d"], out["xd"], out["dd"] = out["w"], out["x"], out["w"]
     out["binary"] = np.array(binary and is_mean)
+    out["zero_when_empty"] = np.array(zero_when_empty)
     return out
-
-
-def _valid_df(design: CellDesign, pairs: Pairs, sums: dict[str, np.ndarray], k: int) -> Pairs:
-    """The pairs with each domain's df counted over PSUs holding a valid answer to the
-    indicator (R's degf of the domain subset, as ``Design.ratio(df_method="domain")``)."""
-    if len(sums["n"]) and sums["n"].min() > 0:
-        return pairs  # every cell holds a valid answer, so every pair: the design's df
-    if pairs.cells is not None:
-        valid = sums["n"][pairs.cells] > 0
-    else:
-        held = np.bincount(
-            pairs.inverse, weights=sums["n"][pairs.inside], minlength=len(pairs.domain)
-        )
-        valid = held > 0
-    if valid.all():
-        return pairs  # every PSU x domain pair holds a valid answer: the design's df
-    n_strata = max(design.n_strata, 1)
-    domain = pairs.domain[valid]
-    key = (
-        pairs.key
-        if pairs.key is not None
-        else pairs.domain * n_strata + design.psu_stratum[pairs.psu]
-    )
-    has_psu = np.bincount(domain, minlength=k)[:k]
-    per_stratum = np.bincount(key[valid], minlength=k * n_strata).reshape(k, n_strata)
-    has_strata = (per_stratum > 0).sum(axis=1)
-    return replace(pairs, df=(has_psu - has_strata).astype(float))
 
 
 # ---------------------------------------------------------------------- rows and tests
 
 
-def breakdown_rows(
+def breakdown_rows(  # type: ignore[no-untyped-def]
     indicator: Indicator,
     plan: Plan,
-    national: Stats,
+    national_stats: Stats,
     versus: Stats,
-    crossed: Stats,
-    make_cell,  # type: ignore[no-untyped-def]
+    crossed_stats: Stats,
+    make_cell,
 ) -> tuple[list[dict], list[dict]]:
     """The national group cells (with group-vs-rest, Holm across the groups) and the
     region x group cells of one breakdown and indicator, before disclosure control."""
 
-    def at(stats: Stats, i: int) -> dict[str, float]:
-        return {c: float(v[i]) for c, v in stats.items()}
+    def listed(stats: Stats) -> dict[str, list[float]]:
+        return {c: np.asarray(v, dtype=float).tolist() for c, v in stats.items()}
+
+    def at(stats: dict[str, list[float]], i: int) -> dict[str, float]:
+        return {c: v[i] for c, v in stats.items()}
+
+    national, crossed = listed(national_stats), listed(crossed_stats)  # read cell by cell
 
     groups = plan.breakdown.groups
     national_rows = []

@@ -557,8 +557,11 @@ def compute_wave(
     # The indirect designs with the probabilities the wave's questionnaire declares.
     definition = wave.form_version.definition if wave.form_version is not None else None
     declared = {i.code: as_declared(i, definition) for i in indicators if isinstance(i, Indirect)}
+    cell_index = engine.state.index if isinstance(engine, CellEngine) else None
     indirect = (
-        IndirectEngine(weights.weight, weights.calibration, cols, sets) if snapshot.n else None
+        IndirectEngine(weights.weight, weights.calibration, cols, sets, cells=cell_index)
+        if snapshot.n
+        else None
     )
     # every indicator's breakdown cells (breakdown_cells)
     by_breakdown_plan = (

@@ -23,6 +23,7 @@ import numpy as np
 from scipy import stats
 
 from analytics.stats.cells import CellDesign, Pairs
+from analytics.stats.indirect import Term
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,81 @@ class TermSums:
     count: np.ndarray
 
 
+@dataclass(frozen=True)
+class RowTotals:
+    """One term's totals of ``w`` and ``w y`` per domain summed over the rows in their
+    order, the last entry for the rows in no domain (``domain_contrasts``' sums)."""
+
+    w: np.ndarray
+    wy: np.ndarray
+
+
+class TermTable:
+    """The distinct terms of several contrasts, each with its per-row arrays made once.
+
+    A gap shares its design's terms, and every gap the direct question's term, so the six
+    indirect indicators of the instrument hold five distinct terms: their sums per cell are
+    made once per layout of cells, not once per indicator. A term is known by its values
+    and rows (not its coefficient, which the contrast applies); the sums are the same
+    ``bincount`` of the same per-row arrays, so the same numbers, as term by term.
+    """
+
+    def __init__(self, weight: np.ndarray) -> None:
+        self.weight = weight
+        self._given: list[tuple[np.ndarray, np.ndarray]] = []  # values, rows as given
+        self.rows: list[np.ndarray] = []  # the rows of each term's mean
+        self.per_row: list[tuple[np.ndarray, ...]] = []  # w, w y, w y^2, row count
+        self._counted: dict[frozenset[int], np.ndarray] = {}
+
+    def index(self, term: Term) -> int:
+        """The distinct term's number, its per-row arrays made when first seen."""
+        values = np.asarray(term.values, dtype=float)
+        given = np.asarray(term.rows, dtype=bool)
+        for i, (v, r) in enumerate(self._given):
+            if _same(v, values) and _same(r, given):
+                return i
+        w = self.weight
+        rows = given & ~np.isnan(values) & (w > 0)
+        x = np.where(rows, values, 0.0)
+        wr = np.where(rows, w, 0.0)
+        self._given.append((values, given))
+        self.rows.append(rows)
+        self.per_row.append((wr, wr * x, wr * x * x, rows.astype(float)))
+        return len(self.rows) - 1
+
+    def counted(self, terms: frozenset[int]) -> np.ndarray:
+        """Rows in any of the terms, as a float per row (the contrast's ``n``)."""
+        out = self._counted.get(terms)
+        if out is None:
+            union = np.zeros(len(self.weight), dtype=bool)
+            for i in sorted(terms):
+                union |= self.rows[i]
+            out = self._counted[terms] = union.astype(float)
+        return out
+
+    def row_totals(self, i: int, bucket: np.ndarray, k: int) -> RowTotals:
+        """Term ``i``'s totals per domain (``bucket``: per row its domain, ``k`` in none)
+        over the rows, in their order."""
+        wr, wry = self.per_row[i][:2]
+        return RowTotals(
+            np.bincount(bucket, weights=wr, minlength=k + 1),
+            np.bincount(bucket, weights=wry, minlength=k + 1),
+        )
+
+    def cell_sums(self, i: int, row_cell: np.ndarray, n_cells: int) -> tuple[np.ndarray, ...]:
+        """Term ``i``'s per-cell sums of ``w``, ``w y``, ``w y^2`` and its row count."""
+        return tuple(np.bincount(row_cell, weights=v, minlength=n_cells) for v in self.per_row[i])
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype != b.dtype:
+        return False
+    step = max(len(a) // 1000, 1)  # a sample first: different terms differ at once
+    if not np.array_equal(a[::step], b[::step], equal_nan=a.dtype.kind == "f"):
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+
+
 def _by_domain(pairs: Pairs, k: int, values: np.ndarray) -> np.ndarray:
     assert pairs.bucket is not None
     return np.bincount(pairs.bucket, weights=values, minlength=k + 1)[:k]
@@ -44,8 +120,11 @@ def _by_domain(pairs: Pairs, k: int, values: np.ndarray) -> np.ndarray:
 
 def _variance(design: CellDesign, pairs: Pairs, k: int, z: np.ndarray) -> np.ndarray:
     """Per domain, the variance of cell influence values ``z`` (zero outside the domains)."""
-    dom, psu, t = design.psu_domain_totals(z, pairs)
-    s1, s2 = design._stratum_terms(dom, psu, t, k, pairs.key)
+    if pairs.cell_key is not None:
+        s1, s2 = design._cell_stratum_terms(z, pairs.cell_key, k)
+    else:
+        dom, psu, t = design.psu_domain_totals(z, pairs)
+        s1, s2 = design._stratum_terms(dom, psu, t, k, pairs.key)
     return design._combine(s1, s2)
 
 
@@ -57,11 +136,13 @@ def contrasts(
     k: int,
     *,
     constant: float = 0.0,
+    row_totals: Sequence[RowTotals] | None = None,
 ) -> dict[str, np.ndarray]:
     """``domain_contrasts`` from cell sums: per domain ``estimate``, ``se``, ``n`` (rows in
     any term, ``counted`` per cell) and ``srs_variance``; the domains are those of
     ``pairs`` (``CellDesign.pairs``). The domain df is the caller's (the PSUs holding
-    counted rows)."""
+    counted rows). ``row_totals``: each term's domain totals summed over the rows (as
+    ``domain_contrasts`` sums them), for means identical to the row path's."""
     bucket = pairs.bucket
     assert bucket is not None
     inside = pairs.inside
@@ -70,9 +151,12 @@ def contrasts(
     empty = np.zeros(k, dtype=bool)
     srs = np.zeros(k)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for term in terms:
-            total_w = _by_domain(pairs, k, term.w)
-            swy = _by_domain(pairs, k, term.wy)
+        for i, term in enumerate(terms):
+            if row_totals is None:
+                total_w = _by_domain(pairs, k, term.w)
+                swy = _by_domain(pairs, k, term.wy)
+            else:
+                total_w, swy = row_totals[i].w[:k], row_totals[i].wy[:k]
             swyy = _by_domain(pairs, k, term.wyy)
             empty |= total_w == 0
             mean = np.where(total_w > 0, swy / total_w, 0.0)
@@ -99,7 +183,12 @@ def contrasts(
 
 
 def contrasts_vs_rest(
-    design: CellDesign, terms: Sequence[TermSums], pairs: Pairs, k: int
+    design: CellDesign,
+    terms: Sequence[TermSums],
+    pairs: Pairs,
+    k: int,
+    *,
+    row_totals: Sequence[RowTotals] | None = None,
 ) -> dict[str, np.ndarray]:
     """``contrasts_vs_rest`` from cell sums: each domain's contrast minus the same contrast
     over every other cell (cells in no domain included): ``estimate``, ``se`` and
@@ -114,13 +203,18 @@ def contrasts_vs_rest(
     totals = np.zeros((k, n_psu))
     undefined = np.zeros(k, dtype=bool)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for term in terms:
+        for i, term in enumerate(terms):
             c = term.coefficient
-            total_w, swy = _by_domain(pairs, k, term.w), _by_domain(pairs, k, term.wy)
-            rest_w = term.w.sum() - total_w
+            if row_totals is None:
+                total_w, swy = _by_domain(pairs, k, term.w), _by_domain(pairs, k, term.wy)
+                all_w, all_wy = term.w.sum(), term.wy.sum()
+            else:
+                total_w, swy = row_totals[i].w[:k], row_totals[i].wy[:k]
+                all_w, all_wy = row_totals[i].w.sum(), row_totals[i].wy.sum()
+            rest_w = all_w - total_w
             undefined |= (total_w == 0) | (rest_w <= 0)
             mean = np.where(total_w > 0, swy / total_w, 0.0)
-            rest_mean = np.where(rest_w > 0, (term.wy.sum() - swy) / rest_w, 0.0)
+            rest_mean = np.where(rest_w > 0, (all_wy - swy) / rest_w, 0.0)
             estimate += c * (mean - rest_mean)
             m_c, r_c = np.append(mean, 0.0)[bucket], np.append(rest_mean, 0.0)[bucket]
             w_c = np.append(np.where(total_w > 0, total_w, 1.0), 1.0)[bucket]

@@ -20,7 +20,7 @@ no pass over the rows per domain.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -126,6 +126,15 @@ def add_sums(a: dict[str, np.ndarray], b: dict[str, np.ndarray], n_cells: int) -
     return out
 
 
+def _all_cells_count(sums: dict[str, np.ndarray]) -> bool:
+    """Whether the cells with no valid answer may be counted in their domains: none there,
+    or (``sums["zero_when_empty"]``, set when no row has a zero weight) all their sums are
+    zeros, which add nothing to any total (a sum never becomes -0.0 by adding +-0.0)."""
+    if bool(sums.get("zero_when_empty", False)):
+        return True
+    return bool(len(sums["n"]) and sums["n"].min() > 0)
+
+
 @dataclass(frozen=True)
 class Pairs:
     inside: np.ndarray  # cells in some domain
@@ -136,6 +145,10 @@ class Pairs:
     key: np.ndarray | None = None  # per pair: domain x strata + stratum of its PSU
     cells: np.ndarray | None = None  # per pair: its one cell, when no pair holds two
     bucket: np.ndarray | None = None  # per cell: its domain, k outside every domain
+    # per cell: its pair's key (k x strata for cells in no domain), when each pair is one
+    # cell and the cells of a domain come in the pairs' order, so that sums over the cells
+    # in their order are the sums over the pairs in theirs (the same numbers, no gather)
+    cell_key: np.ndarray | None = None
 
 
 @dataclass
@@ -176,6 +189,16 @@ class CellDesign:
         s2 = np.bincount(idx, weights=totals * totals, minlength=k * self.n_strata)
         return s1.reshape(k, self.n_strata), s2.reshape(k, self.n_strata)
 
+    def _cell_stratum_terms(
+        self, z: np.ndarray, cell_key: np.ndarray, k: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``_stratum_terms`` of the PSU x domain totals when each is one cell: cell values
+        ``z`` (zero outside the domains) summed in the cells' order (``Pairs.cell_key``)."""
+        size = k * self.n_strata
+        s1 = np.bincount(cell_key, weights=z, minlength=size + 1)[:size]
+        s2 = np.bincount(cell_key, weights=z * z, minlength=size + 1)[:size]
+        return s1.reshape(k, self.n_strata), s2.reshape(k, self.n_strata)
+
     def _combine(self, s1: np.ndarray, s2: np.ndarray) -> np.ndarray:
         with np.errstate(divide="ignore", invalid="ignore"):
             centred = np.where(self.lonely, s2, s2 - s1 * s1 / np.where(self.n_h > 0, self.n_h, 1))
@@ -200,7 +223,36 @@ class CellDesign:
             cells[inverse.ravel()] = np.flatnonzero(inside)
         bucket = np.where(inside, cell_domain, k)
         df = (has_psu - has_strata).astype(float)
-        return Pairs(inside, inverse, domain, psu, df, key, cells, bucket)
+        cell_key = None
+        if cells is not None and bool(np.all((np.diff(cells) > 0) | (np.diff(domain) != 0))):
+            cell_key = np.full(len(cell_domain), k * self.n_strata, np.int64)
+            cell_key[cells] = key
+        return Pairs(inside, inverse, domain, psu, df, key, cells, bucket, cell_key)
+
+    def valid_df(self, pairs: Pairs, n: np.ndarray, k: int) -> Pairs:
+        """The pairs with each domain's df counted over PSUs holding a valid answer (``n``
+        per cell: the rows counted; R's degf of the domain subset, as
+        ``Design.ratio(df_method="domain")``)."""
+        if len(n) and n.min() > 0:
+            return pairs  # every cell holds a valid answer, so every pair: the design's df
+        if pairs.cells is not None:
+            valid = n[pairs.cells] > 0
+        else:
+            held = np.bincount(pairs.inverse, weights=n[pairs.inside], minlength=len(pairs.domain))
+            valid = held > 0
+        if valid.all():
+            return pairs  # every PSU x domain pair holds a valid answer: the design's df
+        n_strata = max(self.n_strata, 1)
+        domain = pairs.domain[valid]
+        key = (
+            pairs.key
+            if pairs.key is not None
+            else pairs.domain * n_strata + self.psu_stratum[pairs.psu]
+        )
+        has_psu = np.bincount(domain, minlength=k)[:k]
+        per_stratum = np.bincount(key[valid], minlength=k * n_strata).reshape(k, n_strata)
+        has_strata = (per_stratum > 0).sum(axis=1)
+        return replace(pairs, df=(has_psu - has_strata).astype(float))
 
     def psu_domain_totals(
         self, z: np.ndarray, pairs: Pairs
@@ -225,14 +277,19 @@ class CellDesign:
         (with ``calibrated``: the raking, its per-indicator group sums and the domain of
         each group; ``sums`` then hold the raked weights)."""
         pairs = pairs or self.pairs(cell_domain, k)
-        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
-            inside, b = pairs.inside, pairs.bucket  # every cell holds an answer
+        if pairs.bucket is not None and _all_cells_count(sums):
+            inside, b = pairs.inside, pairs.bucket  # a cell with no answer adds only zeros
         else:
             inside = (cell_domain >= 0) & (sums["n"] > 0)
             b = np.where(inside, cell_domain, k)
 
+        done: dict[int, np.ndarray] = {}  # a sum that is another's (xx of a 0/1 x) once
+
         def tot(name: str) -> np.ndarray:
-            return np.bincount(b, weights=sums[name], minlength=k + 1)[:k]
+            values = sums[name]
+            if id(values) not in done:
+                done[id(values)] = np.bincount(b, weights=values, minlength=k + 1)[:k]
+            return done[id(values)]
 
         tx, td, tw, n, n_num = tot("x"), tot("d"), tot("w"), tot("n"), tot("n_num")
         with np.errstate(divide="ignore", invalid="ignore"):
@@ -240,8 +297,11 @@ class CellDesign:
             r_c = np.append(np.nan_to_num(r), 0.0)[b]
             d_c = np.append(np.where(td != 0, td, 1.0), 1.0)[b]
             z = np.where(inside, (sums["x"] - r_c * sums["d"]) / d_c, 0.0)
-            dom, psu, t = self.psu_domain_totals(z, pairs)
-            s1, s2 = self._stratum_terms(dom, psu, t, k, pairs.key)
+            if calibrated is None and pairs.cell_key is not None:
+                s1, s2 = self._cell_stratum_terms(z, pairs.cell_key, k)
+            else:
+                dom, psu, t = self.psu_domain_totals(z, pairs)
+                s1, s2 = self._stratum_terms(dom, psu, t, k, pairs.key)
             if calibrated is not None:
                 cal, groups, group_domain = calibrated
                 a = cal.offsets_ratio(groups, group_domain, k, r, td)
@@ -280,8 +340,8 @@ class CellDesign:
     ) -> dict[str, np.ndarray]:
         """As ``Design.domains_vs_rest`` on the rows: each domain minus all other rows."""
         pairs = pairs or self.pairs(cell_domain, k)
-        if pairs.bucket is not None and len(sums["n"]) and sums["n"].min() > 0:
-            u, v = sums["x"], sums["d"]  # every cell holds an answer
+        if pairs.bucket is not None and _all_cells_count(sums):
+            u, v = sums["x"], sums["d"]  # a cell with no answer adds only zeros
             in_dom, bucket = pairs.inside, pairs.bucket
         else:
             valid = sums["n"] > 0
@@ -296,7 +356,6 @@ class CellDesign:
             n_psu = len(self.psu_stratum)
             big_u = np.bincount(self.cell_psu, weights=u, minlength=n_psu)
             big_v = np.bincount(self.cell_psu, weights=v, minlength=n_psu)
-            dom, psu, qt = self.psu_domain_totals(q, pairs)
 
             def per_stratum(values: np.ndarray) -> np.ndarray:
                 return np.bincount(self.psu_stratum, weights=values, minlength=self.n_strata)
@@ -307,13 +366,21 @@ class CellDesign:
                 per_stratum(big_v * big_v),
                 per_stratum(big_u * big_v),
             )
-            idx = (
-                pairs.key if pairs.key is not None else dom * self.n_strata + self.psu_stratum[psu]
-            )
             size = k * self.n_strata
+            if calibrated is None and pairs.cell_key is not None:
+                # each pair one cell, in the cells' order: the sums below over the cells
+                idx, qt, psu = pairs.cell_key, q, self.cell_psu
+            else:
+                dom, psu, qt = self.psu_domain_totals(q, pairs)
+                idx = (
+                    pairs.key
+                    if pairs.key is not None
+                    else dom * self.n_strata + self.psu_stratum[psu]
+                )
 
             def by_domain_stratum(values: np.ndarray) -> np.ndarray:
-                return np.bincount(idx, weights=values, minlength=size).reshape(k, self.n_strata)
+                total = np.bincount(idx, weights=values, minlength=size + 1)[:size]
+                return total.reshape(k, self.n_strata)
 
             sq = by_domain_stratum(qt)
             sqq = by_domain_stratum(qt * qt)
