@@ -123,7 +123,9 @@ def run() -> list[str]:
             started = time.perf_counter()
             written = write_microdata(selection, "csv", path, codebook=codebook)
             seconds = time.perf_counter() - started
-        ratio = f" = {seconds / copy_seconds:.2f}x the COPY time (goal 1.5x)" if copy_seconds else ""
+        ratio = (
+            f" = {seconds / copy_seconds:.2f}x the COPY time (goal 1.5x)" if copy_seconds else ""
+        )
         size = sum(f.stat().st_size for f in WaveStore(wave.pk).folder.iterdir())
         lines.append(
             f"CSV, Russian labels, store empty (filled in the same pass): {written:,} rows in "
