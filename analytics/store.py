@@ -73,6 +73,9 @@ def store_schema(wave_id: int) -> pa.Schema:
 
 # Interviews whose ids are looked up in one query while reconciling.
 ID_CHUNK = 5_000
+# Ids counted together when the store and the database disagree: only the ranges that
+# differ are listed.
+ID_RANGE = 16_384
 # Segments a wave's store may hold before its smaller ones are merged.
 MAX_SEGMENTS = 16
 
@@ -166,10 +169,7 @@ class WaveStore:
                 count=models.Count("id"), total=models.Sum("id")
             )
             if (totals["count"], totals["total"] or 0) != (len(present), int(present.sum())):
-                in_database = np.fromiter(
-                    wave_rows.filter(id__lte=upto).order_by().values_list("id", flat=True),
-                    dtype=np.int64,
-                )
+                in_database = self._ids_in_database(present, upto)
                 if len(deleted) and np.isin(deleted, in_database).any():
                     # An interview deleted before is back under its id (restored from a
                     # backup, say): its stored copy may be stale, so read everything again.
@@ -179,6 +179,8 @@ class WaveStore:
                 if len(gone):
                     self._write_deleted(gone)
                 missing = np.setdiff1d(in_database, cached)
+                # `in_database` holds only the ranges that differ: elsewhere, all is there.
+                # (An id deleted and then stored again is found in its range too.)
         newer = wave_rows.filter(id__gt=upto).count() if progress and count_newer else 0
         total = len(missing) + newer
 
@@ -193,6 +195,41 @@ class WaveStore:
                 lambda rows: parsed(added + rows, total),  # noqa: B023 (called at once)
             )
         return added, upto, total, parsed
+
+    def _ids_in_database(self, present: np.ndarray, upto: int) -> np.ndarray:
+        """The wave's ids up to `upto` in the database, in the ranges of ids (of
+        ID_RANGE each) whose count or sum differs from `present`; the present ids of the
+        other ranges, which agree, stand for theirs. One grouped aggregate, then the ids
+        of the few ranges a deletion or a late commit touched, not the whole wave's."""
+        rows = Submission.objects.filter(wave_id=self.wave_id, id__lte=upto)
+        with connection.cursor() as cursor:
+            sql, params = rows.values("id").query.sql_with_params()
+            cursor.execute(
+                f"SELECT id / {ID_RANGE} AS k, count(*), sum(id) FROM ({sql}) ids GROUP BY k",
+                params,
+            )
+            database = {int(k): (int(n), int(total)) for k, n, total in cursor.fetchall()}
+        keys = present // ID_RANGE  # ascending, as `present` is
+        starts = np.flatnonzero(np.diff(keys, prepend=-1)) if len(keys) else np.zeros(0, int)
+        counts = np.diff(np.append(starts, len(keys)))
+        sums = np.add.reduceat(present, starts) if len(keys) else np.zeros(0, np.int64)
+        mine = {
+            int(k): (int(n), int(total))
+            for k, n, total in zip(keys[starts], counts, sums, strict=True)
+        }
+        differing = [k for k in database.keys() | mine.keys() if database.get(k) != mine.get(k)]
+        agreed = present[~np.isin(keys, differing)]
+        found = [agreed]
+        for key in differing:
+            found.append(
+                np.fromiter(
+                    rows.filter(id__gte=key * ID_RANGE, id__lt=(key + 1) * ID_RANGE)
+                    .order_by()
+                    .values_list("id", flat=True),
+                    dtype=np.int64,
+                )
+            )
+        return np.sort(np.concatenate(found))
 
     def _append(
         self,

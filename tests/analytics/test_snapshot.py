@@ -131,3 +131,26 @@ def test_strata_and_psus_keep_their_codes_across_appends():
     assert snap.stratum_labels().tolist() == ["S1", "S9"]
     assert snap.psu_labels()[-1] == "P,9"
     assert np.issubdtype(snap.columns["psu"].dtype, np.integer)
+
+
+def test_only_the_ranges_of_ids_that_changed_are_listed_again(monkeypatch):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from analytics import store
+
+    monkeypatch.setattr(store, "ID_RANGE", 4)  # ids fall into several ranges
+    wave = WaveFactory()
+    rows = [interview(wave, P1=k % 4 + 1) for k in range(14)]
+    snapshot.refresh(wave.pk)
+    ids = [r.pk for r in rows]
+    gone = {1, 5, 12}
+    touched = {ids[i] // 4 for i in gone}
+    for i in gone:
+        rows[i].delete()
+    with CaptureQueriesContext(connection) as queries:
+        snap, how = snapshot.refresh(wave.pk)
+    assert how == "reconciled"
+    assert snap.columns["id"].tolist() == [pk for i, pk in enumerate(ids) if i not in gone]
+    listings = [q["sql"] for q in queries.captured_queries if '"id" >= ' in q["sql"]]
+    assert len(listings) == len(touched) < 4  # not the whole wave's ids
