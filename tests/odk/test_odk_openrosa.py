@@ -115,6 +115,22 @@ def test_form_list_hashes_the_bytes_served_and_the_form_has_three_languages(clie
     assert download(client, entry["downloadUrl"]) == xform
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Interview received.", "a & b < c > d \"e\" 'f'", "Сұхбат\nage: ≥ 18", "&amp; ]]>", ""],
+)
+def test_a_message_is_the_openrosa_response_a_tree_would_write(text):
+    from odk import openrosa
+
+    root = ET.Element("OpenRosaResponse", xmlns=openrosa.RESPONSE_NS)
+    ET.SubElement(root, "message", nature="").text = text
+    tree = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    response = openrosa.message(text, status=201)
+    assert response.content == tree
+    assert response.status_code == 201 and response["Content-Type"] == "text/xml; charset=utf-8"
+    assert ET.fromstring(response.content).find(f"{RESPONSE}message").text == (text or None)
+
+
 def test_head_on_submission_is_204_with_the_accepted_length(client, field):
     response = client.head(f"{field['base']}/submission", **OPENROSA)
     assert response.status_code == 204
