@@ -33,6 +33,7 @@ from collect.tokens import split_token, token_matches
 from odk import openrosa, services
 from odk.instances import InstanceError
 from odk.instances import parse as parse_instance_xml
+from odk.multipart import single_file
 from odk.xforms import xform_for
 from surveys.models import FormVersion
 
@@ -194,10 +195,10 @@ def submission(request: HttpRequest, token: str | None = None) -> HttpResponse:
 
 
 def _one_submission(request: HttpRequest, token: str) -> HttpResponse | None:
-    """The response to a small POST of one instance with no files from a device whose
-    token, state and account are in order, its device found with the instance's form and
-    work in one query; None for anything else, which `_submission` answers (with the
-    same responses this one gives)."""
+    """The response to a small POST of one instance and no files (`odk.multipart`) from a
+    device whose token, state and account are in order, its device found with the
+    instance's form and work in one query; None for anything else, which `_submission`
+    answers (with the same responses this one gives)."""
     prefix = split_token(token)
     declared = request.META.get("CONTENT_LENGTH") or ""
     if (
@@ -208,17 +209,9 @@ def _one_submission(request: HttpRequest, token: str) -> HttpResponse | None:
         or request.content_type != "multipart/form-data"
     ):
         return None
-    try:
-        _, files = MultiPartParser(
-            request.META, io.BytesIO(request.body), request.upload_handlers
-        ).parse()
-    except MultiPartParserError:
+    xml = single_file(request.META.get("CONTENT_TYPE", ""), request.body, "xml_submission_file")
+    if xml is None:
         return None
-    parts = files.getlist("xml_submission_file")
-    if len(parts) != 1 or len(files) != 1:
-        return None
-    xml = parts[0].read()
-    parts[0].seek(0)
     try:
         root = parse_instance_xml(xml)
         device, found = services.find_submission_device(token_prefix=prefix, root=root)
