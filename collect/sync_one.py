@@ -117,6 +117,9 @@ def _assignment_joins() -> str:
     )
 
 
+_KNOWN_WIDTH = 5  # the columns of `_known_columns`
+
+
 def _known_columns() -> str:
     c = rows.column
     return (
@@ -200,7 +203,7 @@ def find_for_tablet(*, token_prefix: str, item: dict[str, Any]) -> tuple[Device 
 def _form_select(enumerator: str, *, order: str) -> str:
     """The form version an instance names and the work of the enumerator ``enumerator`` (an
     SQL expression) in its survey, a row per assignment; ``order`` names the sort columns
-    (`_FORM_ORDER`) or leaves them out."""
+    (`_form_order`) or leaves them out."""
     c = rows.column
     return (
         f"SELECT {c(FormVersion, 'id', 'fv')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
@@ -260,7 +263,7 @@ def _read_form(found: list[Any], enumerator: Any) -> tuple[VersionKey | None, Wo
         return None, [], None
     first = found[0][:3]
     known_at = 3 + _assignment_width()
-    known = _read_known(list(found[0][known_at : known_at + 5]))
+    known = _read_known(list(found[0][known_at : known_at + _KNOWN_WIDTH]))
     work = []
     for row in found:
         if tuple(row[:3]) != tuple(first):
