@@ -117,6 +117,9 @@ def _assignment_joins() -> str:
     )
 
 
+_KNOWN_WIDTH = 5  # the columns of `_known_columns`
+
+
 def _known_columns() -> str:
     c = rows.column
     return (
@@ -197,47 +200,114 @@ def find_for_tablet(*, token_prefix: str, item: dict[str, Any]) -> tuple[Device 
     return device, Found(assignment, key, record_gps, known)
 
 
-@cache
-def _form_sql() -> str:
+def _form_select(enumerator: str, *, order: str) -> str:
+    """The form version an instance names and the work of the enumerator ``enumerator`` (an
+    SQL expression) in its survey, a row per assignment; ``order`` names the sort columns
+    (`_form_order`) or leaves them out."""
     c = rows.column
     return (
         f"SELECT {c(FormVersion, 'id', 'fv')}, {c(FormVersion, 'xlsform_sha256', 'fv')}, "
-        f"{c(FormVersion, 'created_at', 'fv')}, {_assignment_columns()}, {_known_columns()} "
+        f"{c(FormVersion, 'created_at', 'fv')}, {_assignment_columns()}, {_known_columns()}"
+        f"{order} "
         f"FROM {rows.table(FormVersion)} fv "
-        f"JOIN {rows.table(Assignment)} a ON {c(Assignment, 'enumerator', 'a')} = %s "
+        f"JOIN {rows.table(Assignment)} a ON {c(Assignment, 'enumerator', 'a')} = {enumerator} "
         f"{_assignment_joins()} {_known_joins()} "
         f"WHERE {c(FormVersion, 'form_id', 'fv')} = %s AND {c(FormVersion, 'version', 'fv')} = %s "
-        f"AND {c(Wave, 'survey', 'w')} = {c(FormVersion, 'survey', 'fv')} "
-        # The order of `odk.services`: versions as FormVersion orders them, then open waves
-        # first, then the oldest assignment.
-        f"ORDER BY {c(FormVersion, 'survey', 'fv')}, {c(FormVersion, 'created_at', 'fv')} DESC, "
-        f"{c(Wave, 'is_open', 'w')} DESC, {c(Assignment, 'id', 'a')}"
+        f"AND {c(Wave, 'survey', 'w')} = {c(FormVersion, 'survey', 'fv')}"
     )
+
+
+def _form_order() -> list[tuple[str, str]]:
+    """The order of `odk.services`: versions as FormVersion orders them, then open waves
+    first, then the oldest assignment (column, direction)."""
+    c = rows.column
+    return [
+        (c(FormVersion, "survey", "fv"), ""),
+        (c(FormVersion, "created_at", "fv"), " DESC"),
+        (c(Wave, "is_open", "w"), " DESC"),
+        (c(Assignment, "id", "a"), ""),
+    ]
+
+
+@cache
+def _form_sql() -> str:
+    order = ", ".join(f"{column}{direction}" for column, direction in _form_order())
+    return f"{_form_select('%s', order='')} ORDER BY {order}"
+
+
+@cache
+def _submission_sql() -> str:
+    """`_form_sql` for the enumerator of the device of a token prefix, with that device and
+    enumerator: one row with nulls after them when the form or the work is not found."""
+    user = get_user_model()
+    c = rows.column
+    order = _form_order()
+    named = "".join(f", {column} AS o{i}" for i, (column, _) in enumerate(order))
+    return (
+        f"SELECT {rows.select_list(Device, 'd')}, {rows.select_list(user, 'u')}, f.* "
+        f"FROM {rows.table(Device)} d "
+        f"JOIN {rows.table(user)} u ON {c(user, 'id', 'u')} = {c(Device, 'enumerator', 'd')} "
+        f"LEFT JOIN LATERAL ({_form_select(c(Device, 'enumerator', 'd'), order=named)}) f ON TRUE "
+        f"WHERE {c(Device, 'token_prefix', 'd')} = %s "
+        f"ORDER BY {', '.join(f'f.o{i}{direction}' for i, (_, direction) in enumerate(order))}"
+    )
+
+
+Work = list[tuple[Assignment, bool]]
+
+
+def _read_form(found: list[Any], enumerator: Any) -> tuple[VersionKey | None, Work, _Known | None]:
+    """The version key, the work and the stored instance from the rows of `_form_select`
+    (any columns after them ignored)."""
+    if not found or found[0][0] is None:
+        return None, [], None
+    first = found[0][:3]
+    known_at = 3 + _assignment_width()
+    known = _read_known(list(found[0][known_at : known_at + _KNOWN_WIDTH]))
+    work = []
+    for row in found:
+        if tuple(row[:3]) != tuple(first):
+            break
+        assignment, record_gps = _read_assignment(list(row[3:known_at]))
+        assert assignment is not None
+        if assignment.enumerator_id == enumerator.pk:
+            assignment.enumerator = enumerator
+        work.append((assignment, record_gps))
+    return _version_key(*first), work, known
 
 
 def find_for_form(
     *, enumerator: Any, form_id: str, version: str, instance: uuid.UUID | None
-) -> tuple[VersionKey | None, list[tuple[Assignment, bool]], _Known | None]:
+) -> tuple[VersionKey | None, Work, _Known | None]:
     """The form version an OpenRosa instance names (its cache key) when the enumerator has
     work in its survey, that work (assignments with wave and region, each with its survey's
     GPS setting), and what is stored under the instance id, in one query."""
     with rows.cursor() as cursor:
         cursor.execute(_form_sql(), [enumerator.pk, _instance_param(instance), form_id, version])
         found = cursor.fetchall()
+    return _read_form(found, enumerator)
+
+
+def find_for_submission(
+    *, token_prefix: str, form_id: str, version: str, instance: uuid.UUID | None
+) -> tuple[Device | None, tuple[VersionKey | None, Work, _Known | None]]:
+    """The device of the token prefix (its enumerator attached) and what `find_for_form`
+    finds for its enumerator, in one query. The caller checks the token and the device's
+    state before using the rest."""
+    with rows.cursor() as cursor:
+        cursor.execute(
+            _submission_sql(), [_instance_param(instance), form_id, version, token_prefix]
+        )
+        found = cursor.fetchall()
     if not found:
-        return None, [], None
-    first = found[0][:3]
-    known = _read_known(list(found[0][3 + _assignment_width() :]))
-    work = []
-    for row in found:
-        if tuple(row[:3]) != tuple(first):
-            break
-        assignment, record_gps = _read_assignment(list(row[3 : 3 + _assignment_width()]))
-        assert assignment is not None
-        if assignment.enumerator_id == enumerator.pk:
-            assignment.enumerator = enumerator
-        work.append((assignment, record_gps))
-    return _version_key(*first), work, known
+        return None, (None, [], None)
+    user = get_user_model()
+    n_d, n_u = rows.width(Device), rows.width(user)
+    device = rows.build(Device, found[0][:n_d])
+    enumerator = rows.build(user, found[0][n_d : n_d + n_u])
+    assert device is not None and enumerator is not None
+    device.enumerator = enumerator
+    return device, _read_form([row[n_d + n_u :] for row in found], enumerator)
 
 
 # --------------------------------------------------------------------------- storing

@@ -101,10 +101,14 @@ def convert(model: type[models.Model], name: str, value: Any) -> Any:
     return value
 
 
+@cache
+def _pk_index(model: type[models.Model]) -> int:
+    return model._meta.concrete_fields.index(model._meta.pk)  # type: ignore[arg-type]
+
+
 def build(model: type[M], values: Sequence[Any]) -> M | None:
     """The instance of a row's ``select_list`` columns; None for a LEFT JOIN that found none."""
-    pk_index = model._meta.concrete_fields.index(model._meta.pk)  # type: ignore[arg-type]
-    if values[pk_index] is None:
+    if values[_pk_index(model)] is None:
         return None
     db = database()
     converted = list(values)

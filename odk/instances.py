@@ -29,6 +29,8 @@ from lxml.etree import _Element as Element
 META = "meta"
 # Question types whose value is not kept from the device (recomputed or display only).
 _NOT_ANSWERS = {"note"}
+# The metadata question types whose values `parse_instance` reads (`odk.xforms`).
+_META_KINDS = ("start", "end", "deviceid", "audit")
 
 
 class InstanceError(ValueError):
@@ -99,9 +101,10 @@ def parse_instance(
     deprecated = _uuid(meta.get("deprecatedID"), "deprecated_id")
     files: dict[str, str] = {}
     answers = _group(root, definition.get("children", []), files)
-    started = _datetime(_text_of(root, meta_names.get("start")))
-    ended = _datetime(_text_of(root, meta_names.get("end")))
-    audit = _text_of(root, meta_names.get("audit"))
+    texts = _texts_of(root, {meta_names.get(kind) or "" for kind in _META_KINDS} - {""})
+    started = _datetime(texts.get(meta_names.get("start") or "", ""))
+    ended = _datetime(texts.get(meta_names.get("end") or "", ""))
+    audit = texts.get(meta_names.get("audit") or "", "")
     if audit:
         files["audit"] = audit
     return Instance(
@@ -112,7 +115,7 @@ def parse_instance(
         answers=answers,
         started_at=started,
         ended_at=ended,
-        device_id=_text_of(root, meta_names.get("deviceid"))[:128],
+        device_id=texts.get(meta_names.get("deviceid") or "", "")[:128],
         meta=meta,
         files=files,
     )
@@ -168,7 +171,8 @@ def _group(
     """The answers of the questions in ``nodes`` found under ``element`` (groups flattened)."""
     by_name: dict[str, list[Element]] = {}
     for child in element:
-        by_name.setdefault(_local(child.tag), []).append(child)
+        tag = child.tag  # _local(tag), inline: this loop visits every element
+        by_name.setdefault(tag[tag.rfind("}") + 1 :], []).append(child)
     answers: dict[str, Any] = {}
     for node in nodes:
         found = by_name.get(node["name"], [])
@@ -196,14 +200,20 @@ def _value(node: Mapping[str, Any], text: str) -> Any:
     return text
 
 
-def _text_of(root: Element, name: str | None) -> str:
-    """The text of the first element called ``name`` anywhere in the instance."""
-    if not name:
-        return ""
+def _texts_of(root: Element, names: set[str]) -> dict[str, str]:
+    """The text of the first element called each of ``names`` anywhere in the instance
+    that has some (one walk for all the names)."""
+    texts: dict[str, str] = {}
+    if not names:
+        return texts
     for element in root.iter():
-        if _local(element.tag) == name and (element.text or "").strip():
-            return (element.text or "").strip()
-    return ""
+        tag = element.tag
+        name = tag[tag.rfind("}") + 1 :]
+        if name in names and name not in texts:
+            text = (element.text or "").strip()
+            if text:
+                texts[name] = text
+    return texts
 
 
 def _datetime(text: str) -> dt.datetime | None:

@@ -29,12 +29,23 @@ from collect.models import Assignment, Device
 from collect.selectors import form_versions
 from collect.services import enrol_device
 from collect.sync import SyncStatus
-from collect.sync_one import Found, find_for_form, store
-from odk.instances import InstanceError, instance_id_of, parse, parse_instance, read_header
+from collect.sync_one import Found, VersionKey, Work, find_for_form, find_for_submission, store
+from odk.instances import (
+    Element,
+    InstanceError,
+    instance_id_of,
+    parse,
+    parse_instance,
+    read_header,
+)
 from odk.models import Attachment
 from odk.xforms import meta_names_for
 from surveys.definition import INTERFACE_LANGUAGES
 from surveys.models import Channel, FormVersion, Submission
+
+# What `collect.sync_one.find_for_form` finds for an instance: its version's key, the
+# enumerator's work in its survey and what is stored under its instance id.
+FormFound = tuple[VersionKey | None, Work, Any]
 
 
 @dataclass(frozen=True)
@@ -126,10 +137,36 @@ def receive_submission(
         form_id, version_text = read_header(root)
     except InstanceError as exc:
         return Receipt(400, _instance_message(exc))
-    version_key, work, known = find_for_form(
+    found = find_for_form(
         enumerator=device.enumerator, form_id=form_id, version=version_text,
         instance=instance_id_of(root),
     )  # fmt: skip
+    return receive_found(device=device, root=root, found=found, files=files, language=language)
+
+
+def find_submission_device(*, token_prefix: str, root: Element) -> tuple[Device | None, FormFound]:
+    """The device of a token prefix and what `receive_found` needs for the instance
+    ``root`` (its header readable), in one query (`collect.sync_one.find_for_submission`).
+    The caller checks the token and the device before storing anything."""
+    form_id, version_text = read_header(root)
+    return find_for_submission(
+        token_prefix=token_prefix, form_id=form_id, version=version_text,
+        instance=instance_id_of(root),
+    )  # fmt: skip
+
+
+def receive_found(
+    *,
+    device: Device,
+    root: Element,
+    found: FormFound,
+    files: Iterable[UploadedFile],
+    language: str,
+) -> Receipt:
+    """`receive_submission` once the instance is parsed and its form version, the
+    enumerator's work and the stored instance are found."""
+    form_id, version_text = read_header(root)
+    version_key, work, known = found
     version = (
         form_versions([version_key[0]], known={version_key[0]: version_key}).get(version_key[0])
         if version_key
@@ -168,8 +205,12 @@ def receive_submission(
         "paradata": paradata,
         "replaces": str(instance.deprecated_id) if instance.deprecated_id else None,
     }
-    found = Found(assignment, version_key, record_gps, known)
-    result = store(device=device, item=item, found=found, channel=Channel.ODK)
+    result = store(
+        device=device,
+        item=item,
+        found=Found(assignment, version_key, record_gps, known),
+        channel=Channel.ODK,
+    )
     status = result["status"]
     if status in (SyncStatus.STORED, SyncStatus.DUPLICATE):
         if files:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.http import HttpRequest, HttpResponse
 from django.http.multipartparser import MultiPartParser, MultiPartParserError
@@ -30,6 +31,9 @@ from collect.selectors import device_with_prefix
 from collect.services import EnrolmentRefused, touch_device
 from collect.tokens import split_token, token_matches
 from odk import openrosa, services
+from odk.instances import InstanceError
+from odk.instances import parse as parse_instance_xml
+from odk.multipart import single_file
 from odk.xforms import xform_for
 from surveys.models import FormVersion
 
@@ -73,8 +77,7 @@ def openrosa_view(view: View) -> View:
     @csrf_exempt
     @wraps(view)
     def wrapper(request: HttpRequest, token: str | None = None, **kwargs: Any) -> HttpResponse:
-        language = services.language_from(request.headers.get("Accept-Language", "")) or "kk"
-        with translation.override(language):
+        with translation.override(_language(request)):
             device = _device_for_token(token) if token is not None else _basic_device(request)
             if isinstance(device, HttpResponse):
                 return device
@@ -94,6 +97,11 @@ def openrosa_view(view: View) -> View:
             return openrosa.with_headers(view(request, device, **kwargs))
 
     return wrapper
+
+
+def _language(request: HttpRequest) -> str:
+    """The language of the answers to a request: Collect's Accept-Language, else Kazakh."""
+    return services.language_from(request.headers.get("Accept-Language", "")) or "kk"
 
 
 def _basic_device(request: HttpRequest) -> Device | HttpResponse | None:
@@ -164,9 +172,68 @@ def _assigned_version(device: Device, version_id: int) -> FormVersion | None:
     return version if version is not None and services.may_download(device, version) else None
 
 
+# A POST this small is read before its token is checked, so that one query finds the
+# device with the interview's form and work (`_one_submission`); an interview's XML is a
+# few kilobytes, an upload with files goes the usual way.
+ONE_QUERY_MAX_BYTES = 256 * 1024
+
+
+def _one_query_limit() -> int:
+    """The largest body `_one_submission` reads: also within the upload limit and what
+    Django reads into memory (`request.body`)."""
+    limits = [ONE_QUERY_MAX_BYTES, services.max_submission_bytes()]
+    if settings.DATA_UPLOAD_MAX_MEMORY_SIZE is not None:
+        limits.append(int(settings.DATA_UPLOAD_MAX_MEMORY_SIZE))
+    return min(limits)
+
+
+@csrf_exempt
 @require_http_methods(["HEAD", "POST"])
+def submission(request: HttpRequest, token: str | None = None) -> HttpResponse:
+    response = _one_submission(request, token) if token is not None else None
+    return response if response is not None else _submission(request, token=token)
+
+
+def _one_submission(request: HttpRequest, token: str) -> HttpResponse | None:
+    """The response to a small POST of one instance and no files (`odk.multipart`) from a
+    device whose token, state and account are in order, its device found with the
+    instance's form and work in one query; None for anything else, which `_submission`
+    answers (with the same responses this one gives)."""
+    prefix = split_token(token)
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if (
+        request.method != "POST"
+        or prefix is None
+        or not declared.isdigit()
+        or int(declared) > _one_query_limit()
+        or request.content_type != "multipart/form-data"
+    ):
+        return None
+    xml = single_file(request.META.get("CONTENT_TYPE", ""), request.body, "xml_submission_file")
+    if xml is None:
+        return None
+    try:
+        root = parse_instance_xml(xml)
+        device, found = services.find_submission_device(token_prefix=prefix, root=root)
+    except InstanceError:
+        return None
+    if (
+        device is None
+        or not token_matches(token, device.token_hash)
+        or device.revoked_at is not None
+        or not device.enumerator.is_active
+    ):
+        return None
+    with translation.override(_language(request)):
+        touch_device(device=device)
+        receipt = services.receive_found(
+            device=device, root=root, found=found, files=[], language=translation.get_language()
+        )
+        return openrosa.with_headers(_receipt_response(request, receipt))
+
+
 @openrosa_view
-def submission(request: HttpRequest, device: Device) -> HttpResponse:
+def _submission(request: HttpRequest, device: Device) -> HttpResponse:
     limit = services.max_submission_bytes()
     if request.method == "HEAD":
         response = HttpResponse(status=204)
@@ -206,6 +273,10 @@ def submission(request: HttpRequest, device: Device) -> HttpResponse:
         files=attachments,
         language=translation.get_language() or "",
     )
+    return _receipt_response(request, receipt)
+
+
+def _receipt_response(request: HttpRequest, receipt: services.Receipt) -> HttpResponse:
     response = openrosa.message(receipt.message, status=receipt.status)
     if receipt.status == 201:
         response["Location"] = request.build_absolute_uri()

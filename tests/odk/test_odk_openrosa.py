@@ -115,6 +115,22 @@ def test_form_list_hashes_the_bytes_served_and_the_form_has_three_languages(clie
     assert download(client, entry["downloadUrl"]) == xform
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["Interview received.", "a & b < c > d \"e\" 'f'", "Сұхбат\nage: ≥ 18", "&amp; ]]>", ""],
+)
+def test_a_message_is_the_openrosa_response_a_tree_would_write(text):
+    from odk import openrosa
+
+    root = ET.Element("OpenRosaResponse", xmlns=openrosa.RESPONSE_NS)
+    ET.SubElement(root, "message", nature="").text = text
+    tree = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8")
+    response = openrosa.message(text, status=201)
+    assert response.content == tree
+    assert response.status_code == 201 and response["Content-Type"] == "text/xml; charset=utf-8"
+    assert ET.fromstring(response.content).find(f"{RESPONSE}message").text == (text or None)
+
+
 def test_head_on_submission_is_204_with_the_accepted_length(client, field):
     response = client.head(f"{field['base']}/submission", **OPENROSA)
     assert response.status_code == 204
@@ -141,7 +157,7 @@ def test_a_valid_instance_is_stored_once_as_an_odk_interview(client, field):
     assert Submission.objects.count() == 1
 
 
-def test_a_submission_takes_the_device_a_lookup_and_an_insert(
+def test_a_submission_takes_a_lookup_and_an_insert(
     client, field, django_assert_num_queries, django_capture_on_commit_callbacks
 ):
     from django.db import connection
@@ -151,9 +167,9 @@ def test_a_submission_takes_the_device_a_lookup_and_an_insert(
     need(connection.vendor == "postgresql", "the one-statement path needs PostgreSQL")
     xform = the_form(client, field)
     post(client, field["base"], fill(xform, {"q1": "1", "age": "41"}, instance_id=uuid.uuid4()))
-    # The device, the version with the enumerator's work and the stored instance, then the
+    # The device with the version, the enumerator's work and the stored instance, then the
     # interview and its paradata in one statement.
-    with django_capture_on_commit_callbacks() as marks, django_assert_num_queries(3):
+    with django_capture_on_commit_callbacks() as marks, django_assert_num_queries(2):
         response = post(
             client, field["base"], fill(xform, {"q1": "2", "age": "52"}, instance_id=uuid.uuid4())
         )
@@ -282,6 +298,74 @@ def test_a_revoked_device_gets_401_at_once(client, field):
     )
     assert response.status_code == 401
     assert not Submission.objects.exists()
+
+
+def test_a_small_post_answers_as_the_usual_path_does(client, field, monkeypatch):
+    """A POST small enough for the one-query path gets the response of the path that
+    finds the device first, whatever the outcome."""
+    from odk import views
+
+    xform = the_form(client, field)
+    answer = {"q1": "1", "age": "41"}
+    cases = {
+        "stored": lambda i: fill(xform, answer, instance_id=i),
+        "invalid": lambda i: fill(xform, {"q1": "1", "age": "7"}, instance_id=i),
+        "unknown form": lambda i: fill(xform, answer, instance_id=i).replace(
+            b'id="tablet"', b'id="another"'
+        ),
+        "no instance id": lambda i: b'<data id="tablet" version="1"><q1>1</q1><meta/></data>',
+        "not XML": lambda i: b"<data id=",
+    }
+
+    def outcome(response) -> tuple[int, str, str]:
+        return response.status_code, message_of(response), response["Content-Language"]
+
+    for name, body in cases.items():
+        seen = []
+        for one_query in (True, False):
+            monkeypatch.setattr(views, "ONE_QUERY_MAX_BYTES", 256 * 1024 if one_query else 0)
+            instance_id = uuid.uuid4()
+            first = post(client, field["base"], body(instance_id), HTTP_ACCEPT_LANGUAGE="ru")
+            again = post(client, field["base"], body(instance_id), HTTP_ACCEPT_LANGUAGE="ru")
+            other = post(
+                client,
+                field["base"],
+                fill(xform, {"q1": "2", "age": "41"}, instance_id=instance_id),
+                HTTP_ACCEPT_LANGUAGE="ru",
+            )
+            seen.append((outcome(first), outcome(again), outcome(other)))
+        assert seen[0] == seen[1], name
+        assert seen[0][0][0] == {"stored": 201, "invalid": 400, "unknown form": 404}.get(name, 400)
+    # in each case and on each path, the third POST stores valid answers under the id
+    assert Submission.objects.filter(channel=Channel.ODK).count() == 2 * len(cases)
+
+
+def test_a_token_with_the_wrong_secret_stores_nothing(client, field):
+    xform = the_form(client, field)
+    prefix = field["base"].removeprefix("/odk/").split(".")[0]
+    response = post(
+        client,
+        f"/odk/{prefix}.{'x' * 43}",
+        fill(xform, {"q1": "1", "age": "30"}, instance_id=uuid.uuid4()),
+    )
+    assert response.status_code == 401
+    assert not Submission.objects.exists()
+
+
+def test_a_disabled_account_stores_nothing(client, field):
+    xform = the_form(client, field)
+    field["enumerator"].is_active = False
+    field["enumerator"].save()
+    response = post(
+        client, field["base"], fill(xform, {"q1": "1", "age": "30"}, instance_id=uuid.uuid4())
+    )
+    assert response.status_code == 403
+    assert not Submission.objects.exists()
+
+
+def test_an_unknown_device_is_refused_before_its_instance_is_read(client, field):
+    response = post(client, "/odk/aaaaaaaa.bbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", b"<data id=")
+    assert response.status_code == 401
 
 
 def test_an_unknown_token_gets_401(client, field):
