@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
 from access.permissions import may_assign
-from collect.bulk_insert import insert_rows
+from collect.bulk_insert import insert_linked_rows
 from collect.models import UNLIMITED, Assignment, Device, TabletInterview
 from collect.selectors import form_versions
 from surveys.definition import interface_language
@@ -346,13 +346,16 @@ class _Batch:
             self.counted[assignment.pk] += 1
 
     def insert(self) -> None:
-        """The new interviews in one statement (in instance id order, so that concurrent
-        batches wait on each other instead of deadlocking), then their paradata."""
+        """The new interviews and their paradata in one statement (in instance id order,
+        so that concurrent batches wait on each other instead of deadlocking)."""
         fresh = sorted(self.pending, key=_instance_order)
-        ids = insert_rows(Submission, [submission for submission, _ in fresh])
-        insert_rows(
-            TabletInterview,
-            [{**tablet, "submission_id": pk} for (_, tablet), pk in zip(fresh, ids, strict=True)],
+        insert_linked_rows(
+            Submission,
+            [submission for submission, _ in fresh],
+            linked=TabletInterview,
+            linked_rows=[tablet for _, tablet in fresh],
+            link="submission",
+            key="instance_id",
         )
         TabletInterview.objects.bulk_create(self.corrections, ignore_conflicts=True)
 
