@@ -141,8 +141,8 @@ def insert_linked_rows(
     insert: a unique value already stored raises IntegrityError.
 
     Each column travels as one array in PostgreSQL's binary format (no quoting of the
-    JSON values, no ids drawn first) and the rows are read back from the arrays with
-    ``unnest``, so the statement is the same for any number of rows.
+    JSON values, no ids drawn first), or as one value when every row has the same, and
+    the rows are read back from the arrays with ``unnest``.
     """
     if not rows:
         return
@@ -168,29 +168,27 @@ def insert_linked_rows(
         if not (f is pk and isinstance(f, models.AutoField | models.BigAutoField))
     ]
     others = [f for f in linked_meta.concrete_fields if f is not link_field]
-    params: list[Any] = []
-    for field in fields:
-        params.append(_array(field, rows, now))
-    params.append(params[fields.index(key_field)])
-    for field in others:
-        params.append(_array(field, linked_rows, now))
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(str(f.column)) for f in fields)
-    arrays = ", ".join(f"%b::{_element_type(f)}[]" for f in fields)
-    values = ", ".join(f"v{i}" for i in range(len(fields)))
-    linked_columns = ", ".join(quote(str(f.column)) for f in others)
-    linked_arrays = ", ".join(f"%b::{_element_type(f)}[]" for f in [key_field, *others])
-    names = ", ".join(f"c{i}" for i in range(len(others)))
+    key_values = _values(key_field, rows, now)
+    items, arrays, names, own = _columns(fields, rows, now, "v", keep=key_field)
+    linked_items, linked_arrays, linked_names, linked_params = _columns(
+        others, linked_rows, now, "c"
+    )
     statement = (
-        f"WITH new AS (INSERT INTO {quote(meta.db_table)} ({columns}) "
-        f"SELECT {values} FROM unnest({arrays}) WITH ORDINALITY AS r({values}, position) "
-        f"ORDER BY position "
+        f"WITH new AS (INSERT INTO {quote(meta.db_table)} "
+        f"({', '.join(quote(str(f.column)) for f in fields)}) "
+        f"SELECT {', '.join(items)} FROM unnest({', '.join(arrays)}) "
+        f"WITH ORDINALITY AS r({', '.join(names)}, position) ORDER BY position "
         f"RETURNING {quote(str(pk.column))}, {quote(str(key_field.column))}) "
         f"INSERT INTO {quote(linked_meta.db_table)} ({quote(str(link_field.column))}, "
-        f"{linked_columns}) "
-        f"SELECT new.{quote(str(pk.column))}, {names} FROM unnest({linked_arrays}) "
-        f"AS l(k, {names}) JOIN new ON new.{quote(str(key_field.column))} = l.k"
+        f"{', '.join(quote(str(f.column)) for f in others)}) "
+        f"SELECT new.{quote(str(pk.column))}, {', '.join(linked_items)} "
+        f"FROM unnest({', '.join([f'%b::{_element_type(key_field)}[]', *linked_arrays])}) "
+        f"AS l({', '.join(['k', *linked_names])}) "
+        f"JOIN new ON new.{quote(str(key_field.column))} = l.k"
     )
+    # Parameters in the order the statement names them.
+    params = own[0] + own[1] + linked_params[0] + [key_values] + linked_params[1]
     connection.ensure_connection()
     # A cursor binding its parameters on the server: the arrays go as binary values.
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
@@ -206,10 +204,63 @@ def _element_type(field: models.Field) -> str:
 _TYPE_LENGTH = re.compile(r"\([0-9, ]*\)")
 
 
-def _array(field: models.Field, rows: Sequence[Mapping[str, Any]], now: Any) -> list[Any]:
-    """One column's values for the rows, as `_column` reads them; the JSON of a JSON
-    field as text."""
+def _columns(
+    fields: Sequence[models.Field],
+    rows: Sequence[Mapping[str, Any]],
+    now: Any,
+    prefix: str,
+    keep: models.Field | None = None,
+) -> tuple[list[str], list[str], list[str], tuple[list[Any], list[Any]]]:
+    """The select list over ``unnest`` for the rows: a column with one value for every row
+    (the batch's wave, device, assignment, ...) as one parameter, any other as an array
+    (``keep``: always an array). Returns the select items, the arrays, their names and
+    the parameters (those of the select items, then the arrays')."""
+    items: list[str] = []
+    arrays: list[str] = []
+    names: list[str] = []
+    scalars: list[Any] = []
+    columns: list[Any] = []
+    for index, field in enumerate(fields):
+        values = _values(field, rows, now)
+        element = _element_type(field)
+        if field is not keep and _one_value(values):
+            items.append(f"%b::{element}")
+            scalars.append(values[0])
+        else:
+            name = f"{prefix}{index}"
+            items.append(name)
+            names.append(name)
+            arrays.append(f"%b::{element}[]")
+            columns.append(values)
+    return items, arrays, names, (scalars, columns)
+
+
+def _one_value(values: list[Any]) -> bool:
+    first = values[0]
+    return values.count(first) == len(values) and all(type(v) is type(first) for v in values)
+
+
+def _values(field: models.Field, rows: Sequence[Mapping[str, Any]], now: Any) -> list[Any]:
+    """One column's values for the rows, as `_column` reads them (the JSON of a JSON field
+    as text); read column by column when every row gives the field by its name."""
     if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add):
         return [now] * len(rows)
-    read = _column(field, False)
-    return [read(row, 0, []) for row in rows]
+    name = field.name
+    try:
+        given = [row[name] for row in rows]
+    except KeyError:  # a default, or a related object's key given by ``<name>_id``
+        read = _column(field, False)
+        return [read(row, 0, []) for row in rows]
+    if field.is_relation:
+        # Most rows share the related object (the batch's wave, device): its key read once.
+        keys = []
+        last: Any = _MISSING
+        key = None
+        for value in given:
+            if value is not last:
+                last, key = value, None if value is None else value.pk
+            keys.append(key)
+        return keys
+    if isinstance(field, models.JSONField):
+        return [json_text(value) for value in given]
+    return given
