@@ -2,8 +2,9 @@
 
 A batch's assignments, form versions and stored instance ids are read in a few queries,
 every interview is checked in memory with the full validation of the web form, and the
-ones to store are inserted together (COPY on PostgreSQL, `collect.bulk_insert`), in one
-transaction; one bad interview never blocks the others.
+ones to store are inserted with their paradata in one statement (on PostgreSQL,
+`collect.bulk_insert.insert_linked_rows`), in one transaction; one bad interview never
+blocks the others.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def sync_interviews(
     few queries; every item is then checked in memory, with the full validation of
     `surveys.interview_checks.checked_interview` (one bad item never blocks the others), and the
     interviews to store are inserted together at the end, in one transaction: one
-    statement for the interviews, one for their paradata. A correction (``replaces``) is
+    statement for the interviews and their paradata. A correction (``replaces``) is
     stored on its own, through `submit_interview`, as it locks the interview it corrects.
     A resent batch stores nothing twice; an identical batch stored at the same moment by
     another request makes the insert fail on the instance id, and the batch is then redone
