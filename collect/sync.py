@@ -2,8 +2,9 @@
 
 A batch's assignments, form versions and stored instance ids are read in a few queries,
 every interview is checked in memory with the full validation of the web form, and the
-ones to store are inserted together (COPY on PostgreSQL, `collect.bulk_insert`), in one
-transaction; one bad interview never blocks the others.
+ones to store are inserted with their paradata in one statement (on PostgreSQL,
+`collect.bulk_insert.insert_linked_rows`), in one transaction; one bad interview never
+blocks the others.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from functools import partial
 from typing import Any
 
 import orjson
+import psycopg
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone, translation
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext
 
 from access.permissions import may_assign
-from collect.bulk_insert import insert_rows
+from collect.bulk_insert import insert_linked_rows
 from collect.models import UNLIMITED, Assignment, Device, TabletInterview
 from collect.selectors import form_versions
 from surveys.definition import interface_language
@@ -132,7 +134,7 @@ def sync_interviews(
     few queries; every item is then checked in memory, with the full validation of
     `surveys.interview_checks.checked_interview` (one bad item never blocks the others), and the
     interviews to store are inserted together at the end, in one transaction: one
-    statement for the interviews, one for their paradata. A correction (``replaces``) is
+    statement for the interviews and their paradata. A correction (``replaces``) is
     stored on its own, through `submit_interview`, as it locks the interview it corrects.
     A resent batch stores nothing twice; an identical batch stored at the same moment by
     another request makes the insert fail on the instance id, and the batch is then redone
@@ -309,10 +311,31 @@ class _Known:
 
 
 def _stored_interviews(ids: list[uuid.UUID]) -> dict[uuid.UUID, _Known]:
-    rows = Submission.objects.filter(instance_id__in=ids).values_list(
-        "instance_id", "enumerator_id", "wave_id", "answers", "tablet__over_quota"
-    )
-    return {row[0]: _Known(*row[1:]) for row in rows}
+    if not ids:
+        return {}
+    if connection.vendor != "postgresql":
+        rows = Submission.objects.filter(instance_id__in=ids).values_list(
+            "instance_id", "enumerator_id", "wave_id", "answers", "tablet__over_quota"
+        )
+        return {row[0]: _Known(*row[1:]) for row in rows}
+    # The ids as one binary array (a list of 500 parameters costs more to write and to
+    # plan than the lookup itself).
+    connection.ensure_connection()
+    with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(_STORED_QUERY, [ids])
+        found = cursor.fetchall()
+    # The answers come as JSON text, as Django reads a JSON field on PostgreSQL.
+    return {
+        instance: _Known(enumerator_id, wave_id, json.loads(text), over)
+        for instance, enumerator_id, wave_id, text, over in found
+    }
+
+
+_STORED_QUERY = (
+    f"SELECT s.instance_id, s.enumerator_id, s.wave_id, s.answers, t.over_quota "
+    f"FROM {Submission._meta.db_table} s LEFT JOIN {TabletInterview._meta.db_table} t "
+    f"ON t.submission_id = s.id WHERE s.instance_id = ANY(%b::uuid[])"
+)
 
 
 @dataclass
@@ -346,13 +369,16 @@ class _Batch:
             self.counted[assignment.pk] += 1
 
     def insert(self) -> None:
-        """The new interviews in one statement (in instance id order, so that concurrent
-        batches wait on each other instead of deadlocking), then their paradata."""
+        """The new interviews and their paradata in one statement (in instance id order,
+        so that concurrent batches wait on each other instead of deadlocking)."""
         fresh = sorted(self.pending, key=_instance_order)
-        ids = insert_rows(Submission, [submission for submission, _ in fresh])
-        insert_rows(
-            TabletInterview,
-            [{**tablet, "submission_id": pk} for (_, tablet), pk in zip(fresh, ids, strict=True)],
+        insert_linked_rows(
+            Submission,
+            [submission for submission, _ in fresh],
+            linked=TabletInterview,
+            linked_rows=[tablet for _, tablet in fresh],
+            link="submission",
+            key="instance_id",
         )
         TabletInterview.objects.bulk_create(self.corrections, ignore_conflicts=True)
 

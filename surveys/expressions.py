@@ -388,10 +388,17 @@ def _compiled(node: list) -> Callable[[_Context], Any]:  # noqa: C901 - one case
 def _today_formatted(text: str) -> Callable[[_Context], Any]:
     """``format-date(today(), 'pattern')`` (a birth year's check, an age): the text changes
     only with the day, so it is formatted once a day."""
+    of_day = today_formatter(text)
+    return lambda ctx: of_day(ctx.today)
+
+
+def today_formatter(text: str) -> Callable[[datetime.date | None], str]:
+    """``format-date(today(), text)`` for the day given (None: the clock's), formatted once
+    a day."""
     by_day: dict[datetime.date, str] = {}
 
-    def formatted(ctx: _Context) -> str:
-        day = ctx.today or datetime.date.today()
+    def formatted(today: datetime.date | None) -> str:
+        day = today or datetime.date.today()
         found = by_day.get(day)
         if found is None:
             if len(by_day) > 7:

@@ -113,7 +113,8 @@ def checked_interview(
             and any(answers.get(name) in (None, "") for name in balanced_rows(version.definition))
             else None
         )
-        clean = validator_for(version).validate(
+        # ``language`` is an interface language, active here (the switch above).
+        clean = validator_for(version).validate_in_active_language(
             answers, language=language, instance_id=str(instance), halves=halves
         )
         fields = _design_fields(wave, clean.answers, design or {}, instance)

@@ -601,16 +601,31 @@ class Validator:
             else translation.override(interface)
         )
         with switch:
-            if not isinstance(answers, Mapping):
-                raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
-            run = _Run(language, today, instance_id, halves)
-            if not answers.keys() <= self.known:
-                for unknown in sorted(set(answers) - self.known, key=str):
-                    run.fail(str(unknown), gettext("This is not a question of the form."))
-            stored = self._walk(run, answers)
-            if run.errors:
-                raise AnswerErrors(run.errors)
-            return CleanAnswers(answers=stored, relevant=run.relevant)
+            return self.validate_in_active_language(
+                answers, language=language, today=today, instance_id=instance_id, halves=halves
+            )
+
+    def validate_in_active_language(
+        self,
+        answers: Any,
+        *,
+        language: str,
+        today: dt.date | None = None,
+        instance_id: str | None = None,
+        halves: Mapping[str, int] | None = None,
+    ) -> CleanAnswers:
+        """`validate` for a caller that has made ``language``'s interface language the
+        active one (a batch checks interview after interview in one language)."""
+        if not isinstance(answers, Mapping):
+            raise AnswerErrors({FORM_ERRORS: [gettext("The answers could not be read.")]})
+        run = _Run(language, today, instance_id, halves)
+        if not answers.keys() <= self.known:
+            for unknown in sorted(set(answers) - self.known, key=str):
+                run.fail(str(unknown), gettext("This is not a question of the form."))
+        stored = self._walk(run, answers)
+        if run.errors:
+            raise AnswerErrors(run.errors)
+        return CleanAnswers(answers=stored, relevant=run.relevant)
 
     def _walk(self, run: _Run, answers: Mapping[str, Any]) -> dict[str, Any]:
         # The walk starts from the answers as converted (numbers, not text);

@@ -11,21 +11,36 @@ What the function does is the reference walk, step for step and in the same orde
 tests check it against `Validator` on random answers): the first pass converts the level's
 answers into the working copy, then the questions are visited in form order. The common
 conditions (an answer or ``.`` compared with a number or a text, ``and``, ``or``, ``not``,
-``selected()``) are written inline; every other expression, every calculation and every
-repeat calls the reference step or compiled expression for that node, so no rule of the
-expression language is written twice.
+``selected()``) are written inline with a fast path for numbers; every other expression,
+the calculations' included, is written out node for node as
+`surveys.expressions.compile_evaluator` evaluates it, calling the same functions of the
+language (conversions, operators, functions), so no rule of the language is written twice.
+Calculations and notes are written out as the walk's steps; only a repeat calls the
+reference step for that node.
 """
 
 from __future__ import annotations
 
+import datetime
 import itertools
+import random as _random
 import re
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from surveys import formtree
-from surveys.expressions import _BINARY, _CALLS, _value
+from surveys.expressions import (
+    _BINARY,
+    _CALLS,
+    _empty,
+    _value,
+    functions,
+    keeps_its_value,
+    to_boolean,
+    to_number,
+    today_formatter,
+)
 from surveys.validation import (
     NOT_APPLICABLE,
     AnswerErrors,
@@ -34,12 +49,14 @@ from surveys.validation import (
     _blank,
     _choice_check,
     _compile_node,
-    _condition,
     _Invalid,
     _questions_by_name,
     _Run,
     converter,
+    instance_draws,
     numbered_choices,
+    recorded_value,
+    stored_calculation,
 )
 
 # Whole numbers up to 2**53 compare with a float exactly as their float does.
@@ -96,6 +113,26 @@ def _choice_refused() -> str:
 
 def _selected(raw: Any, choice: str) -> bool:
     return bool(_CALLS["selected"](_value(raw), choice))
+
+
+def _assignment_refused() -> str:
+    from django.utils.translation import gettext
+
+    return gettext("The random assignment must be 0 (control) or 1 (treatment).")
+
+
+def _unknown_function(name: str) -> Callable[..., Any]:
+    def unknown(*args: Any) -> Any:
+        raise KeyError(name)
+
+    return unknown
+
+
+def _malformed(node: Any) -> Callable[[], Any]:
+    def malformed() -> Any:
+        raise ValueError(f"not an expression node: {node!r}")
+
+    return malformed
 
 
 class _Source:
@@ -175,13 +212,75 @@ def _inline(source: _Source, ast: Any, current: str) -> str | None:
     return None
 
 
-def _condition_code(source: _Source, ast: Any, current: str) -> str:
-    """Python for ``to_boolean`` of a condition: inline, or a call of its compiled form."""
+def _condition_code(source: _Source, ast: Any, current: str, random: str = "_random.random") -> str:
+    """Python for ``to_boolean`` of a condition: the common shapes inline, any other
+    expression written out as `surveys.expressions` evaluates it."""
     code = _inline(source, ast, current)
     if code is not None:
         return code
-    compiled = source.constant("C", _condition(ast))
-    return f"{compiled}(W, {current}, today)"
+    if isinstance(ast, list) and ast and ast[0] == "op" and ast[1] in ("and", "or"):
+        left = _condition_code(source, ast[2], current, random)
+        right = _condition_code(source, ast[3], current, random)
+        return f"({left} {ast[1]} {right})"
+    return f"to_boolean({_expression(source, ast, current, random)})"
+
+
+def _expression(source: _Source, node: Any, current: str, random: str) -> str:  # noqa: C901
+    """A Python expression computing what `surveys.expressions.compile_evaluator` computes
+    for ``node``, case for case and in the same order, over the working copy ``W``, the
+    current value ``current`` (Python reading it), ``today`` and the random source
+    ``random`` (a name in the function); the choice row is always absent here."""
+    kind = node[0]
+    if kind == "ref":
+        return f"_value(wget({node[1]!r}))"
+    if kind == "num" or kind == "str":
+        return _literal(source, node[1])
+    if kind == "op":
+        if node[1] in ("and", "or") or node[1] in _COMPARISONS:
+            # A boolean: the condition's code is its value.
+            inline = _inline(source, node, current)
+            if inline is not None:
+                return inline
+        if node[1] in ("and", "or"):
+            left = _condition_code(source, node[2], current, random)
+            right = _condition_code(source, node[3], current, random)
+            return f"({left} {node[1]} {right})"
+        left = _expression(source, node[2], current, random)
+        right = _expression(source, node[3], current, random)
+        return f"{source.constant('B', _BINARY[node[1]])}({left}, {right})"
+    if kind == "fn":
+        name, args = node[1], node[2]
+        if name == "if":
+            test = _condition_code(source, args[0], current, random)
+            then, otherwise = (_expression(source, a, current, random) for a in args[1:])
+            return f"({then} if {test} else {otherwise})"
+        if name == "today":
+            return "(today or _date_today())"
+        if name == "once":
+            (drawn,) = (_expression(source, a, current, random) for a in args)
+            kept = source.temp()
+            return f"({drawn} if _empty({kept} := _value({current})) else {kept})"
+        if name == "random":
+            return f"float({random}())"
+        if (
+            name == "format-date"
+            and len(args) == 2
+            and args[0] == ["fn", "today", []]
+            and args[1][0] == "str"
+        ):
+            return f"{source.constant('D', today_formatter(args[1][1]))}(today)"
+        call = _CALLS.get(name)
+        if call is None:  # raises before its arguments are evaluated, as compiled
+            return f"{source.constant('X', _unknown_function(name))}()"
+        values = ", ".join(_expression(source, a, current, random) for a in args)
+        return f"{source.constant('X', call)}({values})"
+    if kind == "cur":
+        return f"_value({current})"
+    if kind == "col":
+        return "''"
+    if kind == "neg":
+        return f"(-to_number({_expression(source, node[1], current, random)}))"
+    return f"{source.constant('M', _malformed(node))}()"
 
 
 class _Generator:
@@ -265,15 +364,60 @@ class _Generator:
             for child in formtree.children(node):
                 self._node(child, here, depth)
             return
+        if part != formtree.REPEAT and node.get("type") == "note":
+            self._relevance(node, parent, depth)  # evaluated as the walk does
+            s.emit(depth, f"wpop({node['name']!r}, None)")
+            return
+        if part != formtree.REPEAT and node.get("type") == "calculate":
+            self._calculation(node, self._relevance(node, parent, depth), depth)
+            return
         known = self.first_pass.get(node.get("name", ""))
-        simple = node.get("type") not in ("note", "calculate")
-        if part == formtree.REPEAT or not simple or known is None or known[0] is not node:
+        if part == formtree.REPEAT or known is None or known[0] is not node:
             # The reference step of the node, with its own relevance.
             step = s.constant("S", _compile_node(node, self.definition))
             s.emit(depth, f"{step}(run, answers, W, stored, {parent}, '')")
             return
         here = self._relevance(node, parent, depth)
         self._question(node, known[1], known[2], here, depth)
+
+    def _calculation(self, node: Mapping[str, Any], here: str, depth: int) -> None:
+        """A calculation recomputed into the working copy and stored (`_compile_question`)."""
+        s = self.source
+        name = node["name"]
+        key = repr(name)
+        ast = node.get("calculation")
+        if here != "True":
+            s.emit(depth, f"if not {here}:")
+            s.emit(depth + 1, f"wpop({key}, None)")
+            s.emit(depth, "else:")
+            depth += 1
+            s.emit(depth, f"relevant_add({key})")
+        else:
+            self.always_relevant.add(name)
+        current = "None"
+        if ast is not None and keeps_its_value(ast):
+            current = s.temp()
+            s.emit(depth, f"{current} = _recorded_value(get({key}))")
+        random = "_random.random"
+        if ast is not None and "random" in functions(ast):
+            random = s.temp()
+            s.emit(
+                depth,
+                f"{random} = _instance_draws(run.instance_id, {key}, run.halves.get({key})) "
+                "if run.instance_id is not None else _random.random",
+            )
+        result = s.temp()
+        code = "None" if ast is None else _expression(s, ast, current, random)
+        s.emit(depth, f"{result} = _stored_calculation({code})")
+        if (node.get("design") or {}).get("role") == "assign":
+            s.emit(depth, f"if {result} not in (0, 1):")
+            s.emit(depth + 1, f"fail({key}, _assignment_refused())")
+            s.emit(depth, f"elif {result} is None:")
+        else:
+            s.emit(depth, f"if {result} is None:")
+        s.emit(depth + 1, f"wpop({key}, None)")
+        s.emit(depth, "else:")
+        s.emit(depth + 1, f"W[{key}] = stored[{key}] = {result}")
 
     def _question(
         self, node: Mapping[str, Any], value: str, clean: str, here: str, depth: int
@@ -347,6 +491,15 @@ def validation_source(definition: Mapping[str, Any]) -> tuple[str, dict[str, Any
         "_invalid_message": _invalid_message,
         "_choices_pass": _choices_pass,
         "_choice_refused": _choice_refused,
+        "_assignment_refused": _assignment_refused,
+        "_recorded_value": recorded_value,
+        "_instance_draws": instance_draws,
+        "_stored_calculation": stored_calculation,
+        "_empty": _empty,
+        "_random": _random,
+        "_date_today": datetime.date.today,
+        "to_boolean": to_boolean,
+        "to_number": to_number,
         **generator.source.constants,
     }
     return text, namespace
