@@ -206,7 +206,7 @@ class TabletInterview(models.Model):
     class Meta:
         verbose_name = _("tablet interview")
         verbose_name_plural = _("tablet interviews")
-        indexes = [models.Index(fields=["assignment"], name="tablet_interview_assignment")]
+        # (the assignment's foreign key has its index: a second one would only cost writes)
 
     def __str__(self) -> str:
         return str(self.submission_id)

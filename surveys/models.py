@@ -362,7 +362,11 @@ class Submission(models.Model):
     form_version = models.ForeignKey(
         FormVersion, on_delete=models.PROTECT, related_name="submissions"
     )
-    wave = models.ForeignKey(Wave, on_delete=models.PROTECT, related_name="submissions")
+    # No index of its own: the indexes below that begin with the wave serve every lookup,
+    # and each index is one more write per stored interview.
+    wave = models.ForeignKey(
+        Wave, on_delete=models.PROTECT, related_name="submissions", db_index=False
+    )
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="submissions")
     urban_rural = models.PositiveSmallIntegerField(_("urban/rural"), choices=UrbanRural.choices)
     stratum = models.CharField(_("stratum"), max_length=64)
