@@ -3,9 +3,9 @@
 The interviews are SYNTHETIC answers to the real instrument (drawn by `surveys.demo`),
 sent in batches of the API's size limit to `collect.sync.sync_interviews`, which
 reads the batch's assignments, versions and stored ids in a few queries, validates each
-interview in full against the questionnaire (compiled once per version,
-`surveys.validation.Validator`) and inserts the stored ones with their paradata together
-(COPY, `collect.bulk_insert`). The baseline COPYs the
+interview in full against the questionnaire (one generated function per version,
+`surveys.validation_source`) and inserts the stored ones with their paradata in one
+statement (`collect.bulk_insert.insert_linked_rows`). The baseline COPYs the
 same rows (answers as stored) into a scratch copy of the submissions table in the same
 run. Everything written is removed at the end. Goal: >= 5,000 interviews/s.
 """
