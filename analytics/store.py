@@ -26,7 +26,7 @@ from typing import TypeVar
 import numpy as np
 import pyarrow as pa
 from django.conf import settings
-from django.db import connection, models, transaction
+from django.db import connection, models
 
 from analytics.breakdowns import ANSWER_COLUMNS as BREAKDOWN_COLUMNS
 from analytics.exports.reader import (
@@ -250,15 +250,6 @@ class WaveStore:
         """Store tables of stored columns as one segment; returns its row count.
 
         `progress` hears the rows stored so far, after each table."""
-        return sum(table.num_rows for table in self._storing(tables, progress))
-
-    def _storing(
-        self, tables: Iterator[pa.Table], progress: Callable[[int], None] | None = None
-    ) -> Iterator[pa.Table]:
-        """Store tables of stored columns as one segment, handing each on once written.
-
-        The segment is in place when the iteration ends; an iteration abandoned midway
-        stores nothing. `progress` hears the rows stored so far, after each table."""
         name = f"seg-{os.urandom(8).hex()}"
         tmp = self.folder / f".{name}.arrow.part"
         ids: list[np.ndarray] = []
@@ -278,9 +269,8 @@ class WaveStore:
                     offsets.append(offsets[-1] + table.num_rows)
                     if progress:
                         progress(offsets[-1])
-                    yield table
                 if writer is None:
-                    return
+                    return 0
                 writer.close()
             np.savez(
                 private_file(self.folder / f"{name}.npz"),
@@ -291,6 +281,7 @@ class WaveStore:
         finally:
             with contextlib.suppress(OSError):
                 tmp.unlink(missing_ok=True)
+        return offsets[-1]
 
     def compact(self) -> bool:
         """Merge the smaller segments into one once there are more than MAX_SEGMENTS, or
@@ -393,35 +384,17 @@ class WaveStore:
                 accepted = Submission.objects.feeding_estimates().filter(wave_id=self.wave_id)
                 yield from live_raw_batches(accepted, schema, batch_size=batch_size, limit=limit)
                 return
-        if limit is not None:  # the first interviews only: no need to fetch the rest
-            reader, _upto = self._current(preparing)
-            with reader, self._damage_drops_the_store():
-                yield from self._read(
-                    reader, schema, self._deleted(), self.held_back_ids(), batch_size, limit
-                )
-            return
-        # Interviews newer than the store are fetched, parsed, stored and handed on in one
-        # pass, after the stored ones: an export of a wave whose store is empty or behind
-        # reads the database once, while it writes.
-        reader, upto = self._current(preparing, newer=False)
+        reader = self._current(preparing)
         with reader, self._damage_drops_the_store():
-            newer = Submission.objects.filter(wave_id=self.wave_id, id__gt=upto)
-            with _one_view() if newer.exists() else contextlib.nullcontext():
-                held_back = self.held_back_ids()
-                yield from self._read(reader, schema, self._deleted(), held_back, batch_size, None)
-                for table in self._storing(self._fetched(newer)):
-                    if len(held_back):
-                        keep = ~np.isin(table.column("id").to_numpy(), held_back)
-                        if not keep.all():
-                            table = table.filter(pa.array(keep))
-                    for start in range(0, table.num_rows, batch_size):
-                        yield self._from_stored_table(table.slice(start, batch_size), schema)
+            yield from self._read(
+                reader, schema, self._deleted(), self.held_back_ids(), batch_size, limit
+            )
 
     @contextlib.contextmanager
     def reading(self, preparing: Preparing | None = None) -> Iterator[StoreView]:
         """The store brought up to date, open for reading by id (what the estimation
         reads: `StoreView.accepted_ids`, `StoreView.tables`)."""
-        reader, _upto = self._current(preparing)
+        reader = self._current(preparing)
         with reader, self._damage_drops_the_store():
             yield StoreView(reader, np.union1d(self._deleted(), self.held_back_ids()))
 
@@ -435,27 +408,17 @@ class WaveStore:
             dtype=np.int64,
         )
 
-    def _current(
-        self, preparing: Preparing | None, *, newer: bool = True
-    ) -> tuple[_BatchReader, int]:
-        """Bring the store up to date (`newer` off: all but the interviews above its
-        highest id) and open its segments; returns them and, with `newer` off, that
-        highest id. An unreadable store (a disk full, a file damaged) is dropped and
-        rebuilt."""
-        for attempt in (1, 2):
-            try:
-                if newer:
-                    self.update(preparing)
-                    upto = 0
-                else:
-                    _added, upto, _total, _parsed = self._reconcile(preparing, count_newer=False)
-                return self._open(), upto
-            except (OSError, ValueError, pa.ArrowException):
-                if attempt == 2:
-                    raise
-                logger.exception("store of wave %s unreadable; rebuilding", self.wave_id)
-                shutil.rmtree(self.folder, ignore_errors=True)
-        raise AssertionError("unreachable")
+    def _current(self, preparing: Preparing | None) -> _BatchReader:
+        """Bring the store up to date and open its segments; an unreadable store (a disk
+        full, a file damaged) is dropped and rebuilt."""
+        try:
+            self.update(preparing)
+            return self._open()
+        except (OSError, ValueError, pa.ArrowException):
+            logger.exception("store of wave %s unreadable; rebuilding", self.wave_id)
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.update(preparing)
+            return self._open()
 
     @contextlib.contextmanager
     def _damage_drops_the_store(self) -> Iterator[None]:
@@ -575,23 +538,6 @@ class StoreView:
                 self._positions.segment_of[chunk], self._positions.row_of[chunk]
             )
             yield rows.select(wanted)
-
-
-@contextlib.contextmanager
-def _one_view() -> Iterator[None]:
-    """On PostgreSQL, one view of the database for the queries inside (which interviews
-    are held back, which are newer than the store): an interview committed meanwhile
-    waits for the next read. SQLite (one process, embedded mode) reads without one: its
-    transactions take the write lock, which would hold up submissions while an export
-    reads."""
-    if connection.vendor != "postgresql":
-        yield
-        return
-    with transaction.atomic():
-        if len(connection.atomic_blocks) == 1:  # not inside another, already begun
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-        yield
 
 
 def _in_id_order(segments: list[_Segment]) -> bool:

@@ -10,7 +10,7 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from analytics.exports.batches import iter_microdata_batches
-from analytics.exports.reader import MicrodataSelection, wave_answers_schema
+from analytics.exports.reader import MicrodataSelection
 from analytics.services import interviews_changed
 from analytics.store import MAX_SEGMENTS, WaveStore, update_wave_store
 from surveys.models import Submission
@@ -181,7 +181,7 @@ def test_a_limit_spans_waves_in_order():
     assert table.column("wave").to_pylist() == [2013] * 6 + [2026] * 3
 
 
-def test_an_export_of_an_empty_store_fills_it_in_the_same_pass(wave):
+def test_an_export_of_an_empty_store_fills_it_first(wave):
     rejected = list(Submission.objects.filter(wave=wave).values_list("pk", flat=True)[:4])
     review_interviews(submissions=rejected, status="rejected", actor=None)
     assert not WaveStore(wave.pk).folder.exists()
@@ -193,14 +193,6 @@ def test_an_export_of_an_empty_store_fills_it_in_the_same_pass(wave):
     assert _segments(wave) == 1
     assert WaveStore(wave.pk).update() == 0  # every interview stored, the rejected too
     assert _export(wave).equals(table)
-
-
-def test_an_export_abandoned_midway_stores_nothing_and_the_next_one_is_whole(wave):
-    reading = WaveStore(wave.pk).raw_batches(wave_answers_schema(wave.pk))
-    next(reading)
-    reading.close()
-    assert _segments(wave) == 0
-    assert len(_export(wave)) == 40
 
 
 def test_the_recomputation_fills_the_store_the_exports_read(wave, embedded_tasks, settings):
