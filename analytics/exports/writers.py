@@ -34,7 +34,7 @@ from analytics.exports.codebook import (
     fit_label,
 )
 from analytics.exports.formats import BOM, ExportError
-from analytics.exports.reader import MicrodataSelection, Preparing
+from analytics.exports.reader import MicrodataSelection, Preparing, trim_freed_memory
 
 
 class LabelMapper:
@@ -420,12 +420,17 @@ def write_microdata(
     interviews have been parsed into the waves' stores (see `analytics.store`).
     """
     codebook = codebook or selection.codebook()
-    if file_format == "csv":
-        # A native file: Arrow's writer then writes without taking the GIL.
-        with pa.OSFile(str(path), "wb") as out:
-            return write_microdata_csv(selection, codebook, out, progress, preparing)
-    if file_format == "xlsx":
-        return write_microdata_xlsx(selection, codebook, path, progress, preparing)
-    if file_format in {"sav", "dta"}:
-        return write_microdata_stats(selection, codebook, path, file_format, progress, preparing)
+    try:
+        if file_format == "csv":
+            # A native file: Arrow's writer then writes without taking the GIL.
+            with pa.OSFile(str(path), "wb") as out:
+                return write_microdata_csv(selection, codebook, out, progress, preparing)
+        if file_format == "xlsx":
+            return write_microdata_xlsx(selection, codebook, path, progress, preparing)
+        if file_format in {"sav", "dta"}:
+            return write_microdata_stats(
+                selection, codebook, path, file_format, progress, preparing
+            )
+    finally:
+        trim_freed_memory()
     raise ExportError(_("Unknown format: %(format)s.") % {"format": file_format})
