@@ -380,7 +380,8 @@ def warm_summaries(wave_id: int) -> list[str]:
     """Compute and cache the summaries of the wave's current result set that are not
     cached yet: the whole population and every breakdown, reading the answers once.
     Run after each recomputation (`analytics.tasks.warm_question_summaries`), so a page
-    rarely waits; idempotent. Returns the breakdowns computed ("" for the whole)."""
+    rarely waits; idempotent; stops early when new interviews made a recomputation due.
+    Returns the breakdowns computed ("" for the whole)."""
     wave = Wave.objects.filter(pk=wave_id).first()
     result_set = _current_result_set(wave) if wave is not None else None
     if wave is None or result_set is None:
@@ -390,10 +391,23 @@ def warm_summaries(wave_id: int) -> list[str]:
     keys = {b: _cache_key(wave, result_set, codebook, b) for b in ["", *BREAKDOWNS]}
     cached = cache.get_many(list(keys.values()))
     missing = [b for b, key in keys.items() if not isinstance(cached.get(key), WaveSummaries)]
-    if missing:
+    done: list[str] = []
+    if missing and not _recomputation_due(wave.pk):
         inputs = _inputs(wave, codebook, selection)
-        cache.set_many({keys[b]: _summaries(inputs, b) for b in missing}, CACHE_SECONDS)
-    return missing
+        for breakdown in missing:
+            # New interviews make these summaries stale and a recomputation due, which
+            # warms again when it is done: on a worker that also recomputes, the pages
+            # left would only hold that recomputation back (about 15 s each at a million
+            # interviews).
+            if done and _recomputation_due(wave.pk):
+                break
+            cache.set(keys[breakdown], _summaries(inputs, breakdown), CACHE_SECONDS)
+            done.append(breakdown)
+    return done
+
+
+def _recomputation_due(wave_id: int) -> bool:
+    return WaveComputation.objects.filter(wave_id=wave_id, dirty=True).exists()
 
 
 @dataclass

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics import services, summaries
+from analytics.models import WaveComputation
 from analytics.stats.estimation import Design
 from analytics.stats.summaries import multiple_choice, single_choice
 from analytics.summary_content import ALL, BASE
@@ -254,3 +255,22 @@ def test_a_recomputation_leaves_every_breakdowns_summaries_cached(
         assert warmed[breakdown] == fresh, breakdown
     # nothing left to do: a second warm-up computes nothing
     assert summaries.warm_summaries(wave.pk) == []
+
+
+def test_the_warm_up_gives_way_when_new_interviews_make_a_recomputation_due(wave, monkeypatch):
+    from django.core.cache import cache
+
+    cache.clear()
+    assert not WaveComputation.objects.get(wave=wave).dirty
+    real = summaries._summaries
+    computed = []
+
+    def then_new_interviews(inputs, breakdown):
+        computed.append(breakdown)
+        # a commit meanwhile marks the wave
+        WaveComputation.objects.filter(wave=wave).update(dirty=True)
+        return real(inputs, breakdown)
+
+    monkeypatch.setattr(summaries, "_summaries", then_new_interviews)
+    assert summaries.warm_summaries(wave.pk) == [""] == computed
+    assert summaries.warm_summaries(wave.pk) == []  # nothing while the recomputation is due
