@@ -76,7 +76,9 @@ def run() -> list[str]:
     if os.environ.get("BENCH_FRESHNESS_MARGINS") == "1":
         margins = _store_margins(wave)
     base_n = wave.submissions.exclude(review_status="rejected").count()
-    first_new_id = None
+    # Every interview above this id is one of the rounds', removed at the end even when a
+    # round times out (the rounds' fixed seeds would collide with them in the next run).
+    before_rounds = wave.submissions.order_by("-id").values_list("id", flat=True).first() or 0
     log = Path(tempfile.mkdtemp(prefix="tanys-worker-")) / "worker.log"
     worker = subprocess.Popen(
         [sys.executable, "-m", "celery", "-A", "config", "worker", "--pool=solo",
@@ -120,8 +122,6 @@ def run() -> list[str]:
             if watcher.reflected_after is None:
                 raise TimeoutError("the estimates did not reflect the new interviews in 120 s")
             timings.append(watcher.reflected_after)
-            if first_new_id is None:
-                first_new_id = wave.submissions.order_by("-id")[BATCH - 1].pk
             lines.append(
                 f"round {round_ + 1}: {BATCH} interviews committed -> reflected in the stored "
                 f"estimates after {timings[-1]:.2f} s (the {BATCH} marks, made meanwhile, took "
@@ -138,8 +138,8 @@ def run() -> list[str]:
             )[-400:]
         )
     finally:
-        if first_new_id is not None:
-            wave.submissions.filter(pk__gte=first_new_id).delete()
+        if wave.submissions.filter(pk__gt=before_rounds).exists():
+            wave.submissions.filter(pk__gt=before_rounds).delete()
             mark_wave_dirty(wave_id=wave.pk)
             try:
                 _wait(
@@ -151,8 +151,12 @@ def run() -> list[str]:
                 )
             except TimeoutError:
                 lines.append("cleanup: the wave was not recomputed within 300 s")
-        worker.terminate()
-        worker.wait(30)
+        worker.terminate()  # a warm shutdown waits for the task under way
+        try:
+            worker.wait(120)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+            worker.wait(30)
         if margins is not None:
             margins.delete()
             mark_wave_dirty(wave_id=wave.pk)
