@@ -106,7 +106,7 @@ class WaveStore:
 
     Every interview of the wave is stored whatever its review status (review can accept
     a rejected interview again); readers leave out those not feeding the estimates
-    (`excluded_ids`). The folder's name holds what the stored columns depend on (the
+    (`held_back_ids`). The folder's name holds what the stored columns depend on (the
     store format, the wave's creation time, its data epoch, bumped when stored answers
     are edited in place, and the answer columns of its questionnaire versions): when any
     of them changes, a new folder is filled and the old one removed.
@@ -140,18 +140,10 @@ class WaveStore:
     # ---------------------------------------------------------------- writing
 
     def update(self, progress: Preparing | None = None) -> int:
-        """Append the wave's interviews the store lacks; returns how many were added."""
-        added, upto, total, parsed = self._reconcile(progress, count_newer=True)
-        newer = Submission.objects.filter(wave_id=self.wave_id, id__gt=upto)
-        return added + self._append(newer, lambda rows: parsed(added + rows, total))
+        """Append the wave's interviews the store lacks; returns how many were added.
 
-    def _reconcile(
-        self, progress: Preparing | None, *, count_newer: bool
-    ) -> tuple[int, int, int, Callable[[int, int], None]]:
-        """Record interviews deleted from the database and fetch those committed late
-        (below the highest stored id). Returns how many were added, the highest stored
-        id, how many are to parse (counting the newer ones if asked) and the progress
-        callback for the newer ones."""
+        Records the interviews deleted from the database, fetches those committed late
+        (below the highest stored id), then the newer ones."""
         return_freed_memory()
         private_folder(store_root())
         private_folder(self.folder)
@@ -174,27 +166,23 @@ class WaveStore:
                     # An interview deleted before is back under its id (restored from a
                     # backup, say): its stored copy may be stale, so read everything again.
                     shutil.rmtree(self.folder, ignore_errors=True)
-                    return self._reconcile(progress, count_newer=count_newer)
+                    return self.update(progress)
                 gone = np.setdiff1d(present, in_database)
                 if len(gone):
                     self._write_deleted(gone)
                 missing = np.setdiff1d(in_database, cached)
-                # `in_database` holds only the ranges that differ: elsewhere, all is there.
-                # (An id deleted and then stored again is found in its range too.)
-        newer = wave_rows.filter(id__gt=upto).count() if progress and count_newer else 0
-        total = len(missing) + newer
+        newer = wave_rows.filter(id__gt=upto)
+        total = len(missing) + (newer.count() if progress else 0)
 
-        def parsed(done: int, expected: int) -> None:
+        def parsed(rows: int) -> None:
             if progress:
-                progress(done, max(expected, done))
+                progress(added + rows, max(total, added + rows))
 
         for start in range(0, len(missing), ID_CHUNK):
             chunk = missing[start : start + ID_CHUNK].tolist()
-            added += self._append(
-                wave_rows.filter(id__in=chunk),
-                lambda rows: parsed(added + rows, total),  # noqa: B023 (called at once)
-            )
-        return added, upto, total, parsed
+            added += self._append(wave_rows.filter(id__in=chunk), parsed)
+        added += self._append(newer, parsed)
+        return added
 
     def _ids_in_database(self, present: np.ndarray, upto: int) -> np.ndarray:
         """The wave's ids up to `upto` in the database, in the ranges of ids (of
