@@ -26,6 +26,7 @@ from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from collect import sync_one
 from collect.models import Device
 from collect.selectors import device_with_prefix
 from collect.services import EnrolmentRefused, touch_device
@@ -203,6 +204,7 @@ def _one_submission(request: HttpRequest, token: str) -> HttpResponse | None:
     declared = request.META.get("CONTENT_LENGTH") or ""
     if (
         request.method != "POST"
+        or not sync_one.available()  # its lookup is PostgreSQL's (LATERAL)
         or prefix is None
         or not declared.isdigit()
         or int(declared) > _one_query_limit()
